@@ -1,0 +1,1 @@
+"""Security: TLS contexts, the development PKI, caller identity and stored credentials."""

@@ -1,0 +1,45 @@
+"""Turning a verified peer certificate into the name the clients file knows it by.
+
+The TLS layer has already verified the chain against the project's CA; what is left is to
+read the subject's common name (CN). One CN is one registered caller.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from cryptography import x509
+from cryptography.x509.oid import NameOID
+
+
+def cn_from_peercert(peercert: Mapping[str, Any] | None) -> str | None:
+    """CN from `ssl.SSLSocket.getpeercert()`'s dict form (a tuple of RDN tuples)."""
+    if not peercert:
+        return None
+    for rdn in peercert.get("subject", ()):
+        for key, value in rdn:
+            if key == "commonName":
+                return str(value)
+    return None
+
+
+def cn_from_der(der: bytes) -> str | None:
+    cert = x509.load_der_x509_certificate(der)
+    attrs = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    return str(attrs[0].value) if attrs else None
+
+
+def cn_from_rfc4514(name: str | None) -> str | None:
+    """CN from an RFC 4514 subject string, as the ASGI TLS extension's `client_cert_name`."""
+    if not name:
+        return None
+    parsed = x509.Name.from_rfc4514_string(name)
+    attrs = parsed.get_attributes_for_oid(NameOID.COMMON_NAME)
+    return str(attrs[0].value) if attrs else None
+
+
+def cn_from_grpc_auth_context(auth: Mapping[str, Sequence[bytes]]) -> str | None:
+    """CN from `grpc.ServicerContext.auth_context()` (set only for a verified client cert)."""
+    values = auth.get("x509_common_name")
+    return values[0].decode() if values else None

@@ -1,0 +1,121 @@
+"""The clients file: who may call the adapter, in which role, on which accounts.
+
+A caller is identified by the common name (CN) of its client certificate, already verified
+against the project's CA by TLS. The clients file (JSON) maps that CN to a role and to what it
+may touch. Anything not granted is FORBIDDEN: there is no default client.
+
+    {"clients": [
+      {"id": "partner", "role": "partner", "accounts": ["10000001", "10000002"],
+       "operations": ["read", "transfer", "bill_payment"]},
+      {"id": "internal", "role": "internal", "accounts": ["*"], "operations": ["read", "watch"]}
+    ]}
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from enum import StrEnum
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from adapter.model.errors import Forbidden, Unauthenticated
+
+ALL_ACCOUNTS = "*"
+
+
+class Role(StrEnum):
+    PARTNER = "partner"
+    LEGACY = "legacy"
+    INTERNAL = "internal"
+
+
+class Operation(StrEnum):
+    READ = "read"  # accounts, balances, history, payment status
+    TRANSFER = "transfer"
+    BILL_PAYMENT = "bill_payment"
+    WATCH = "watch"  # the gRPC transaction event stream
+
+
+class WsSecurityCredential(BaseModel):
+    """A legacy caller's WS-Security UsernameToken secret (see security.credentials)."""
+
+    username: str
+    password_hash: str
+    password_sealed: str
+
+
+class Caller(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    id: str = Field(description="the client certificate's CN")
+    role: Role
+    accounts: frozenset[str] = frozenset()
+    operations: frozenset[Operation] = frozenset()
+    ws_security: WsSecurityCredential | None = None
+
+    @property
+    def all_accounts(self) -> bool:
+        return ALL_ACCOUNTS in self.accounts
+
+    def may_use_account(self, account_id: str) -> bool:
+        return self.all_accounts or account_id in self.accounts
+
+    def require(self, operation: Operation) -> None:
+        if operation not in self.operations:
+            raise Forbidden(f"this client may not perform '{operation.value}'")
+
+    def require_account(self, account_id: str) -> None:
+        if not self.may_use_account(account_id):
+            # Same message whether the account exists or not: no account enumeration.
+            raise Forbidden("this client may not use this account")
+
+
+class ClientsFile(BaseModel):
+    clients: list[Caller]
+
+
+class ClientRegistry:
+    def __init__(self, callers: list[Caller]) -> None:
+        self._by_id = {c.id: c for c in callers}
+
+    @classmethod
+    def load(cls, path: Path) -> ClientRegistry:
+        return cls(ClientsFile.model_validate_json(path.read_bytes()).clients)
+
+    def callers(self) -> list[Caller]:
+        return list(self._by_id.values())
+
+    def get(self, client_id: str) -> Caller | None:
+        return self._by_id.get(client_id)
+
+    def authenticate(self, cert_cn: str | None) -> Caller:
+        """The caller for a verified certificate CN; FORBIDDEN if the CN is not registered."""
+        if cert_cn is None:
+            raise Unauthenticated("a client certificate is required")
+        caller = self._by_id.get(cert_cn)
+        if caller is None:
+            raise Forbidden("this client certificate is not registered with the adapter")
+        return caller
+
+    def by_ws_username(self, username: str) -> Caller | None:
+        for caller in self._by_id.values():
+            if caller.ws_security is not None and caller.ws_security.username == username:
+                return caller
+        return None
+
+
+def write_clients_file(path: Path, callers: list[Caller]) -> None:
+    """Write atomically (rename) with mode 0600: the file holds sealed secrets."""
+    body = ClientsFile(clients=callers).model_dump(mode="json", exclude_none=True)
+    for entry in body["clients"]:
+        entry["accounts"] = sorted(entry["accounts"])
+        entry["operations"] = sorted(entry["operations"])
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".clients-")
+    with os.fdopen(fd, "w") as fh:
+        json.dump(body, fh, indent=2)
+        fh.write("\n")
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
