@@ -177,5 +177,8 @@ def _all_subclasses(cls: type[AdapterError]) -> list[type[AdapterError]]:
     return out
 
 
-BY_CODE: dict[str, type[AdapterError]] = {c.code: c for c in reversed(_all_subclasses(AdapterError))}
-"""Code -> most specific class; used to rebuild a stored outcome (idempotent replay)."""
+BY_CODE: dict[str, type[AdapterError]] = {
+    c.code: c for c in _all_subclasses(AdapterError) if c.__module__ == __name__
+}
+"""Code -> the most specific class of this module (subclasses come later and win).
+Used to rebuild a stored outcome for an idempotent replay."""

@@ -23,7 +23,7 @@ MAX_DIGITS = 18
 
 def parse_amount(value: Any) -> Decimal:
     """Accept Decimal, int or a decimal string; refuse float, bool and anything else."""
-    if isinstance(value, bool) or isinstance(value, float):
+    if isinstance(value, (bool, float)):
         raise ValueError("amount must be a decimal string, not a floating-point number")
     if isinstance(value, Decimal):
         amount = value

@@ -43,3 +43,18 @@ def cn_from_grpc_auth_context(auth: Mapping[str, Sequence[bytes]]) -> str | None
     """CN from `grpc.ServicerContext.auth_context()` (set only for a verified client cert)."""
     values = auth.get("x509_common_name")
     return values[0].decode() if values else None
+
+
+def cn_from_asgi_scope(scope: Mapping[str, Any]) -> str | None:
+    """CN of the verified client certificate from the ASGI TLS extension (see frontends.https).
+
+    The extension dict is shared by every request on one connection, so the parsed CN is
+    memoised in it under a private key.
+    """
+    tls = scope.get("extensions", {}).get("tls")
+    if not tls:
+        return None
+    if "_cn" not in tls:
+        tls["_cn"] = cn_from_rfc4514(tls.get("client_cert_name"))
+    cn: str | None = tls["_cn"]
+    return cn

@@ -1,0 +1,80 @@
+"""Settings: one place for every knob, read from flags and `BANK_ADAPTER_*` environment
+variables, with embedded defaults that run on one machine (SQLite, a generated dev PKI).
+
+Layout of the state folder (stable: operators and scripts rely on it):
+
+    STATE/pki/        ca.crt ca.key server.* core.* adapter-client.* partner.* legacy.* internal.*
+    STATE/pki/legacy.password   the demo legacy caller's WS-Security password (0600)
+    STATE/pki/secrets.key       the key that seals stored WS-Security passwords (0600)
+    STATE/clients.json          who may call, in which role, on which accounts
+    STATE/adapter.db            idempotency keys, payment journal, event outbox
+    STATE/core.db               the simulated core's ledger
+    STATE/iso8583.db            pending ISO 8583 reversals
+"""
+
+from __future__ import annotations
+
+import os
+from enum import StrEnum
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+ENV_PREFIX = "BANK_ADAPTER_"
+
+
+class ConnectorKind(StrEnum):
+    SOAP = "soap"
+    ISO8583 = "iso8583"
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    state_dir: Path = Path("bank-adapter-state")
+    host: str = "127.0.0.1"
+    http_port: int = Field(8443, ge=0, le=65535)
+    grpc_port: int = Field(9443, ge=0, le=65535)
+    core_host: str = "127.0.0.1"
+    core_soap_port: int = Field(7443, ge=0, le=65535)
+    core_iso_port: int = Field(7583, ge=0, le=65535)
+    core_connector: ConnectorKind = ConnectorKind.SOAP
+    core_timeout: float = Field(5.0, gt=0)
+    resolve_timeout: float = Field(10.0, gt=0)
+    max_body_bytes: int = Field(256 * 1024, gt=0)
+    log_level: str = "info"
+
+    @property
+    def pki_dir(self) -> Path:
+        return self.state_dir / "pki"
+
+    @property
+    def clients_file(self) -> Path:
+        return self.state_dir / "clients.json"
+
+    @property
+    def adapter_db(self) -> Path:
+        return self.state_dir / "adapter.db"
+
+    @property
+    def core_db(self) -> Path:
+        return self.state_dir / "core.db"
+
+    @property
+    def iso_db(self) -> Path:
+        return self.state_dir / "iso8583.db"
+
+    @property
+    def core_soap_url(self) -> str:
+        return f"https://{self.core_host}:{self.core_soap_port}/core/v1"
+
+
+def env_defaults(environ: dict[str, str] | None = None) -> dict[str, str]:
+    """Settings given as BANK_ADAPTER_<FIELD> environment variables (flags override them)."""
+    environ = dict(os.environ if environ is None else environ)
+    out = {}
+    for name in Settings.model_fields:
+        value = environ.get(ENV_PREFIX + name.upper())
+        if value is not None:
+            out[name] = value
+    return out

@@ -1,0 +1,38 @@
+"""The services a front-end receives: one object, built once by the composition root."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from adapter.ports.core import CorePort
+from adapter.ports.store import StorePort
+from adapter.services.accounts import AccountService
+from adapter.services.clients import ClientRegistry
+from adapter.services.directory import AccountDirectory
+from adapter.services.events import EventBus
+from adapter.services.payments import PaymentService
+
+
+@dataclass
+class BankingServices:
+    clients: ClientRegistry
+    accounts: AccountService
+    payments: PaymentService
+    events: EventBus
+    core: CorePort
+    store: StorePort
+
+    @classmethod
+    def build(cls, core: CorePort, store: StorePort, clients: ClientRegistry, *,
+              core_timeout: float = 5.0, resolve_timeout: float = 10.0) -> BankingServices:
+        directory = AccountDirectory(core)
+        events = EventBus(store)
+        return cls(
+            clients=clients,
+            accounts=AccountService(core, directory, core_timeout=core_timeout),
+            payments=PaymentService(core, store, directory, events,
+                                    core_timeout=core_timeout, resolve_timeout=resolve_timeout),
+            events=events,
+            core=core,
+            store=store,
+        )

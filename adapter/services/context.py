@@ -1,0 +1,32 @@
+"""The request context a front-end hands to every service call."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, field
+
+from adapter.model.errors import DeadlineExceeded
+from adapter.services.clients import Caller
+
+
+def new_correlation_id() -> str:
+    return uuid.uuid4().hex
+
+
+@dataclass(frozen=True)
+class RequestContext:
+    """Who is calling, under which correlation id, and until when (monotonic seconds)."""
+
+    caller: Caller
+    correlation_id: str = field(default_factory=new_correlation_id)
+    deadline: float | None = None
+
+    def remaining(self, ceiling: float) -> float:
+        """Seconds left for a downstream call: the caller's deadline, capped at `ceiling`."""
+        if self.deadline is None:
+            return ceiling
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise DeadlineExceeded(correlation_id=self.correlation_id)
+        return min(ceiling, left)

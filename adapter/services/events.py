@@ -1,0 +1,88 @@
+"""The event source: live fan-out of transaction events, backed by the durable outbox.
+
+Invariants:
+- Rule 1: an event is published only after the store committed it (it has a seq).
+- Rule 2: `stream(since)` yields each event with seq > since exactly once and in seq order:
+  it subscribes first, then replays the outbox, then switches to live events, dropping any
+  live event it already replayed.
+- Rule 3: a subscriber that falls `queue_size` events behind is cut off with `SlowConsumer`
+  instead of holding memory; it resumes from its last seq.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+
+from adapter.model.events import TransactionEvent
+from adapter.ports.store import StorePort
+
+
+class SlowConsumer(Exception):
+    pass
+
+
+class _Subscription:
+    def __init__(self, size: int) -> None:
+        self.queue: asyncio.Queue[TransactionEvent | None] = asyncio.Queue(size)
+        self.overflowed = False
+
+    def offer(self, event: TransactionEvent) -> None:
+        if self.overflowed:
+            return
+        try:
+            self.queue.put_nowait(event)
+        except asyncio.QueueFull:
+            self.overflowed = True
+            self.queue.get_nowait()
+            self.queue.put_nowait(None)
+
+
+class EventBus:
+    def __init__(self, store: StorePort, *, queue_size: int = 1000) -> None:
+        self._store = store
+        self._queue_size = queue_size
+        self._subs: set[_Subscription] = set()
+
+    def publish(self, event: TransactionEvent) -> None:
+        for sub in tuple(self._subs):
+            sub.offer(event)
+
+    async def head(self) -> int:
+        """The seq of the newest event: a stream from here sees only what happens next."""
+        return await self._store.last_event_seq()
+
+    async def stream(
+        self, since: int, accept: Callable[[TransactionEvent], bool] = lambda e: True
+    ) -> AsyncIterator[TransactionEvent]:
+        sub = _Subscription(self._queue_size)
+        self._subs.add(sub)
+        try:
+            last = since
+            while True:
+                batch = await self._store.events_since(last, 500)
+                for event in batch:
+                    last = event.seq
+                    if accept(event):
+                        yield event
+                if len(batch) < 500:
+                    break
+            while True:
+                live = await sub.queue.get()
+                if live is None:
+                    raise SlowConsumer(f"consumer fell behind; resume from seq {last}")
+                if live.seq <= last:
+                    continue
+                if live.seq > last + 1:
+                    # Published out of order or missed: fill the gap from the outbox.
+                    for event in await self._store.events_since(last, live.seq - last):
+                        last = event.seq
+                        if accept(event):
+                            yield event
+                    if live.seq <= last:
+                        continue
+                last = live.seq
+                if accept(live):
+                    yield live
+        finally:
+            self._subs.discard(sub)

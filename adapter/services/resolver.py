@@ -1,0 +1,60 @@
+"""The in-doubt resolver: a background task that settles payments left without an outcome.
+
+It runs at start-up (a crash may have left ACCEPTED or IN_DOUBT payments behind) and then
+whenever a payment stays in doubt, at most every `interval` seconds. It also purges expired
+idempotency keys.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import timedelta
+
+from adapter.ports.store import StorePort
+from adapter.services.payments import PaymentService, utcnow
+
+log = logging.getLogger("adapter.resolver")
+
+
+class Resolver:
+    def __init__(self, payments: PaymentService, store: StorePort, *,
+                 interval: float = 5.0, grace: float = 30.0) -> None:
+        self._payments = payments
+        self._store = store
+        self._interval = interval
+        # A payment ACCEPTED less than `grace` seconds ago may still be running in this or
+        # another process: leave it to its owner.
+        self._grace = timedelta(seconds=grace)
+        self._task: asyncio.Task[None] | None = None
+
+    async def run_once(self, *, include_recent: bool = False) -> int:
+        cutoff = utcnow() if include_recent else utcnow() - self._grace
+        settled = 0
+        for payment in await self._store.unresolved(cutoff):
+            result = await self._payments.settle(payment)
+            if result.status.is_final:
+                settled += 1
+        await self._store.purge_expired_keys(utcnow())
+        return settled
+
+    async def _loop(self) -> None:
+        wake = self._payments.in_doubt_found
+        while True:
+            try:
+                await self.run_once()
+            except Exception:
+                log.exception("resolver pass failed")
+            wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), self._interval)
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name="in-doubt-resolver")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task

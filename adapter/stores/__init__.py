@@ -1,0 +1,1 @@
+"""Store implementations of `adapter.ports.store.StorePort`."""

@@ -1,0 +1,244 @@
+"""The SQLite store: idempotency keys, the payment journal and the event outbox in one file.
+
+Why synchronous sqlite3 inside async methods: each call is one short write transaction
+(tens of microseconds in WAL mode); a thread hop would cost more than the work. The store is
+used from one event loop, so one connection suffices and statements are cached by sqlite3.
+
+Settings: WAL (readers never block the writer), synchronous=NORMAL (durable across process
+crashes; a power loss may lose the last transactions, which the in-doubt resolver then finds
+as payments to resolve with the core), foreign keys on, a busy timeout for a second process.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+
+from adapter.model.events import TransactionEvent
+from adapter.model.payments import Payment
+from adapter.model.status import PaymentStatus
+from adapter.ports.store import IdempotencyRecord, KeyState, Outcome, StatusChange
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS payments (
+    payment_id TEXT PRIMARY KEY,
+    core_reference TEXT NOT NULL UNIQUE,
+    status TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS payments_unresolved ON payments (status, updated_at)
+    WHERE status IN ('accepted', 'in_doubt');
+CREATE TABLE IF NOT EXISTS payment_status_history (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    payment_id TEXT NOT NULL REFERENCES payments (payment_id),
+    status TEXT NOT NULL,
+    at TEXT NOT NULL,
+    reason_code TEXT
+);
+CREATE INDEX IF NOT EXISTS payment_status_history_payment
+    ON payment_status_history (payment_id, id);
+CREATE TABLE IF NOT EXISTS idempotency_keys (
+    caller_id TEXT NOT NULL,
+    key TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    state TEXT NOT NULL,
+    payment_id TEXT NOT NULL UNIQUE REFERENCES payments (payment_id),
+    error_code TEXT,
+    error_message TEXT,
+    created_at TEXT NOT NULL,
+    locked_until TEXT NOT NULL,
+    expires_at TEXT NOT NULL,
+    PRIMARY KEY (caller_id, key)
+);
+CREATE INDEX IF NOT EXISTS idempotency_keys_expiry ON idempotency_keys (expires_at);
+CREATE TABLE IF NOT EXISTS outbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    payment_id TEXT NOT NULL,
+    body TEXT NOT NULL
+);
+"""
+
+
+def _ts(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat()
+
+
+def _dt(value: str) -> datetime:
+    return datetime.fromisoformat(value)
+
+
+class SqliteStore:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._db.execute("PRAGMA busy_timeout=5000")
+        self._db.executescript(SCHEMA)
+
+    # -- idempotency -------------------------------------------------------------------
+
+    @staticmethod
+    def _key_row(row: tuple) -> IdempotencyRecord:
+        return IdempotencyRecord(
+            caller_id=row[0], key=row[1], fingerprint=row[2], state=KeyState(row[3]),
+            payment_id=row[4], error_code=row[5], error_message=row[6],
+            created_at=_dt(row[7]), locked_until=_dt(row[8]), expires_at=_dt(row[9]),
+        )
+
+    def _get_key(self, caller_id: str, key: str) -> IdempotencyRecord | None:
+        row = self._db.execute(
+            "SELECT caller_id, key, fingerprint, state, payment_id, error_code, error_message,"
+            " created_at, locked_until, expires_at FROM idempotency_keys"
+            " WHERE caller_id = ? AND key = ?",
+            (caller_id, key),
+        ).fetchone()
+        return self._key_row(row) if row else None
+
+    async def get_key(self, caller_id: str, key: str) -> IdempotencyRecord | None:
+        return self._get_key(caller_id, key)
+
+    async def claim(self, record: IdempotencyRecord, payment: Payment) -> IdempotencyRecord:
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            existing = self._get_key(record.caller_id, record.key)
+            if existing is not None:
+                db.execute("COMMIT")
+                return existing
+            # The journal shows the request as received, then accepted (validated, authorised).
+            received = payment.model_copy(update={"status": PaymentStatus.RECEIVED})
+            self._write_payment(received, insert=True)
+            self._write_payment(payment, insert=False)
+            db.execute(
+                "INSERT INTO idempotency_keys VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    record.caller_id, record.key, record.fingerprint, record.state.value,
+                    record.payment_id, record.error_code, record.error_message,
+                    _ts(record.created_at), _ts(record.locked_until), _ts(record.expires_at),
+                ),
+            )
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return record
+
+    async def release_key(self, caller_id: str, key: str) -> None:
+        self._db.execute(
+            "DELETE FROM idempotency_keys WHERE caller_id = ? AND key = ?", (caller_id, key)
+        )
+
+    async def relock_key(self, caller_id: str, key: str, locked_until: datetime) -> bool:
+        now = _ts(datetime.now(UTC))
+        cur = self._db.execute(
+            "UPDATE idempotency_keys SET locked_until = ?"
+            " WHERE caller_id = ? AND key = ? AND state = ? AND locked_until <= ?",
+            (_ts(locked_until), caller_id, key, KeyState.IN_PROGRESS.value, now),
+        )
+        return cur.rowcount == 1
+
+    async def purge_expired_keys(self, now: datetime) -> int:
+        cur = self._db.execute(
+            "DELETE FROM idempotency_keys WHERE expires_at <= ? AND state = ?",
+            (_ts(now), KeyState.COMPLETED.value),
+        )
+        return cur.rowcount
+
+    # -- journal -----------------------------------------------------------------------
+
+    def _write_payment(self, payment: Payment, *, insert: bool) -> None:
+        body = payment.model_dump_json()
+        if insert:
+            self._db.execute(
+                "INSERT INTO payments (payment_id, core_reference, status, updated_at, body)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (payment.payment_id, payment.core_reference, payment.status.value,
+                 _ts(payment.updated_at), body),
+            )
+        else:
+            self._db.execute(
+                "UPDATE payments SET status = ?, updated_at = ?, body = ? WHERE payment_id = ?",
+                (payment.status.value, _ts(payment.updated_at), body, payment.payment_id),
+            )
+        self._db.execute(
+            "INSERT INTO payment_status_history (payment_id, status, at, reason_code)"
+            " VALUES (?, ?, ?, ?)",
+            (payment.payment_id, payment.status.value, _ts(payment.updated_at),
+             payment.reason_code),
+        )
+
+    async def record(
+        self, payment: Payment, *, outcome: Outcome | None = None
+    ) -> TransactionEvent | None:
+        db = self._db
+        event = TransactionEvent.for_payment(payment)
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            self._write_payment(payment, insert=False)
+            if outcome is not None:
+                db.execute(
+                    "UPDATE idempotency_keys SET state = ?, error_code = ?, error_message = ?"
+                    " WHERE payment_id = ?",
+                    (KeyState.COMPLETED.value, outcome.error_code, outcome.error_message,
+                     payment.payment_id),
+                )
+            if event is not None:
+                cur = db.execute(
+                    "INSERT INTO outbox (payment_id, body) VALUES (?, ?)",
+                    (payment.payment_id, event.model_dump_json()),
+                )
+                assert cur.lastrowid is not None
+                event = event.model_copy(update={"seq": cur.lastrowid})
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return event
+
+    async def get_payment(self, payment_id: str) -> Payment | None:
+        row = self._db.execute(
+            "SELECT body FROM payments WHERE payment_id = ?", (payment_id,)
+        ).fetchone()
+        return Payment.model_validate_json(row[0]) if row else None
+
+    async def status_history(self, payment_id: str) -> list[StatusChange]:
+        rows = self._db.execute(
+            "SELECT payment_id, status, at, reason_code FROM payment_status_history"
+            " WHERE payment_id = ? ORDER BY id",
+            (payment_id,),
+        ).fetchall()
+        return [
+            StatusChange(payment_id=r[0], status=PaymentStatus(r[1]), at=_dt(r[2]),
+                         reason_code=r[3])
+            for r in rows
+        ]
+
+    async def unresolved(self, older_than: datetime) -> list[Payment]:
+        rows = self._db.execute(
+            "SELECT body FROM payments WHERE status IN ('accepted', 'in_doubt')"
+            " AND updated_at <= ? ORDER BY updated_at",
+            (_ts(older_than),),
+        ).fetchall()
+        return [Payment.model_validate_json(r[0]) for r in rows]
+
+    # -- outbox ------------------------------------------------------------------------
+
+    async def events_since(self, seq: int, limit: int) -> list[TransactionEvent]:
+        rows = self._db.execute(
+            "SELECT seq, body FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?", (seq, limit)
+        ).fetchall()
+        return [
+            TransactionEvent.model_validate_json(body).model_copy(update={"seq": s})
+            for s, body in rows
+        ]
+
+    async def last_event_seq(self) -> int:
+        row = self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM outbox").fetchone()
+        return int(row[0])
+
+    async def aclose(self) -> None:
+        self._db.close()
