@@ -33,7 +33,7 @@ def _add_settings_flags(p: argparse.ArgumentParser) -> None:
         return env.get(name, d[name].default)
 
     p.add_argument("--state-dir", type=Path, default=Path(str(default("state_dir"))),
-                   help="where the PKI, clients file and databases live (env BANK_ADAPTER_STATE_DIR)")
+                   help="PKI, clients file and databases (env BANK_ADAPTER_STATE_DIR)")
     p.add_argument("--host", default=default("host"))
     p.add_argument("--http-port", type=int, default=default("http_port"),
                    help="HTTPS for REST and SOAP (env BANK_ADAPTER_HTTP_PORT, default 8443)")

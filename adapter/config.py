@@ -33,15 +33,15 @@ class Settings(BaseModel):
 
     state_dir: Path = Path("bank-adapter-state")
     host: str = "127.0.0.1"
-    http_port: int = Field(8443, ge=0, le=65535)
-    grpc_port: int = Field(9443, ge=0, le=65535)
+    http_port: int = Field(default=8443, ge=0, le=65535)
+    grpc_port: int = Field(default=9443, ge=0, le=65535)
     core_host: str = "127.0.0.1"
-    core_soap_port: int = Field(7443, ge=0, le=65535)
-    core_iso_port: int = Field(7583, ge=0, le=65535)
+    core_soap_port: int = Field(default=7443, ge=0, le=65535)
+    core_iso_port: int = Field(default=7583, ge=0, le=65535)
     core_connector: ConnectorKind = ConnectorKind.SOAP
-    core_timeout: float = Field(5.0, gt=0)
-    resolve_timeout: float = Field(10.0, gt=0)
-    max_body_bytes: int = Field(256 * 1024, gt=0)
+    core_timeout: float = Field(default=5.0, gt=0)
+    resolve_timeout: float = Field(default=10.0, gt=0)
+    max_body_bytes: int = Field(default=256 * 1024, gt=0)
     log_level: str = "info"
 
     @property

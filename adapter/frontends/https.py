@@ -56,7 +56,8 @@ class TlsScopeProtocol(HttpToolsProtocol):
     def on_message_begin(self) -> None:
         super().on_message_begin()
         if self._tls is not None:
-            self.scope["extensions"] = {"tls": self._tls}  # type: ignore[typeddict-unknown-key]
+            extensions: dict[str, Any] = {"tls": self._tls}
+            self.scope["extensions"] = extensions
 
 
 def bind(host: str, port: int) -> socket.socket:

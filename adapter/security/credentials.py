@@ -16,7 +16,7 @@ import os
 import secrets
 from pathlib import Path
 
-from cryptography.fernet import Fernet
+from cryptography.fernet import Fernet, InvalidToken
 
 _SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**14, 8, 1
 
@@ -61,3 +61,7 @@ def seal(password: str, key: bytes) -> str:
 
 def unseal(token: str, key: bytes) -> str:
     return Fernet(key).decrypt(token.encode()).decode()
+
+
+__all__ = ["Fernet", "InvalidToken", "hash_password", "load_or_create_sealing_key",
+           "new_password", "seal", "unseal", "verify_password"]

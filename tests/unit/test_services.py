@@ -1,0 +1,401 @@
+"""The payment and account services against a fake core and the real SQLite store."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from adapter.model import AccountRef, BillPaymentRequest, PaymentStatus, TransferRequest
+from adapter.model.errors import (
+    AccountNotFound,
+    CoreTimeout,
+    CoreUnavailable,
+    CurrencyMismatch,
+    DeadlineExceeded,
+    Forbidden,
+    IdempotencyConflict,
+    InsufficientFunds,
+    PaymentNotFound,
+    RequestInProgress,
+    ValidationError,
+)
+from adapter.ports.core import CoreBooking, CorePosting
+from adapter.services.banking import BankingServices
+from adapter.services.clients import ALL_ACCOUNTS, Caller, ClientRegistry, Operation, Role
+from adapter.services.context import RequestContext
+from adapter.services.resolver import Resolver
+from adapter.stores.sqlite import SqliteStore
+from tests.fakes import FakeCore
+
+IBAN_1 = "DE89370400440532013000"
+IBAN_2 = "DE02120300000000202051"
+PAY = frozenset({Operation.READ, Operation.TRANSFER, Operation.BILL_PAYMENT})
+PARTNER = Caller(id="partner", role=Role.PARTNER, accounts=frozenset({"A1", "A2"}),
+                 operations=PAY)
+OTHER = Caller(id="other", role=Role.PARTNER, accounts=frozenset({"A3"}), operations=PAY)
+INTERNAL = Caller(id="internal", role=Role.INTERNAL, accounts=frozenset({ALL_ACCOUNTS}),
+                  operations=PAY | {Operation.WATCH})
+
+
+def make_core() -> FakeCore:
+    core = FakeCore()
+    core.add("A1", "EUR", "100.00", IBAN_1)
+    core.add("A2", "EUR", "50.00", IBAN_2)
+    core.add("A3", "EUR", "10.00")
+    core.add("U1", "USD", "10.00")
+    return core
+
+
+def transfer(amount: str = "10.00", debtor: str = "A1", creditor: str = "A2",
+             e2e: str = "E2E-1", currency: str = "EUR") -> TransferRequest:
+    return TransferRequest.model_validate({
+        "debtor": {"id": debtor}, "creditor": {"id": creditor},
+        "amount": {"amount": amount, "currency": currency}, "end_to_end_id": e2e})
+
+
+def ctx(caller: Caller = PARTNER, deadline: float | None = None) -> RequestContext:
+    return RequestContext(caller=caller, correlation_id="corr-1", deadline=deadline)
+
+
+Scenario = Callable[[BankingServices, FakeCore], Awaitable[Any]]
+
+
+def run(tmp_path: Path, scenario: Scenario, core: FakeCore | None = None) -> Any:
+    core = core or make_core()
+
+    async def main() -> Any:
+        store = SqliteStore(tmp_path / "adapter.db")
+        services = BankingServices.build(
+            core, store, ClientRegistry([PARTNER, OTHER, INTERNAL]),
+            core_timeout=1.0, resolve_timeout=1.0)
+        try:
+            return await scenario(services, core)
+        finally:
+            await store.aclose()
+
+    return asyncio.run(main())
+
+
+def balances(core: FakeCore) -> dict[str, Decimal]:
+    return {k: v for k, v in core.balances.items() if k in ("A1", "A2", "A3")}
+
+
+def test_transfer_books_once_and_replay_returns_the_same_payment(tmp_path: Path) -> None:
+    """A replay under the same key returns the stored payment and moves no more money."""
+    async def scenario(services: BankingServices, core: FakeCore) -> None:
+        first = await services.payments.transfer(ctx(), transfer(), "key-1")
+        again = await services.payments.transfer(ctx(), transfer(), "key-1")
+        assert first.payment.status is PaymentStatus.BOOKED and not first.replayed
+        assert again.replayed and again.payment == first.payment
+        assert core.post_calls == 1
+        assert balances(core) == {"A1": Decimal("90.00"), "A2": Decimal("60.00"),
+                                  "A3": Decimal("10.00")}
+        history = await services.store.status_history(first.payment.payment_id)
+        assert [h.status for h in history] == [
+            PaymentStatus.RECEIVED, PaymentStatus.ACCEPTED, PaymentStatus.BOOKED]
+
+    run(tmp_path, scenario)
+
+
+def test_same_key_different_payload_is_refused(tmp_path: Path) -> None:
+    """A key reused for another request is an IDEMPOTENCY_CONFLICT and moves nothing."""
+    async def scenario(services: BankingServices, core: FakeCore) -> None:
+        await services.payments.transfer(ctx(), transfer("10.00"), "key-1")
+        with pytest.raises(IdempotencyConflict) as info:
+            await services.payments.transfer(ctx(), transfer("11.00"), "key-1")
+        assert info.value.code == "IDEMPOTENCY_CONFLICT"
+        assert core.post_calls == 1 and core.balances["A1"] == Decimal("90.00")
+
+    run(tmp_path, scenario)
+
+
+def test_keys_are_scoped_to_the_caller(tmp_path: Path) -> None:
+    """Two callers using the same key get two independent payments."""
+    async def scenario(services: BankingServices, core: FakeCore) -> None:
+        mine = await services.payments.transfer(ctx(), transfer(), "shared")
+        theirs = await services.payments.transfer(
+            ctx(OTHER), transfer("1.00", debtor="A3", creditor="A1"), "shared")
+        assert mine.payment.payment_id != theirs.payment.payment_id
+        assert core.post_calls == 2 and core.balances["A3"] == Decimal("9.00")
+
+    run(tmp_path, scenario)
+
+
+def test_business_refusal_is_journalled_and_replayed(tmp_path: Path) -> None:
+    """Insufficient funds rejects the payment, and a replay returns the same error."""
+    async def scenario(services: BankingServices, core: FakeCore) -> None:
+        with pytest.raises(InsufficientFunds) as first:
+            await services.payments.transfer(ctx(), transfer("1000.00"), "key-1")
+        assert first.value.payment_id is not None
+        assert first.value.correlation_id == "corr-1"
+        payment = await services.store.get_payment(first.value.payment_id)
+        assert payment is not None and payment.status is PaymentStatus.REJECTED
+        assert payment.reason_code == "INSUFFICIENT_FUNDS"
+        with pytest.raises(InsufficientFunds) as again:
+            await services.payments.transfer(ctx(), transfer("1000.00"), "key-1")
+        assert again.value.payment_id == first.value.payment_id
+        assert core.post_calls == 1 and core.balances["A1"] == Decimal("100.00")
+
+    run(tmp_path, scenario)
+
+
+def test_lost_reply_is_resolved_to_booked_exactly_once(tmp_path: Path) -> None:
+    """Booked by the core but the answer lost: resolve finds it booked; no second post."""
+    core = make_core()
+    core.script.append("lose_reply")
+
+    async def scenario(services: BankingServices, core: FakeCore) -> None:
+        result = await services.payments.transfer(ctx(), transfer(), "key-1")
+        assert result.payment.status is PaymentStatus.BOOKED
+        assert (core.post_calls, core.resolve_calls) == (1, 1)
+        assert core.balances["A1"] == Decimal("90.00")
+        history = await services.store.status_history(result.payment.payment_id)
+        assert [h.status for h in history][-2:] == [PaymentStatus.IN_DOUBT, PaymentStatus.BOOKED]
+
+    run(tmp_path, scenario, core)
+
+
+def test_lost_request_is_fenced_and_rejected(tmp_path: Path) -> None:
+    """Never booked and no answer: resolve fences it; the payment is rejected, nothing moves."""
+    core = make_core()
+    core.script.append("lost_request")
+
+    async def scenario(services: BankingServices, core: FakeCore) -> None:
+        with pytest.raises(CoreTimeout) as info:
+            await services.payments.transfer(ctx(), transfer(), "key-1")
+        payment = await services.store.get_payment(info.value.payment_id or "")
+        assert payment is not None and payment.status is PaymentStatus.REJECTED
+        assert payment.reason_code == "CORE_TIMEOUT"
+        assert core.balances["A1"] == Decimal("100.00")
+        with pytest.raises(CoreTimeout):
+            await services.payments.transfer(ctx(), transfer(), "key-1")
+        assert core.post_calls == 1
+
+    run(tmp_path, scenario, core)
+
+
+def test_unresolvable_payment_stays_in_doubt_until_the_resolver_settles_it(
+        tmp_path: Path) -> None:
+    """If the core cannot be asked, the payment stays PDNG; the resolver settles it later."""
+    core = make_core()
+    core.script.append("lose_reply")
+    core.resolve_fails = 1
+
+    async def scenario(services: BankingServices, core: FakeCore) -> None:
+        with pytest.raises(CoreTimeout) as info:
+            await services.payments.transfer(ctx(), transfer(), "key-1")
+        payment_id = info.value.payment_id or ""
+        pending = await services.store.get_payment(payment_id)
+        assert pending is not None and pending.status is PaymentStatus.IN_DOUBT
+        resolver = Resolver(services.payments, services.store)
+        assert await resolver.run_once(include_recent=True) == 1
+        replay = await services.payments.transfer(ctx(), transfer(), "key-1")
+        assert replay.replayed and replay.payment.status is PaymentStatus.BOOKED
+        assert replay.payment.payment_id == payment_id
+        assert core.post_calls == 1 and core.balances["A1"] == Decimal("90.00")
+
+    run(tmp_path, scenario, core)
+
+
+def test_core_unavailable_releases_the_key(tmp_path: Path) -> None:
+    """Certainly not delivered: rejected, and the same key may be retried and then books."""
+    core = make_core()
+    core.script.append("unavailable")
+
+    async def scenario(services: BankingServices, core: FakeCore) -> None:
+        with pytest.raises(CoreUnavailable) as info:
+            await services.payments.transfer(ctx(), transfer(), "key-1")
+        failed = await services.store.get_payment(info.value.payment_id or "")
+        assert failed is not None and failed.status is PaymentStatus.REJECTED
+        retry = await services.payments.transfer(ctx(), transfer(), "key-1")
+        assert retry.payment.status is PaymentStatus.BOOKED and not retry.replayed
+        assert core.balances["A1"] == Decimal("90.00")
+
+    run(tmp_path, scenario, core)
+
+
+def test_refusals_before_the_core_store_nothing(tmp_path: Path) -> None:
+    """Forbidden, unknown and mismatched requests raise their code and leave no record."""
+    async def scenario(services: BankingServices, core: FakeCore) -> None:
+        cases = [
+            (Forbidden, transfer(debtor="A3", creditor="A1")),
+            (AccountNotFound, transfer(creditor="NOPE")),
+            (CurrencyMismatch, transfer(creditor="U1")),
+            (CurrencyMismatch, transfer(currency="USD", amount="1.00")),
+        ]
+        for error, request in cases:
+            with pytest.raises(error):
+                await services.payments.transfer(ctx(), request, "key-x")
+            assert await services.store.get_key("partner", "key-x") is None
+        same = TransferRequest.model_validate({
+            "debtor": {"id": "A1"}, "creditor": {"iban": IBAN_1},
+            "amount": {"amount": "1.00", "currency": "EUR"}, "end_to_end_id": "E"})
+        with pytest.raises(ValidationError):
+            await services.payments.transfer(ctx(), same, "key-x")
+        with pytest.raises(ValidationError):
+            await services.payments.transfer(ctx(), transfer(), "bad key with spaces")
+        assert core.post_calls == 0 and balances(core) == {
+            "A1": Decimal("100.00"), "A2": Decimal("50.00"), "A3": Decimal("10.00")}
+
+    run(tmp_path, scenario)
+
+
+def test_expired_deadline_does_nothing(tmp_path: Path) -> None:
+    """A request whose deadline already passed is refused before anything is stored."""
+    async def scenario(services: BankingServices, core: FakeCore) -> None:
+        with pytest.raises(DeadlineExceeded):
+            await services.payments.transfer(
+                ctx(deadline=time.monotonic() - 1), transfer(), "key-1")
+        assert await services.store.get_key("partner", "key-1") is None
+        assert core.post_calls == 0
+
+    run(tmp_path, scenario)
+
+
+def test_retry_while_running_is_refused(tmp_path: Path) -> None:
+    """A second call under a key whose first call is still at the core gets IN_PROGRESS."""
+    core = make_core()
+    gate = asyncio.Event()
+    entered = asyncio.Event()
+    original_post = core.post
+
+    async def slow_post(posting: CorePosting, *, timeout: float) -> CoreBooking:
+        entered.set()
+        await gate.wait()
+        return await original_post(posting, timeout=timeout)
+
+    core.post = slow_post  # type: ignore[method-assign]
+
+    async def scenario(services: BankingServices, core: FakeCore) -> None:
+        first = asyncio.create_task(services.payments.transfer(ctx(), transfer(), "key-1"))
+        await entered.wait()
+        with pytest.raises(RequestInProgress):
+            await services.payments.transfer(ctx(), transfer(), "key-1")
+        gate.set()
+        assert (await first).payment.status is PaymentStatus.BOOKED
+        assert core.balances["A1"] == Decimal("90.00")
+
+    run(tmp_path, scenario, core)
+
+
+def test_caller_cancellation_does_not_leave_half_a_payment(tmp_path: Path) -> None:
+    """Cancelling the caller's task mid-call still finishes the payment (shielded)."""
+    core = make_core()
+    gate = asyncio.Event()
+    entered = asyncio.Event()
+    original_post = core.post
+
+    async def slow_post(posting: CorePosting, *, timeout: float) -> CoreBooking:
+        entered.set()
+        await gate.wait()
+        return await original_post(posting, timeout=timeout)
+
+    core.post = slow_post  # type: ignore[method-assign]
+
+    async def scenario(services: BankingServices, core: FakeCore) -> None:
+        task = asyncio.create_task(services.payments.transfer(ctx(), transfer(), "key-1"))
+        await entered.wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        gate.set()
+        record = await services.store.get_key("partner", "key-1")
+        assert record is not None
+        while True:  # the shielded work finishes on its own; yield until it has
+            current = await services.store.get_key("partner", "key-1")
+            if current is not None and current.state.value == "completed":
+                break
+            await asyncio.sleep(0)
+        payment = await services.store.get_payment(record.payment_id)
+        assert payment is not None and payment.status is PaymentStatus.BOOKED
+        assert core.balances["A1"] == Decimal("90.00")
+
+    run(tmp_path, scenario, core)
+
+
+def test_restart_resolves_payments_left_accepted(tmp_path: Path) -> None:
+    """A payment journalled ACCEPTED by a process that died is settled after restart."""
+    core = make_core()
+    crash = RuntimeError("process died")
+
+    async def crashing_post(posting: CorePosting, *, timeout: float) -> CoreBooking:
+        core._book(posting)
+        raise crash
+
+    async def first_life(services: BankingServices, core: FakeCore) -> str:
+        core.post = crashing_post  # type: ignore[method-assign]
+        core.resolve_fails = 1  # the in-line resolution fails too: left for after restart
+        with pytest.raises(CoreTimeout) as info:
+            await services.payments.transfer(ctx(), transfer(), "key-1")
+        return info.value.payment_id or ""
+
+    payment_id = run(tmp_path, first_life, core)
+
+    async def second_life(services: BankingServices, core: FakeCore) -> None:
+        assert await Resolver(services.payments, services.store).run_once(
+            include_recent=True) == 1
+        payment = await services.payments.get_payment(ctx(), payment_id)
+        assert payment.status is PaymentStatus.BOOKED
+        assert core.balances["A1"] == Decimal("90.00")
+
+    run(tmp_path, second_life, core)
+
+
+def test_events_are_durable_and_streamed_in_order(tmp_path: Path) -> None:
+    """Booked and rejected payments appear on the stream with growing seq, from a cursor."""
+    async def scenario(services: BankingServices, core: FakeCore) -> None:
+        start = await services.events.head()
+        await services.payments.transfer(ctx(), transfer(), "k1")
+        with pytest.raises(InsufficientFunds):
+            await services.payments.transfer(ctx(), transfer("999.00"), "k2")
+        bill = BillPaymentRequest.model_validate({
+            "debtor": {"iban": IBAN_1}, "biller_id": "ELEC01", "customer_reference": "C-1",
+            "amount": {"amount": "5.00", "currency": "EUR"}, "end_to_end_id": "B-1"})
+        await services.payments.pay_bill(ctx(), bill, "k3")
+        seen = []
+        async for event in services.events.stream(start):
+            seen.append((event.seq, event.type.value, event.amount.amount))
+            if len(seen) == 3:
+                break
+        assert [s[1:] for s in seen] == [("booked", Decimal("10.00")),
+                                         ("rejected", Decimal("999.00")),
+                                         ("booked", Decimal("5.00"))]
+        assert [s[0] for s in seen] == [start + 1, start + 2, start + 3]
+
+    run(tmp_path, scenario)
+
+
+def test_payment_visibility(tmp_path: Path) -> None:
+    """A payment is visible to its maker and to callers of its accounts, absent to others."""
+    async def scenario(services: BankingServices, core: FakeCore) -> None:
+        made = await services.payments.transfer(ctx(), transfer(), "k1")
+        pid = made.payment.payment_id
+        assert (await services.payments.get_payment(ctx(INTERNAL), pid)).payment_id == pid
+        with pytest.raises(PaymentNotFound):
+            await services.payments.get_payment(ctx(OTHER), pid)
+        with pytest.raises(PaymentNotFound):
+            await services.payments.get_payment(ctx(), "no-such-id")
+
+    run(tmp_path, scenario)
+
+
+def test_account_reads_are_authorised(tmp_path: Path) -> None:
+    """A caller lists and reads only its accounts; another's account is FORBIDDEN."""
+    async def scenario(services: BankingServices, core: FakeCore) -> None:
+        accounts = await services.accounts.list_accounts(ctx())
+        assert [a.id for a in accounts] == ["A1", "A2"]
+        assert len(await services.accounts.list_accounts(ctx(INTERNAL))) == 4
+        balance = await services.accounts.get_balance(ctx(), AccountRef(iban=IBAN_1))
+        assert str(balance.booked) == "100.00 EUR"
+        with pytest.raises(Forbidden):
+            await services.accounts.get_account(ctx(), AccountRef(id="A3"))
+        with pytest.raises(AccountNotFound):
+            await services.accounts.get_account(ctx(INTERNAL), AccountRef(id="NOPE"))
+
+    run(tmp_path, scenario)
