@@ -281,10 +281,9 @@ class SpyneAsgi(HttpBase):  # type: ignore[misc]
 
 
 def wsdl_document(app: Application, address: str) -> bytes:
-    """The WSDL of `app` bound to `address` (for committing the contract to the repository)."""
-    wsdl = Wsdl11(app.interface)
-    wsdl.build_interface_document(address)
-    return bytes(wsdl.get_interface_document())
+    """The WSDL of `app` bound to `address`, exactly as `SpyneAsgi` serves it (for committing
+    the contract). Built through the server: spyne takes the binding's transport URI from it."""
+    return SpyneAsgi(app).wsdl(address)
 
 
 def _as_bytes(chunk: bytes | str) -> bytes:

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from adapter.security import pki
+from tests.harness.core import core_sim  # noqa: F401
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,113 @@
+"""Fault injection for the simulated core: latency, refused calls and lost replies.
+
+One `FaultSettings` object is shared by the SOAP service and the ISO 8583 host, and may be
+changed while they run (HTTPS `PUT /admin/faults`, or in-process from a test's thread).
+
+How a listener applies it to a posting, in this order:
+
+    await faults.delay()            # latency_ms, before anything is read or booked
+    if faults.should_fail(): ...    # refuse with a system error; NOTHING is booked
+    book the posting                # committed in the ledger
+    if faults.should_drop(): ...    # the reply is lost: "reset" aborts the connection,
+                                    # "hang" never answers (the client times out)
+
+Invariants:
+- Rule 1: the deterministic counters win over the rates: while `fail_next` (`drop_next`) is
+  above zero, each check consumes one and fires; only then are the rates rolled.
+- Rule 2: a dropped reply always follows a committed posting: the money HAS moved.
+- Rule 3: every read and update holds one lock, so a test thread and the event loop never see
+  half an update.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import threading
+from dataclasses import dataclass, field, fields
+from typing import Any, Literal
+
+DropMode = Literal["reset", "hang"]
+DROP_MODES: tuple[str, ...] = ("reset", "hang")
+
+
+@dataclass
+class FaultSettings:
+    latency_ms: int = 0
+    error_rate: float = 0.0
+    drop_reply_rate: float = 0.0
+    drop_mode: DropMode = "reset"
+    fail_next: int = 0
+    drop_next: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+    _rng: random.Random = field(default_factory=random.Random, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self._check(self.to_dict())
+
+    # -- what the listeners call ------------------------------------------------------------
+
+    async def delay(self) -> None:
+        """Sleep for the configured latency without blocking the event loop."""
+        latency = self.latency_ms
+        if latency > 0:
+            await asyncio.sleep(latency / 1000)
+
+    def should_fail(self) -> bool:
+        with self._lock:
+            if self.fail_next > 0:
+                self.fail_next -= 1
+                return True
+            return self.error_rate > 0 and self._rng.random() < self.error_rate
+
+    def should_drop(self) -> bool:
+        with self._lock:
+            if self.drop_next > 0:
+                self.drop_next -= 1
+                return True
+            return self.drop_reply_rate > 0 and self._rng.random() < self.drop_reply_rate
+
+    # -- what operators and tests call ------------------------------------------------------
+
+    def update(self, **changes: Any) -> FaultSettings:
+        """Change some settings atomically; ValueError (and no change) if any is invalid."""
+        unknown = set(changes) - set(self.to_dict())
+        if unknown:
+            raise ValueError(f"unknown fault settings: {', '.join(sorted(unknown))}")
+        with self._lock:
+            merged = {**self._snapshot(), **changes}
+            self._check(merged)
+            for key, value in merged.items():
+                setattr(self, key, value)
+        return self
+
+    def reset(self) -> FaultSettings:
+        """Back to no faults at all."""
+        return self.update(latency_ms=0, error_rate=0.0, drop_reply_rate=0.0, drop_mode="reset",
+                           fail_next=0, drop_next=0)
+
+    def seed(self, seed: int) -> None:
+        """Make the rate rolls reproducible."""
+        with self._lock:
+            self._rng.seed(seed)
+
+    def to_dict(self) -> dict[str, Any]:
+        with self._lock:
+            return self._snapshot()
+
+    def _snapshot(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self) if not f.name.startswith("_")}
+
+    @staticmethod
+    def _check(values: dict[str, Any]) -> None:
+        for name in ("latency_ms", "fail_next", "drop_next"):
+            value = values[name]
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"{name} must be an integer >= 0")
+        for name in ("error_rate", "drop_reply_rate"):
+            value = values[name]
+            if isinstance(value, bool) or not isinstance(value, int | float) \
+                    or not 0 <= value <= 1:
+                raise ValueError(f"{name} must be a number from 0 to 1")
+        if values["drop_mode"] not in DROP_MODES:
+            raise ValueError(f"drop_mode must be one of {', '.join(DROP_MODES)}")

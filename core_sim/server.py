@@ -1,0 +1,277 @@
+"""The core_sim process: one ledger, its SOAP service over HTTPS and its ISO 8583 host.
+
+Owns the listeners' lifecycle, the HTTPS routing (`/core/v1` SOAP and `?wsdl`, `/admin/faults`)
+and the lost-reply mechanics of fault injection.
+
+Invariants:
+- Rule 1: every listener is mutual TLS built by `adapter.security.tls.server_context` with the
+  "core" certificate; there is no plain-text mode.
+- Rule 2: `start()` returns only once the sockets accept connections, so `soap_port` (and
+  `iso_port`) are real even when port 0 was asked for.
+- Rule 3: a dropped reply follows a committed posting (see `faults`). "reset" aborts the TCP
+  connection without a TLS close_notify; "hang" keeps it open and silent until the client
+  leaves or the core stops.
+- Rule 4: `stop()` releases hung replies first, then closes listeners, so it never waits on
+  a request that was told to hang.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+import socket
+import ssl
+from collections.abc import Iterator, MutableMapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from adapter.security.tls import TlsFiles, server_context
+from adapter.spyne_bridge import Receive, Scope, Send, SpyneAsgi
+from core_sim.faults import FaultSettings
+from core_sim.iso_host import IsoHost
+from core_sim.ledger import Ledger
+from core_sim.soap_service import PATH, ReplyFate, build_application, reply_fate
+
+logger = logging.getLogger(__name__)
+
+ADMIN_FAULTS_PATH = "/admin/faults"
+ABORT_EXTENSION = "core_sim.abort"
+# Longer than any client's idle expiry (the adapter's is 30 s), so the client always closes an
+# idle connection first and never sends a request into one the server is closing.
+KEEP_ALIVE_S = 75
+
+
+@dataclass
+class CoreSimConfig:
+    db_path: Path
+    pki_dir: Path
+    host: str = "127.0.0.1"
+    soap_port: int = 7443
+    iso_port: int = 7583
+    faults: FaultSettings = field(default_factory=FaultSettings)
+    seed_demo: bool = True
+    max_body: int = 1 << 20
+
+
+class _AbortableHttpProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol, with a way for the app to abort the connection (Rule 3)."""
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        extensions: dict[str, Any] = {ABORT_EXTENSION: self.transport.abort}
+        self.scope["extensions"] = extensions  # type: ignore[typeddict-item]
+
+
+class _Server(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        # CoreSim.main owns SIGINT/SIGTERM for every listener of the process.
+        yield
+
+
+class CoreSim:
+    def __init__(self, config: CoreSimConfig) -> None:
+        self.config = config
+        self.ledger = Ledger(config.db_path)
+        if config.seed_demo:
+            self.ledger.seed_demo()
+        self.faults = config.faults
+        self.ssl_context: ssl.SSLContext = server_context(TlsFiles.from_dir(config.pki_dir, "core"))
+        self.soap_port: int | None = None
+        self.iso_port: int | None = None
+        self.iso_host: Any = None
+        self._soap = SpyneAsgi(build_application(self.ledger, self.faults),
+                               max_body=config.max_body)
+        self._server: _Server | None = None
+        self._socket: socket.socket | None = None
+        self._main_loop: asyncio.Task[None] | None = None
+        self._stopping: asyncio.Event | None = None
+
+    @property
+    def soap_url(self) -> str:
+        return f"https://localhost:{self.soap_port}{PATH}"
+
+    async def start(self) -> None:
+        self._stopping = asyncio.Event()
+        sock = socket.create_server((self.config.host, self.config.soap_port), backlog=1024)
+        self._socket = sock
+        self.soap_port = int(sock.getsockname()[1])
+        ssl_ctx = self.ssl_context
+        config = uvicorn.Config(
+            self._asgi, http=_AbortableHttpProtocol, interface="asgi3", lifespan="off",
+            proxy_headers=False, server_header=False, log_config=None,
+            access_log=False, timeout_keep_alive=KEEP_ALIVE_S, timeout_graceful_shutdown=5,
+            ssl_context_factory=lambda _config, _default: ssl_ctx,
+        )
+        config.load()
+        server = _Server(config)
+        server.lifespan = config.lifespan_class(config)
+        await server.startup(sockets=[sock])
+        self._server = server
+        self._main_loop = asyncio.create_task(server.main_loop())
+        logger.info("core_sim SOAP listening on https://%s:%d%s", self.config.host,
+                    self.soap_port, PATH)
+
+        # --- ISO 8583 host (core_sim/iso_host.py) is started here -------------------------
+        self.iso_host = IsoHost(self.ledger, self.faults, self.ssl_context,
+                                self.config.host, self.config.iso_port)
+        await self.iso_host.start()
+        self.iso_port = self.iso_host.port
+        # -------------------------------------------------------------------------------------
+
+    async def stop(self) -> None:
+        if self._stopping is not None:
+            self._stopping.set()
+        # --- ISO 8583 host is stopped here ---------------------------------------------------
+        if self.iso_host is not None:
+            await self.iso_host.stop()
+            self.iso_host = None
+        # -------------------------------------------------------------------------------------
+        if self._server is not None:
+            self._server.should_exit = True
+            if self._main_loop is not None:
+                await self._main_loop
+            await self._server.shutdown(sockets=[self._socket] if self._socket else None)
+            self._server = None
+        self.ledger.close()
+
+    async def quiesce(self) -> None:
+        """Wait until every HTTPS request in progress has finished (tests: a delayed request
+        that its client gave up on still runs to its end inside the core)."""
+        if self._server is not None:
+            tasks = list(self._server.server_state.tasks)
+            if tasks:
+                await asyncio.wait(tasks)
+
+    # -- HTTPS routing ----------------------------------------------------------------------
+
+    async def _asgi(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        path = scope["path"]
+        if path == PATH:
+            await self._soap_with_faults(scope, receive, send)
+        elif path == ADMIN_FAULTS_PATH:
+            await self._admin_faults(scope, receive, send)
+        else:
+            await JSONResponse({"error": "not found"}, status_code=404)(scope, receive, send)
+
+    async def _soap_with_faults(self, scope: Scope, receive: Receive, send: Send) -> None:
+        fate = ReplyFate()
+
+        async def guarded_send(message: MutableMapping[str, Any]) -> None:
+            if fate.drop_mode is None:
+                await send(message)
+
+        token = reply_fate.set(fate)
+        try:
+            await self._soap(scope, receive, guarded_send)
+        finally:
+            reply_fate.reset(token)
+        if fate.drop_mode is None:
+            return
+        if fate.drop_mode == "hang":
+            await self._until_disconnect_or_stop(receive)
+        abort = scope.get("extensions", {}).get(ABORT_EXTENSION)
+        if abort is not None:
+            abort()
+        # Wait for uvicorn to see the connection gone, so it does not try to answer it.
+        while (await receive())["type"] != "http.disconnect":
+            pass
+
+    async def _until_disconnect_or_stop(self, receive: Receive) -> None:
+        assert self._stopping is not None
+
+        async def disconnected() -> None:
+            while (await receive())["type"] != "http.disconnect":
+                pass
+
+        waiters = [asyncio.ensure_future(disconnected()),
+                   asyncio.ensure_future(self._stopping.wait())]
+        try:
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+
+    async def _admin_faults(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive)
+        if request.method == "PUT":
+            try:
+                changes = json.loads(await request.body())
+                if not isinstance(changes, dict):
+                    raise ValueError("send a JSON object of settings to change")
+                self.faults.update(**changes)
+            except ValueError as exc:
+                response = JSONResponse({"error": str(exc)}, status_code=400)
+                await response(scope, receive, send)
+                return
+            logger.info("fault settings now %s", self.faults.to_dict())
+        elif request.method != "GET":
+            await JSONResponse({"error": "use GET or PUT"}, status_code=405,
+                               headers={"allow": "GET, PUT"})(scope, receive, send)
+            return
+        await JSONResponse(self.faults.to_dict())(scope, receive, send)
+
+
+# -- standalone process ---------------------------------------------------------------------
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="core-sim", description="The simulated core banking system.")
+    p.add_argument("--db", type=Path, default=Path("state/core_sim.db"), help="SQLite ledger")
+    p.add_argument("--pki-dir", type=Path, default=Path("state/pki"), help="dev PKI directory")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--soap-port", type=int, default=7443)
+    p.add_argument("--iso-port", type=int, default=7583)
+    p.add_argument("--latency-ms", type=int, default=0)
+    p.add_argument("--error-rate", type=float, default=0.0)
+    p.add_argument("--drop-reply-rate", type=float, default=0.0)
+    p.add_argument("--drop-mode", choices=["reset", "hang"], default="reset")
+    return p
+
+
+async def _run(config: CoreSimConfig) -> None:
+    sim = CoreSim(config)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await sim.start()
+    print(f"core_sim: SOAP {sim.soap_url}  WSDL {sim.soap_url}?wsdl"
+          + (f"  ISO 8583 {config.host}:{sim.iso_port}" if sim.iso_port else ""), flush=True)
+    try:
+        await stop.wait()
+    finally:
+        await sim.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        faults = FaultSettings(latency_ms=args.latency_ms, error_rate=args.error_rate,
+                               drop_reply_rate=args.drop_reply_rate, drop_mode=args.drop_mode)
+    except ValueError as exc:
+        _parser().error(str(exc))
+    args.db.parent.mkdir(parents=True, exist_ok=True)
+    config = CoreSimConfig(db_path=args.db, pki_dir=args.pki_dir, host=args.host,
+                           soap_port=args.soap_port, iso_port=args.iso_port, faults=faults)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    loop_factory = None
+    with contextlib.suppress(ImportError):
+        import uvloop
+
+        loop_factory = uvloop.new_event_loop
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        runner.run(_run(config))
+    return 0
