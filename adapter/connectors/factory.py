@@ -2,19 +2,34 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from adapter.config import ConnectorKind, Settings
 from adapter.ports.core import CorePort
 
 
-async def build_core(settings: Settings) -> CorePort:
-    if settings.core_connector is ConnectorKind.SOAP:
-        from adapter.connectors.soap import SoapCoreConnector
+async def build_core(settings: Settings, *, on_reversed: Callable[[str], None] | None = None
+                     ) -> CorePort:
+    """The SOAP connector, or the ISO 8583 connector with the SOAP one for reads.
 
-        return SoapCoreConnector.create(settings.core_soap_url, settings.pki_dir)
-    from adapter.connectors.iso8583 import IsoCoreConnector
+    ISO 8583 has no message for account lookup, account lists or history, so the ISO
+    connector delegates those to the SOAP connector on the same core (see its README table).
+    `on_reversed` is told when a background reversal completes, to wake the resolver.
+    """
+    from adapter.connectors.soap import SoapCoreConnector
+
+    soap = SoapCoreConnector.create(settings.core_soap_url, settings.pki_dir)
+    if settings.core_connector is ConnectorKind.SOAP:
+        return soap
+    from adapter.connectors.iso8583 import BitmapEncoding, IsoCoreConnector
 
     connector = IsoCoreConnector.create(
-        settings.core_host, settings.core_iso_port, settings.pki_dir, settings.state_dir
+        settings.core_host, settings.core_iso_port, settings.pki_dir, settings.state_dir,
+        terminal_id=settings.iso_terminal_id,
+        bitmap=BitmapEncoding(settings.iso_bitmap),
+        echo_interval=settings.iso_echo_interval,
+        reads=soap,
+        on_reversed=on_reversed,
     )
     await connector.start()
     return connector

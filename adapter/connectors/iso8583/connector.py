@@ -249,7 +249,9 @@ class IsoCoreConnector:
         if channel is None or not self._ready.is_set():
             return False
         reply = await self._network(NetworkCode.ECHO, channel)
-        return reply is not None and reply.get("39") == ResponseCode.APPROVED
+        ok = reply is not None and reply.get("39") == ResponseCode.APPROVED
+        self._echo_failures = 0 if ok else self._echo_failures + 1
+        return ok
 
     async def _read_loop(self, channel: IsoChannel) -> None:
         try:
@@ -310,6 +312,17 @@ class IsoCoreConnector:
                 raise NotSent("the connection to the core is closed") from exc
 
         return await self.mux.request(msg, send, remaining)
+
+    async def request(self, message: Message, *, timeout: float) -> Message:
+        """One raw request/reply through the mux (fields 11 and 41 must be set; see
+        `next_stan`). For tools and benchmarks; the port methods build their own messages."""
+        try:
+            return await self._request(message, timeout)
+        except NotSent as exc:
+            raise CoreUnavailable() from exc
+
+    def next_stan(self) -> str:
+        return self._next_stan()
 
     # -- reads ------------------------------------------------------------------------------
 
