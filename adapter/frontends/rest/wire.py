@@ -1,0 +1,416 @@
+"""The REST wire format: JSON shapes named after Berlin Group NextGenPSD2, and their
+translation to and from the canonical model.
+
+Invariants:
+- Rule 1: an amount on the wire is a JSON string holding a decimal ("12.50"), never a JSON
+  number: a number may have passed through a binary float on the caller's side, so it is
+  refused with a message naming the field, not converted.
+- Rule 2: a request is parsed once, straight from the body bytes (`model_validate_json`); the
+  wire models check the shape and the canonical constructors check the meaning (IBAN mod-97,
+  currency minor units...). Every violation is reported under its wire name.
+- Rule 3: responses are built from canonical values the services already checked, so they are
+  assembled with `model_construct` (no re-validation) and written by pydantic's serialiser.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal, TypeVar
+
+import pydantic
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+from adapter.frontends import validation
+from adapter.model import (
+    Account,
+    AccountRef,
+    Balance,
+    BillPaymentRequest,
+    HistoryQuery,
+    Money,
+    Payment,
+    PaymentKind,
+    PaymentStatus,
+    Transaction,
+    TransactionPage,
+    TransferRequest,
+)
+from adapter.model.accounts import ACCOUNT_ID_RE, IBAN_RE
+from adapter.model.payments import CreditDebit
+
+M = TypeVar("M", bound=BaseModel)
+
+AMOUNT_PATTERN = r"^[0-9]{1,18}(\.[0-9]{1,18})?$"
+SIGNED_AMOUNT_PATTERN = r"^-?[0-9]{1,18}(\.[0-9]{1,18})?$"
+CURRENCY_PATTERN = r"^[A-Z]{3}$"
+ACCOUNT_PATH_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9-]{0,33}$"
+
+
+def _decimal_string(value: Any) -> Any:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        raise ValueError('must be a decimal string such as "12.50", not a JSON number')
+    raise ValueError('must be a decimal string such as "12.50"')
+
+
+DecimalString = Annotated[
+    str,
+    BeforeValidator(_decimal_string),
+    Field(json_schema_extra={"pattern": AMOUNT_PATTERN}, examples=["12.50"]),
+]
+
+
+def money_text(amount: Decimal) -> str:
+    """Plain notation: str(Decimal) would write 0.00 as '0E-2'."""
+    return f"{amount:f}"
+
+
+def build_json(model: type[M], body: bytes) -> M:
+    """Parse and validate in one pass, straight from the bytes (Rule 2)."""
+    try:
+        return model.model_validate_json(body)
+    except pydantic.ValidationError as exc:
+        raise validation.to_canonical(exc) from None
+
+
+# -- requests -------------------------------------------------------------------------------
+
+
+class Amount(BaseModel):
+    """An amount in a currency (NextGenPSD2 `Amount`)."""
+
+    model_config = ConfigDict(title="Amount")
+
+    currency: str = Field(json_schema_extra={"pattern": CURRENCY_PATTERN}, examples=["EUR"],
+                          description="ISO 4217 alphabetic code")
+    amount: DecimalString = Field(
+        description="a decimal string with at most the currency's minor units of decimals")
+
+
+class AccountReference(AccountRef):
+    """An account named by its IBAN or by the bank's internal account id (exactly one)."""
+
+    model_config = ConfigDict(title="AccountReference", frozen=True)
+
+
+class TransferInitiation(BaseModel):
+    """A credit transfer between two accounts (NextGenPSD2 payment initiation body)."""
+
+    model_config = ConfigDict(title="TransferInitiation")
+
+    debtorAccount: AccountReference
+    creditorAccount: AccountReference
+    instructedAmount: Amount
+    endToEndIdentification: str = Field(max_length=35, examples=["INV-2026-0042"])
+    remittanceInformationUnstructured: str | None = Field(None, max_length=140)
+
+
+class BillPaymentInitiation(BaseModel):
+    """A payment to a registered biller, naming the customer's reference at that biller."""
+
+    model_config = ConfigDict(title="BillPaymentInitiation")
+
+    debtorAccount: AccountReference
+    billerId: str = Field(examples=["ELEC01"], max_length=16)
+    customerReference: str = Field(max_length=35, examples=["CUST-778812"],
+                                   description="the customer's reference at the biller")
+    instructedAmount: Amount
+    endToEndIdentification: str = Field(max_length=35, examples=["BILL-2026-0007"])
+    remittanceInformationUnstructured: str | None = Field(None, max_length=140)
+
+
+class TransactionQuery(BaseModel):
+    """Query parameters of the transaction list."""
+
+    cursor: str | None = Field(None, max_length=512)
+    limit: int = Field(20, ge=1, le=100)
+    dateFrom: date | None = None
+    dateTo: date | None = None
+
+
+_TRANSFER_NAMES = {
+    "debtor": "debtorAccount", "creditor": "creditorAccount", "amount": "instructedAmount",
+    "end_to_end_id": "endToEndIdentification", "remittance": "remittanceInformationUnstructured",
+}
+_BILL_NAMES = {**_TRANSFER_NAMES, "biller_id": "billerId",
+               "customer_reference": "customerReference"}
+# HistoryQuery's only model-level rule is the date range: report it under dateFrom.
+_QUERY_NAMES = {"from_date": "dateFrom", "to_date": "dateTo", "body": "dateFrom"}
+
+
+def parse_transfer(body: bytes) -> TransferRequest:
+    wire = build_json(TransferInitiation, body)
+    return validation.build(TransferRequest, {
+        "debtor": wire.debtorAccount,
+        "creditor": wire.creditorAccount,
+        "amount": {"amount": wire.instructedAmount.amount,
+                   "currency": wire.instructedAmount.currency},
+        "end_to_end_id": wire.endToEndIdentification,
+        "remittance": wire.remittanceInformationUnstructured,
+    }, _TRANSFER_NAMES)
+
+
+def parse_bill_payment(body: bytes) -> BillPaymentRequest:
+    wire = build_json(BillPaymentInitiation, body)
+    return validation.build(BillPaymentRequest, {
+        "debtor": wire.debtorAccount,
+        "biller_id": wire.billerId,
+        "customer_reference": wire.customerReference,
+        "amount": {"amount": wire.instructedAmount.amount,
+                   "currency": wire.instructedAmount.currency},
+        "end_to_end_id": wire.endToEndIdentification,
+        "remittance": wire.remittanceInformationUnstructured,
+    }, _BILL_NAMES)
+
+
+def parse_history_query(params: dict[str, str]) -> HistoryQuery:
+    wire = validation.build(TransactionQuery, params)
+    return validation.build(HistoryQuery, {
+        "cursor": wire.cursor, "limit": wire.limit,
+        "from_date": wire.dateFrom, "to_date": wire.dateTo,
+    }, _QUERY_NAMES)
+
+
+def account_ref_from_path(value: str) -> AccountRef:
+    """A path segment names an account by internal id, or by IBAN when it is shaped like one
+    (two letters, two digits, then at least 11 more: no internal id looks like that)."""
+    if IBAN_RE.match(value.replace(" ", "").upper()):
+        return validation.build(AccountRef, {"iban": value}, {"iban": "account_id"})
+    if ACCOUNT_ID_RE.match(value):
+        return AccountRef.model_construct(id=value, iban=None)
+    return validation.build(AccountRef, {"id": value}, {"id": "account_id"})
+
+
+# -- responses ------------------------------------------------------------------------------
+
+
+class AmountOut(BaseModel):
+    model_config = ConfigDict(title="AmountValue")
+
+    currency: str
+    amount: str = Field(json_schema_extra={"pattern": SIGNED_AMOUNT_PATTERN})
+
+
+class AccountReferenceOut(BaseModel):
+    model_config = ConfigDict(title="AccountIdentification")
+
+    id: str
+    iban: str | None = None
+
+
+class Href(BaseModel):
+    href: str
+
+
+class AccountLinks(BaseModel):
+    balances: Href
+    transactions: Href
+
+
+class AccountDetails(BaseModel):
+    """An account (NextGenPSD2 `AccountDetails`); `resourceId` is the internal account id."""
+
+    model_config = ConfigDict(serialize_by_alias=True)
+
+    resourceId: str
+    iban: str | None = None
+    currency: str
+    name: str
+    product: str
+    cashAccountType: Literal["CACC"] = "CACC"
+    status: Literal["enabled", "blocked"]
+    links: AccountLinks = Field(alias="_links")
+
+
+class AccountList(BaseModel):
+    accounts: list[AccountDetails]
+
+
+class AccountResponse(BaseModel):
+    account: AccountDetails
+
+
+class BalanceOut(BaseModel):
+    model_config = ConfigDict(title="Balance")
+
+    balanceType: Literal["interimBooked", "interimAvailable"] = Field(
+        description="interimBooked: what the ledger holds now; interimAvailable: booked plus "
+                    "any overdraft limit")
+    balanceAmount: AmountOut
+    lastChangeDateTime: datetime
+
+
+class BalancesResponse(BaseModel):
+    account: AccountReferenceOut
+    balances: list[BalanceOut]
+
+
+class TransactionOut(BaseModel):
+    """One booked entry (NextGenPSD2 `Transactions`); debits carry a negative amount."""
+
+    model_config = ConfigDict(title="Transaction")
+
+    transactionId: str
+    entryReference: str | None = None
+    endToEndId: str | None = None
+    bookingDate: date
+    valueDate: date
+    bookingDateTime: datetime
+    transactionAmount: AmountOut
+    creditDebitIndicator: Literal["CRDT", "DBIT"]
+    creditorAccount: AccountReferenceOut | None = None
+    debtorAccount: AccountReferenceOut | None = None
+    remittanceInformationUnstructured: str | None = None
+    balanceAfterTransaction: AmountOut | None = None
+
+
+class PageLinks(BaseModel):
+    model_config = ConfigDict(title="PageLinks")
+
+    next: Href | None = None
+
+
+class AccountReport(BaseModel):
+    model_config = ConfigDict(serialize_by_alias=True)
+
+    booked: list[TransactionOut]
+    pending: list[TransactionOut] = Field(default_factory=list)
+    links: PageLinks = Field(alias="_links")
+
+
+class TransactionsResponse(BaseModel):
+    account: AccountReferenceOut
+    transactions: AccountReport
+
+
+class PaymentLinks(BaseModel):
+    self: Href
+    status: Href
+
+
+class PaymentResource(BaseModel):
+    """A payment and its status: `transactionStatus` is the ISO 20022 code (ACSC, RJCT, PDNG,
+    ...); `status` is the adapter's lifecycle state it stands for."""
+
+    model_config = ConfigDict(serialize_by_alias=True, title="Payment")
+
+    paymentId: str
+    paymentType: PaymentKind
+    transactionStatus: Literal["RCVD", "ACTC", "ACSC", "RJCT", "PDNG", "CANC"]
+    status: PaymentStatus
+    debtorAccount: AccountReferenceOut
+    creditorAccount: AccountReferenceOut | None = None
+    billerId: str | None = None
+    customerReference: str | None = None
+    instructedAmount: AmountOut
+    endToEndIdentification: str
+    remittanceInformationUnstructured: str | None = None
+    transactionId: str | None = Field(None, description="the core's booking id, once booked")
+    reasonCode: str | None = Field(None, description="why it was rejected, as a canonical code")
+    reasonMessage: str | None = None
+    createdAt: datetime
+    updatedAt: datetime
+    bookedAt: datetime | None = None
+    links: PaymentLinks = Field(alias="_links")
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+
+
+class Violation(BaseModel):
+    field: str
+    description: str
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details, with the canonical `code` and the request's correlation id."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str = Field(description="the stable canonical error code, e.g. INSUFFICIENT_FUNDS")
+    correlation_id: str = Field(description="the request's X-Request-ID")
+    violations: list[Violation] | None = None
+    paymentId: str | None = Field(None, description="the payment this error is about, if any")
+
+
+def _amount(money: Money, negative: bool = False) -> AmountOut:
+    amount = -money.amount if negative else money.amount
+    return AmountOut.model_construct(currency=money.currency, amount=money_text(amount))
+
+
+def _ref(account_id: str | None, iban: str | None) -> AccountReferenceOut | None:
+    if account_id is None:
+        return None
+    return AccountReferenceOut.model_construct(id=account_id, iban=iban)
+
+
+def account_out(account: Account) -> AccountDetails:
+    base = f"/v1/accounts/{account.id}"
+    return AccountDetails.model_construct(
+        resourceId=account.id, iban=account.iban, currency=account.currency, name=account.name,
+        product=account.product, cashAccountType="CACC", status=account.status.value,
+        links=AccountLinks.model_construct(
+            balances=Href.model_construct(href=base + "/balances"),
+            transactions=Href.model_construct(href=base + "/transactions")),
+    )
+
+
+def balances_out(balance: Balance, ref: AccountRef) -> BalancesResponse:
+    return BalancesResponse.model_construct(
+        account=_ref(balance.account_id, ref.iban),
+        balances=[
+            BalanceOut.model_construct(balanceType="interimBooked",
+                                       balanceAmount=_amount(balance.booked),
+                                       lastChangeDateTime=balance.as_of),
+            BalanceOut.model_construct(balanceType="interimAvailable",
+                                       balanceAmount=_amount(balance.available),
+                                       lastChangeDateTime=balance.as_of),
+        ],
+    )
+
+
+def transaction_out(tx: Transaction) -> TransactionOut:
+    debit = tx.credit_debit is CreditDebit.DEBIT
+    counterparty = _ref(tx.counterparty_account_id, None)
+    return TransactionOut.model_construct(
+        transactionId=tx.transaction_id, entryReference=tx.reference,
+        endToEndId=tx.end_to_end_id, bookingDate=tx.booked_at.date(), valueDate=tx.value_date,
+        bookingDateTime=tx.booked_at, transactionAmount=_amount(tx.amount, negative=debit),
+        creditDebitIndicator=tx.credit_debit.value,
+        creditorAccount=counterparty if debit else None,
+        debtorAccount=None if debit else counterparty,
+        remittanceInformationUnstructured=tx.remittance,
+        balanceAfterTransaction=None if tx.balance_after is None else _amount(tx.balance_after),
+    )
+
+
+def transactions_out(page: TransactionPage, account_id: str, ref: AccountRef,
+                     next_href: str | None) -> TransactionsResponse:
+    return TransactionsResponse.model_construct(
+        account=_ref(account_id, ref.iban),
+        transactions=AccountReport.model_construct(
+            booked=[transaction_out(tx) for tx in page.items], pending=[],
+            links=PageLinks.model_construct(
+                next=None if next_href is None else Href.model_construct(href=next_href)),
+        ),
+    )
+
+
+def payment_out(p: Payment) -> PaymentResource:
+    href = Href.model_construct(href=f"/v1/payments/{p.payment_id}")
+    return PaymentResource.model_construct(
+        paymentId=p.payment_id, paymentType=p.kind, transactionStatus=p.status.iso20022,
+        status=p.status, debtorAccount=_ref(p.debtor_account_id, p.debtor_iban),
+        creditorAccount=_ref(p.creditor_account_id, p.creditor_iban), billerId=p.biller_id,
+        customerReference=p.customer_reference, instructedAmount=_amount(p.amount),
+        endToEndIdentification=p.end_to_end_id,
+        remittanceInformationUnstructured=p.remittance,
+        transactionId=p.core_transaction_id, reasonCode=p.reason_code,
+        reasonMessage=p.reason_message, createdAt=p.created_at, updatedAt=p.updated_at,
+        bookedAt=p.booked_at, links=PaymentLinks.model_construct(self=href, status=href),
+    )

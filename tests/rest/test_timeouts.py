@@ -1,0 +1,57 @@
+"""A core that does not answer in time: 504 CORE_TIMEOUT naming the pending payment, which
+the adapter later settles with the core, so money still moves exactly once."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.rest.conftest import Bank, new_key, start_bank, transfer_body, wait_until
+
+
+@pytest.fixture(scope="module")
+def slow_bank(pki_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bank]:
+    """An adapter with short core and resolve timeouts, on its own core."""
+    with start_bank(tmp_path_factory.mktemp("rest-timeouts"), pki_dir,
+                    core_timeout=1.0, resolve_timeout=1.0) as b:
+        yield b
+
+
+def test_core_timeout_is_504_with_payment_id_then_settles(slow_bank: Bank) -> None:
+    """The transfer times out (504, PDNG), then the resolver books it once: ACSC."""
+    faults = slow_bank.core.faults
+    with slow_bank.client("partner") as partner:
+        # Warm the account directory and the core connection (the first call may be slower
+        # than the short timeout).
+        def answers(path: str) -> Callable[[], bool]:
+            return lambda: partner.get(path).status_code == 200
+
+        for path in ("/v1/accounts/10000001", "/v1/accounts/10000002"):
+            wait_until(answers(path))
+        before = slow_bank.booked("10000001")
+        try:
+            faults.update(latency_ms=2500)
+            r = partner.post("/v1/transfers", headers={"Idempotency-Key": new_key()},
+                             json=transfer_body("5.00"))
+        finally:
+            faults.reset()
+        assert r.status_code == 504, r.text
+        problem = r.json()
+        assert problem["code"] == "CORE_TIMEOUT"
+        payment_id = problem["paymentId"]
+
+        def status() -> str:
+            return partner.get(f"/v1/payments/{payment_id}").json()["transactionStatus"]
+
+        # The core books after its latency: wait for that, not for a fixed time.
+        wait_until(lambda: slow_bank.booked("10000001") == before - 500)
+        assert status() == "PDNG"
+        # The resolver leaves payments younger than its grace period alone; settle this one
+        # now through the same service call it would make.
+        payments, store = slow_bank.services.payments, slow_bank.services.store
+        settled = slow_bank.run(payments.settle(slow_bank.run(store.get_payment(payment_id))))
+        assert settled.status.value == "booked"
+        assert status() == "ACSC"
+        assert slow_bank.booked("10000001") == before - 500
