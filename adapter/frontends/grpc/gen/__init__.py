@@ -1,0 +1,1 @@
+"""Generated from protos/ by adapter.frontends.grpc.codegen; do not edit."""

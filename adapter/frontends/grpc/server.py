@@ -1,0 +1,124 @@
+"""The gRPC listener: a `grpc.aio` server on the adapter's event loop, mutual TLS only.
+
+It serves `bank.adapter.v1.BankingService`, the standard health service (`grpc.health.v1`)
+and server reflection. Health follows the core: a background task asks
+`services.core.healthy()` every `health_interval` seconds and reports SERVING only while the
+core answers, both for the whole server ("") and for BankingService.
+
+Invariants:
+- Rule 1: the only port is a secure one from `security.tls.grpc_server_credentials`: a client
+  certificate from the project's CA is required (no plain-text mode).
+- Rule 2: SO_REUSEPORT is off, so a second adapter on the same port fails to start instead of
+  silently sharing it.
+- Rule 3: `stop()` reports NOT_SERVING first, ends the event streams with UNAVAILABLE and a
+  resume cursor, then lets unary calls in flight finish within the grace period.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from adapter.config import Settings
+from adapter.frontends.grpc.gen.bank.adapter.v1 import banking_pb2 as pb
+from adapter.frontends.grpc.gen.bank.adapter.v1 import banking_pb2_grpc as pb_grpc
+from adapter.frontends.grpc.servicer import BankingServicer
+from adapter.security import tls
+from adapter.services.banking import BankingServices
+
+log = logging.getLogger("adapter.grpc")
+
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["BankingService"].full_name
+HEALTH_INTERVAL = 1.0
+HEALTH_TIMEOUT = 2.0
+STOP_GRACE = 5.0
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+
+OPTIONS = [
+    ("grpc.so_reuseport", 0),
+    # Internal callers keep long-lived channels (and event streams) open: let them ping.
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+    ("grpc.max_receive_message_length", 1 << 20),
+]
+
+
+def _address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+class GrpcServer:
+    def __init__(self, services: BankingServices, settings: Settings, *,
+                 health_interval: float = HEALTH_INTERVAL) -> None:
+        self._services = services
+        self._settings = settings
+        self._health_interval = health_interval
+        self.servicer = BankingServicer(services)
+        self.health = health.aio.HealthServicer()
+        self._server = grpc.aio.server(options=OPTIONS)
+        self._health_task: asyncio.Task[None] | None = None
+        self.serving: bool | None = None
+        self.port = 0
+
+    async def start(self) -> None:
+        server = self._server
+        pb_grpc.add_BankingServiceServicer_to_server(self.servicer, server)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+        reflection.enable_server_reflection(
+            (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
+        # Known before the first call: a caller never sees SERVING for a dead core.
+        await self._set_health(await self._core_healthy())
+        credentials = tls.grpc_server_credentials(
+            tls.TlsFiles.from_dir(self._settings.pki_dir, "server"))
+        address = _address(self._settings.host, self._settings.grpc_port)
+        self.port = server.add_secure_port(address, credentials)
+        if not self.port:
+            raise OSError(f"gRPC cannot listen on {address}")
+        await server.start()
+        self._health_task = asyncio.create_task(self._watch_core(), name=f"grpc-health:{self.port}")
+
+    async def _core_healthy(self) -> bool:
+        try:
+            return bool(await asyncio.wait_for(self._services.core.healthy(), HEALTH_TIMEOUT))
+        except Exception as exc:
+            log.debug("core health check failed: %r", exc)
+            return False
+
+    async def _set_health(self, ok: bool) -> None:
+        if ok is self.serving:
+            return
+        if self.serving is not None:
+            log.warning("gRPC health: core %s", "usable again" if ok else "NOT usable")
+        self.serving = ok
+        status = SERVING if ok else NOT_SERVING
+        for service in ("", SERVICE_NAME):
+            await self.health.set(service, status)
+
+    async def _watch_core(self) -> None:
+        while True:
+            await asyncio.sleep(self._health_interval)
+            await self._set_health(await self._core_healthy())
+
+    async def stop(self, grace: float = STOP_GRACE) -> None:
+        if self._health_task is not None:
+            self._health_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._health_task
+            self._health_task = None
+        await self.health.enter_graceful_shutdown()
+        self.servicer.cancel_watchers()
+        await self._server.stop(grace)
+
+
+async def start_grpc_server(services: BankingServices, settings: Settings, *,
+                            health_interval: float = HEALTH_INTERVAL) -> GrpcServer:
+    """Start the gRPC listener on the running loop; the caller keeps it and calls `stop()`."""
+    server = GrpcServer(services, settings, health_interval=health_interval)
+    await server.start()
+    return server

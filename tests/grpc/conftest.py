@@ -1,0 +1,19 @@
+"""Fixtures for the gRPC front-end tests (see `support` for the harness and helpers)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.grpc.support import Env, adapter_for, running_core
+
+
+@pytest.fixture(scope="module")
+def env(pki_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
+    """A core_sim with the demo ledger and an adapter in front of it, shared by one module."""
+    tmp = tmp_path_factory.mktemp("grpc")
+    with running_core(pki_dir, tmp / "core.db") as (core, _), \
+            adapter_for(tmp, pki_dir, core) as adapter:
+        yield Env(core, adapter)

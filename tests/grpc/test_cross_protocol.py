@@ -1,0 +1,70 @@
+"""One event source for all protocols: transfers made over REST and SOAP appear on the gRPC
+WatchTransactions stream."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+import requests
+import zeep
+from zeep.transports import Transport
+from zeep.wsse.username import UsernameToken
+
+from adapter.frontends.grpc.gen.bank.adapter.v1 import banking_pb2 as pb
+from adapter.security import tls
+from tests.grpc.support import HTTP_FRONTENDS, Env, run
+from tests.grpc.test_stream import next_event, started
+
+pytestmark = pytest.mark.skipif(not HTTP_FRONTENDS, reason="REST/SOAP front-ends not importable")
+
+
+def rest_transfer(env: Env) -> dict[str, Any]:
+    context = tls.client_context(env.adapter.client("partner"), env.adapter.ca)
+    with httpx.Client(base_url=env.adapter.base_url, verify=context, timeout=10) as client:
+        r = client.post("/v1/transfers", headers={"Idempotency-Key": str(uuid.uuid4())}, json={
+            "debtorAccount": {"id": "10000001"}, "creditorAccount": {"id": "10000002"},
+            "instructedAmount": {"currency": "EUR", "amount": "7.01"},
+            "endToEndIdentification": "E2E-REST"})
+    assert r.status_code == 201, r.text
+    body: dict[str, Any] = r.json()
+    return body
+
+
+def soap_transfer(env: Env) -> Any:
+    session = requests.Session()
+    session.trust_env = False
+    session.verify = str(env.adapter.ca)
+    pki = env.adapter.pki_dir
+    session.cert = (str(pki / "legacy.crt"), str(pki / "legacy.key"))
+    with session:
+        client = zeep.Client(f"{env.adapter.soap_url}?wsdl",
+                             transport=Transport(session=session),
+                             wsse=UsernameToken("legacy", env.adapter.legacy_password,
+                                                use_digest=True))
+        return client.service.TransferFunds(
+            RequestId=str(uuid.uuid4()), Debtor={"AccountId": "10000003"},
+            Creditor={"AccountId": "10000001"}, Amount="7.02", Currency="EUR",
+            EndToEndId="E2E-SOAP")
+
+
+def test_rest_and_soap_transfers_reach_the_grpc_stream(env: Env) -> None:
+    """A REST transfer and a SOAP transfer arrive on the stream as booked events, in order."""
+    async def go():  # type: ignore[no-untyped-def]
+        async with env.channel("internal") as ch:
+            call = env.stub(ch).WatchTransactions(pb.WatchTransactionsRequest())
+            await started(call)
+            rest = await asyncio.to_thread(rest_transfer, env)
+            soap = await asyncio.to_thread(soap_transfer, env)
+            events = [await next_event(call), await next_event(call)]
+            call.cancel()
+            return rest, soap, events
+
+    rest, soap, events = run(go())
+    assert [(e.payment_id, e.type, e.debtor_account_id, e.amount.amount) for e in events] == [
+        (rest["paymentId"], pb.EVENT_TYPE_BOOKED, "10000001", "7.01"),
+        (soap.Payment.PaymentId, pb.EVENT_TYPE_BOOKED, "10000003", "7.02"),
+    ]
