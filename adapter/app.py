@@ -67,10 +67,14 @@ class AdapterApp:
         assert self.https is not None
         return self.https.port
 
+    def _wake_resolver(self, _reference: str) -> None:
+        if self.services is not None:
+            self.services.payments.in_doubt_found.set()
+
     async def start(self) -> None:
         s = self.settings
         store = SqliteStore(s.adapter_db)
-        core = self._given_core or await build_core(s)
+        core = self._given_core or await build_core(s, on_reversed=self._wake_resolver)
         clients = ClientRegistry.load(s.clients_file)
         services = BankingServices.build(
             core, store, clients, core_timeout=s.core_timeout, resolve_timeout=s.resolve_timeout

@@ -47,7 +47,14 @@ def _add_settings_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--core-connector", choices=[k.value for k in ConnectorKind],
                    default=default("core_connector"),
                    help="how the adapter talks to the core (env BANK_ADAPTER_CORE_CONNECTOR)")
-    p.add_argument("--core-timeout", type=float, default=default("core_timeout"))
+    p.add_argument("--core-timeout", type=float, default=default("core_timeout"),
+                   help="seconds the adapter waits for the core before resolving (default 5)")
+    p.add_argument("--iso-terminal-id", default=default("iso_terminal_id"),
+                   help="ISO 8583 field 41, 8 characters (default ADAPTER1)")
+    p.add_argument("--iso-bitmap", choices=["ascii", "binary"], default=default("iso_bitmap"),
+                   help="ISO 8583 bitmap encoding (default ascii: 16 hex characters)")
+    p.add_argument("--iso-echo-interval", type=float, default=default("iso_echo_interval"),
+                   help="seconds of idleness before an ISO 8583 echo (0800/301)")
     p.add_argument("--log-level", default=default("log_level"))
 
 
@@ -57,6 +64,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
         grpc_port=args.grpc_port, core_host=args.core_host, core_soap_port=args.core_soap_port,
         core_iso_port=args.core_iso_port, core_connector=args.core_connector,
         core_timeout=args.core_timeout, log_level=args.log_level,
+        iso_terminal_id=args.iso_terminal_id, iso_bitmap=args.iso_bitmap,
+        iso_echo_interval=args.iso_echo_interval,
     )
 
 

@@ -9,7 +9,7 @@ Layout of the state folder (stable: operators and scripts rely on it):
     STATE/clients.json          who may call, in which role, on which accounts
     STATE/adapter.db            idempotency keys, payment journal, event outbox
     STATE/core.db               the simulated core's ledger
-    STATE/iso8583.db            pending ISO 8583 reversals
+    STATE/iso8583-reversals.sqlite   ISO 8583 reversals still owed to the core
 """
 
 from __future__ import annotations
@@ -42,6 +42,9 @@ class Settings(BaseModel):
     core_timeout: float = Field(default=5.0, gt=0)
     resolve_timeout: float = Field(default=10.0, gt=0)
     max_body_bytes: int = Field(default=256 * 1024, gt=0)
+    iso_terminal_id: str = Field(default="ADAPTER1", min_length=8, max_length=8)
+    iso_bitmap: str = Field(default="ascii", pattern="^(ascii|binary)$")
+    iso_echo_interval: float = Field(default=30.0, gt=0)
     log_level: str = "info"
 
     @property
@@ -59,10 +62,6 @@ class Settings(BaseModel):
     @property
     def core_db(self) -> Path:
         return self.state_dir / "core.db"
-
-    @property
-    def iso_db(self) -> Path:
-        return self.state_dir / "iso8583.db"
 
     @property
     def core_soap_url(self) -> str:

@@ -88,6 +88,8 @@ class HttpsServer:
             access_log=False,
             server_header=False,
             timeout_keep_alive=30,
+            # Idle keep-alive clients must not hold a shutdown open.
+            timeout_graceful_shutdown=3,
             ssl_context_factory=lambda _cfg, _default: ssl_context,
         )
         self._server = uvicorn.Server(config)

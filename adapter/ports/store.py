@@ -22,6 +22,10 @@ from adapter.model.payments import Payment
 from adapter.model.status import PaymentStatus
 
 
+class StaleWrite(Exception):
+    """The payment changed since it was read: reload it instead of overwriting."""
+
+
 class KeyState(StrEnum):
     IN_PROGRESS = "in_progress"
     COMPLETED = "completed"
@@ -72,11 +76,13 @@ class StorePort(Protocol):
         self,
         payment: Payment,
         *,
+        expected: PaymentStatus,
         outcome: Outcome | None = None,
     ) -> TransactionEvent | None:
-        """Save the payment's new state; if `outcome` is given, complete the key that guards
-        this payment with it; append the outbox event if the new status has one, and return
-        it (with its seq)."""
+        """Save the payment's new state if its stored status is still `expected` (else raise
+        StaleWrite and change nothing: someone else moved it first); if `outcome` is given,
+        complete the key that guards this payment with it; append the outbox event if the
+        new status has one, and return it (with its seq)."""
         ...
 
     async def release_key(self, caller_id: str, key: str) -> None:
@@ -92,7 +98,8 @@ class StorePort(Protocol):
     async def status_history(self, payment_id: str) -> list[StatusChange]: ...
 
     async def unresolved(self, older_than: datetime) -> list[Payment]:
-        """Payments ACCEPTED or IN_DOUBT last updated before `older_than`."""
+        """Every IN_DOUBT payment, and ACCEPTED ones last updated before `older_than` (a
+        younger ACCEPTED payment may still be running in its owner's hands)."""
         ...
 
     async def events_since(self, seq: int, limit: int) -> list[TransactionEvent]: ...

@@ -24,9 +24,10 @@ class BankingServices:
 
     @classmethod
     def build(cls, core: CorePort, store: StorePort, clients: ClientRegistry, *,
-              core_timeout: float = 5.0, resolve_timeout: float = 10.0) -> BankingServices:
+              core_timeout: float = 5.0, resolve_timeout: float = 10.0,
+              event_queue_size: int = 1000) -> BankingServices:
         directory = AccountDirectory(core)
-        events = EventBus(store)
+        events = EventBus(store, queue_size=event_queue_size)
         return cls(
             clients=clients,
             accounts=AccountService(core, directory, core_timeout=core_timeout),

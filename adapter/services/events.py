@@ -19,7 +19,9 @@ from adapter.ports.store import StorePort
 
 
 class SlowConsumer(Exception):
-    pass
+    def __init__(self, resume_from: int) -> None:
+        super().__init__(f"consumer fell behind; resume from seq {resume_from}")
+        self.resume_from = resume_from
 
 
 class _Subscription:
@@ -70,7 +72,7 @@ class EventBus:
             while True:
                 live = await sub.queue.get()
                 if live is None:
-                    raise SlowConsumer(f"consumer fell behind; resume from seq {last}")
+                    raise SlowConsumer(last)
                 if live.seq <= last:
                     continue
                 if live.seq > last + 1:

@@ -49,7 +49,7 @@ from adapter.model.errors import (
     ValidationError,
 )
 from adapter.ports.core import CoreBooking, CoreBookingState, CorePort, CorePosting
-from adapter.ports.store import IdempotencyRecord, KeyState, Outcome, StorePort
+from adapter.ports.store import IdempotencyRecord, KeyState, Outcome, StaleWrite, StorePort
 from adapter.services.clients import Operation
 from adapter.services.context import RequestContext
 from adapter.services.directory import AccountDirectory
@@ -99,6 +99,10 @@ class PaymentService:
         self._inflight: set[str] = set()
         self._lock_for = timedelta(seconds=core_timeout + resolve_timeout + 5)
         self.in_doubt_found = asyncio.Event()  # wakes the resolver early
+
+    def is_running(self, payment_id: str) -> bool:
+        """True while this process is still executing the payment's first attempt."""
+        return payment_id in self._inflight
 
     # -- use cases ---------------------------------------------------------------------
 
@@ -243,7 +247,7 @@ class PaymentService:
                 PaymentStatus.REJECTED, self._clock(),
                 reason_code=exc.code, reason_message=exc.message,
             )
-            await self._save(rejected)
+            await self._save(rejected, was=payment.status)
             await self._store.release_key(ctx.caller.id, key)
             raise self._for_caller(exc, ctx, payment) from None
         except ClientError as exc:
@@ -251,7 +255,8 @@ class PaymentService:
                 PaymentStatus.REJECTED, self._clock(),
                 reason_code=exc.code, reason_message=exc.message,
             )
-            await self._save(rejected, Outcome(error_code=exc.code, error_message=exc.message))
+            await self._save(rejected, Outcome(error_code=exc.code, error_message=exc.message),
+                             was=payment.status)
             raise self._for_caller(exc, ctx, payment) from None
         except (CoreTimeout, Exception) as exc:
             # Anything else after the request may have left (timeout, dropped connection,
@@ -260,19 +265,32 @@ class PaymentService:
                         payment.payment_id, exc, ctx.correlation_id)
             in_doubt = payment.transition(PaymentStatus.IN_DOUBT, self._clock(),
                                           reason_code=CoreTimeout.code)
-            await self._save(in_doubt)
+            await self._save(in_doubt, was=payment.status)
             settled = await self.settle(in_doubt)
             return self._outcome_for_caller(settled, ctx)
         booked = self._apply_booking(payment, booking)
-        await self._save(booked, Outcome())
+        await self._save(booked, Outcome(), was=payment.status)
         return booked
 
     async def settle(self, payment: Payment) -> Payment:
-        """Resolve a payment that is ACCEPTED or IN_DOUBT with the core (Rule 1)."""
+        """Resolve a payment that is ACCEPTED or IN_DOUBT with the core (Rule 1).
+
+        Safe to run twice at once (the inline path and the resolver, or two processes):
+        `resolve` is idempotent at the core, and the store refuses the second write
+        (StaleWrite), so the first outcome stands and is returned."""
+        try:
+            return await self._settle(payment)
+        except StaleWrite:
+            current = await self._store.get_payment(payment.payment_id)
+            assert current is not None
+            return current
+
+    async def _settle(self, payment: Payment) -> Payment:
         if payment.status is PaymentStatus.ACCEPTED:
-            payment = payment.transition(PaymentStatus.IN_DOUBT, self._clock(),
-                                         reason_code=CoreTimeout.code)
-            await self._save(payment)
+            in_doubt = payment.transition(PaymentStatus.IN_DOUBT, self._clock(),
+                                          reason_code=CoreTimeout.code)
+            await self._save(in_doubt, was=payment.status)
+            payment = in_doubt
         try:
             booking = await self._core.resolve(posting_for(payment), timeout=self._resolve_timeout)
         except Exception as exc:
@@ -285,7 +303,7 @@ class PaymentService:
             return payment
         if booking.state is CoreBookingState.BOOKED:
             settled = self._apply_booking(payment, booking)
-            await self._save(settled, Outcome())
+            await self._save(settled, Outcome(), was=payment.status)
         else:
             target = (PaymentStatus.REVERSED if booking.state is CoreBookingState.REVERSED
                       else PaymentStatus.REJECTED)
@@ -294,7 +312,8 @@ class PaymentService:
                        "the core did not answer in time; the payment was reversed")
             settled = payment.transition(target, self._clock(), reason_code=CoreTimeout.code,
                                          reason_message=message)
-            await self._save(settled, Outcome(error_code=CoreTimeout.code, error_message=message))
+            await self._save(settled, Outcome(error_code=CoreTimeout.code, error_message=message),
+                             was=payment.status)
         log.info("payment %s resolved: %s", payment.payment_id, settled.status.value)
         return settled
 
@@ -306,8 +325,9 @@ class PaymentService:
             reason_code=None, reason_message=None,
         )
 
-    async def _save(self, payment: Payment, outcome: Outcome | None = None) -> None:
-        event = await self._store.record(payment, outcome=outcome)
+    async def _save(self, payment: Payment, outcome: Outcome | None = None, *,
+                    was: PaymentStatus) -> None:
+        event = await self._store.record(payment, expected=was, outcome=outcome)
         if event is not None:
             self._events.publish(event)
 

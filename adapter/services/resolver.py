@@ -25,7 +25,7 @@ class Resolver:
         self._store = store
         self._interval = interval
         # A payment ACCEPTED less than `grace` seconds ago may still be running in this or
-        # another process: leave it to its owner.
+        # another process: leave it to its owner. IN_DOUBT payments have no owner left.
         self._grace = timedelta(seconds=grace)
         self._task: asyncio.Task[None] | None = None
 
@@ -33,6 +33,8 @@ class Resolver:
         cutoff = utcnow() if include_recent else utcnow() - self._grace
         settled = 0
         for payment in await self._store.unresolved(cutoff):
+            if self._payments.is_running(payment.payment_id):
+                continue
             result = await self._payments.settle(payment)
             if result.status.is_final:
                 settled += 1

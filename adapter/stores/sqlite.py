@@ -18,7 +18,7 @@ from pathlib import Path
 from adapter.model.events import TransactionEvent
 from adapter.model.payments import Payment
 from adapter.model.status import PaymentStatus
-from adapter.ports.store import IdempotencyRecord, KeyState, Outcome, StatusChange
+from adapter.ports.store import IdempotencyRecord, KeyState, Outcome, StaleWrite, StatusChange
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS payments (
@@ -150,7 +150,8 @@ class SqliteStore:
 
     # -- journal -----------------------------------------------------------------------
 
-    def _write_payment(self, payment: Payment, *, insert: bool) -> None:
+    def _write_payment(self, payment: Payment, *, insert: bool,
+                       expected: PaymentStatus | None = None) -> None:
         body = payment.model_dump_json()
         if insert:
             self._db.execute(
@@ -160,10 +161,14 @@ class SqliteStore:
                  _ts(payment.updated_at), body),
             )
         else:
-            self._db.execute(
-                "UPDATE payments SET status = ?, updated_at = ?, body = ? WHERE payment_id = ?",
-                (payment.status.value, _ts(payment.updated_at), body, payment.payment_id),
+            cur = self._db.execute(
+                "UPDATE payments SET status = ?, updated_at = ?, body = ?"
+                " WHERE payment_id = ? AND status = COALESCE(?, status)",
+                (payment.status.value, _ts(payment.updated_at), body, payment.payment_id,
+                 expected.value if expected is not None else None),
             )
+            if cur.rowcount != 1:
+                raise StaleWrite(payment.payment_id)
         self._db.execute(
             "INSERT INTO payment_status_history (payment_id, status, at, reason_code)"
             " VALUES (?, ?, ?, ?)",
@@ -172,13 +177,13 @@ class SqliteStore:
         )
 
     async def record(
-        self, payment: Payment, *, outcome: Outcome | None = None
+        self, payment: Payment, *, expected: PaymentStatus, outcome: Outcome | None = None
     ) -> TransactionEvent | None:
         db = self._db
         event = TransactionEvent.for_payment(payment)
         db.execute("BEGIN IMMEDIATE")
         try:
-            self._write_payment(payment, insert=False)
+            self._write_payment(payment, insert=False, expected=expected)
             if outcome is not None:
                 db.execute(
                     "UPDATE idempotency_keys SET state = ?, error_code = ?, error_message = ?"
@@ -219,8 +224,8 @@ class SqliteStore:
 
     async def unresolved(self, older_than: datetime) -> list[Payment]:
         rows = self._db.execute(
-            "SELECT body FROM payments WHERE status IN ('accepted', 'in_doubt')"
-            " AND updated_at <= ? ORDER BY updated_at",
+            "SELECT body FROM payments WHERE status = 'in_doubt'"
+            " OR (status = 'accepted' AND updated_at <= ?) ORDER BY updated_at",
             (_ts(older_than),),
         ).fetchall()
         return [Payment.model_validate_json(r[0]) for r in rows]

@@ -399,3 +399,27 @@ def test_account_reads_are_authorised(tmp_path: Path) -> None:
             await services.accounts.get_account(ctx(INTERNAL), AccountRef(id="NOPE"))
 
     run(tmp_path, scenario)
+
+
+def test_two_settlers_at_once_record_one_outcome(tmp_path: Path) -> None:
+    """Two concurrent resolutions of one in-doubt payment write one outcome and one event."""
+    core = make_core()
+    core.script.append("lose_reply")
+    core.resolve_fails = 1
+
+    async def scenario(services: BankingServices, core: FakeCore) -> None:
+        start = await services.events.head()
+        with pytest.raises(CoreTimeout) as info:
+            await services.payments.transfer(ctx(), transfer(), "key-1")
+        pending = await services.store.get_payment(info.value.payment_id or "")
+        assert pending is not None and pending.status is PaymentStatus.IN_DOUBT
+        first, second = await asyncio.gather(services.payments.settle(pending),
+                                              services.payments.settle(pending))
+        assert first.status is second.status is PaymentStatus.BOOKED
+        history = await services.store.status_history(pending.payment_id)
+        assert [h.status for h in history].count(PaymentStatus.BOOKED) == 1
+        events = await services.store.events_since(start, 10)
+        assert [(e.payment_id, e.type.value) for e in events] == [(pending.payment_id, "booked")]
+        assert core.balances["A1"] == Decimal("90.00")
+
+    run(tmp_path, scenario, core)
