@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
+import queue
+import re
 import signal
-import socket
 import subprocess
 import sys
-import time
+import threading
 from pathlib import Path
+from typing import IO
 
 from adapter.config import ConnectorKind, Settings, env_defaults
 from adapter.security import pki
@@ -69,29 +70,41 @@ def settings_from(args: argparse.Namespace) -> Settings:
     )
 
 
-def _wait_for_port(host: str, port: int, proc: subprocess.Popen[bytes], limit: float) -> None:
-    """Start-up wait for the core child process (not a test synchronisation)."""
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"core-sim exited during start-up with code {proc.returncode}")
-        with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.5):
-            return
-        time.sleep(0.05)
-    raise SystemExit(f"core-sim did not listen on {host}:{port} within {limit:.0f}s")
+_CORE_READY = re.compile(r"^core_sim: SOAP https://[^:/]+:(\d+)/core/v1 .*ISO 8583 \S+:(\d+)")
 
 
-def _start_core(settings: Settings) -> subprocess.Popen[bytes]:
+def _start_core(settings: Settings) -> tuple[subprocess.Popen[str], Settings]:
+    """Start core_sim as a child process and wait for its ready line, which names the ports
+    it really bound (so port 0 works). Its later output is passed through."""
     cmd = [
         sys.executable, "-m", "core_sim",
         "--db", str(settings.core_db), "--pki-dir", str(settings.pki_dir),
         "--host", settings.core_host,
         "--soap-port", str(settings.core_soap_port), "--iso-port", str(settings.core_iso_port),
     ]
-    proc = subprocess.Popen(cmd)
-    _wait_for_port(settings.core_host, settings.core_soap_port, proc, 30)
-    _wait_for_port(settings.core_host, settings.core_iso_port, proc, 30)
-    return proc
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, bufsize=1)
+    assert proc.stdout is not None
+    ready: queue.Queue[re.Match[str] | None] = queue.Queue()
+
+    def pump(stream: IO[str]) -> None:
+        for line in stream:
+            match = _CORE_READY.match(line)
+            if match:
+                ready.put(match)
+            sys.stdout.write(line)
+        ready.put(None)
+
+    threading.Thread(target=pump, args=(proc.stdout,), name="core-sim-output",
+                     daemon=True).start()
+    try:
+        match = ready.get(timeout=30)
+    except queue.Empty:
+        proc.kill()
+        raise SystemExit("core-sim did not report ready within 30 s") from None
+    if match is None:
+        raise SystemExit(f"core-sim exited during start-up with code {proc.wait()}")
+    ports = {"core_soap_port": int(match.group(1)), "core_iso_port": int(match.group(2))}
+    return proc, settings.model_copy(update=ports)
 
 
 async def _serve(settings: Settings, announce: bool, password: str) -> None:
@@ -120,7 +133,9 @@ def cmd_up(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     logmask.install(getattr(logging, settings.log_level.upper(), logging.INFO))
     provisioned = provision(settings.state_dir)
-    core = None if args.no_core else _start_core(settings)
+    core = None
+    if not args.no_core:
+        core, settings = _start_core(settings)
     try:
         _run(_serve(settings, True, provisioned.legacy_password))
     finally:

@@ -11,7 +11,8 @@ import logging
 import re
 
 _IBAN = re.compile(r"\b[A-Z]{2}[0-9]{2}[A-Z0-9]{11,30}\b")
-_DIGITS = re.compile(r"\b\d{8,19}\b")
+# Not inside identifiers such as UUIDs ("09621959-73e6-..."): no word character or '-' around.
+_DIGITS = re.compile(r"(?<![\w-])\d{8,19}(?![\w-])")
 
 
 def mask(value: str | None, keep: int = 4) -> str:
