@@ -70,7 +70,8 @@ def test_up_serves_all_three_protocols_and_stops_cleanly(tmp_path: Path) -> None
         with httpx.Client(verify=ctx, base_url=f"https://localhost:{http_port}") as http:
             accounts = http.get("/v1/accounts")
             assert accounts.status_code == 200
-            assert [a["resourceId"] for a in accounts.json()["accounts"]] == ["10000001", "10000002"]
+            ids = [a["resourceId"] for a in accounts.json()["accounts"]]
+            assert ids == ["10000001", "10000002"]
             wsdl = http.get("/soap/v1?wsdl")
             assert wsdl.status_code == 200 and b"TransferFunds" in wsdl.content
 
