@@ -13,9 +13,15 @@ What this module owns, and its invariants:
   no huge trees, and any DOCTYPE is refused (XXE, billion laughs, SSRF through the parser).
   The application's own `parser_kwargs` are forced to the same settings as a second line.
 - Rule 3: `GET <path>?wsdl` serves the WSDL; its soap:address is `wsdl_address` if given, else
-  the URL the request came in on. Documents are built once per address and cached.
+  the URL the request came in on. The document is built once, in canonical form (see
+  `canonical_wsdl`), with a placeholder address that is replaced per request; the Host header
+  is used only when it is a plain host[:port], so no markup reaches the XML and a caller
+  cannot grow memory by varying it.
 - Rule 4: an exception that is not a spyne `Fault` becomes `Server` / "Internal Error": no
   stack trace or internal detail reaches the caller.
+- Rule 5: spyne's own loggers never log a request document (at DEBUG they would, a WS-Security
+  PasswordText included) nor a traceback per refused request: they are held at WARNING, and
+  its per-fault loggers at CRITICAL. The edges log refusals themselves, once, masked.
 
 Scope: SOAP 1.1 in and out (spyne `Soap11`), one method context per request (no auxiliary
 methods). The ASGI scope is reachable from a service method as `ctx.transport.scope` (for the
@@ -26,7 +32,7 @@ from __future__ import annotations
 
 import inspect
 import logging
-import threading
+import re
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -45,6 +51,13 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 DEFAULT_MAX_BODY = 1 << 20
+PLACEHOLDER_ADDRESS = "https://soap-address.invalid/"
+_PLAIN_HOST = re.compile(r"^(?:[A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\])(?::[0-9]{1,5})?$")
+_XS = "{http://www.w3.org/2001/XMLSchema}"
+_WSDL = "{http://schemas.xmlsoap.org/wsdl/}"
+_SCHEMA_ORDER = {f"{_XS}import": 0, f"{_XS}simpleType": 1, f"{_XS}complexType": 2,
+                 f"{_XS}element": 3}
+_SORTED_PARENTS = {f"{_WSDL}definitions", f"{_WSDL}portType", f"{_WSDL}binding"}
 
 # lxml parser settings for untrusted XML (Rule 2).
 HARDENED_PARSER_KWARGS: dict[str, Any] = {
@@ -126,29 +139,45 @@ def _request_url(scope: Scope) -> str:
     for key, value in scope.get("headers", ()):
         if key == b"host":
             host = bytes(value).decode("latin-1")
-    if host is None:
+    if host is None or not _PLAIN_HOST.match(host):
         server = scope.get("server") or ("localhost", None)
         host = server[0] if server[1] is None else f"{server[0]}:{server[1]}"
     return f"{scope.get('scheme', 'https')}://{host}{scope.get('root_path', '')}{scope['path']}"
+
+
+def canonical_wsdl(document: bytes) -> bytes:
+    """spyne emits schema types and messages in an order that depends on what else the process
+    has loaded; sorted by kind and name, the document is the same byte for byte in every
+    process, so the committed contract can be compared exactly and diffs read well."""
+    root = etree.fromstring(document, etree.XMLParser(remove_blank_text=True))
+    for schema in root.iter(f"{_XS}schema"):
+        schema[:] = sorted(schema, key=lambda e: (_SCHEMA_ORDER.get(e.tag, 9),
+                                                  e.get("name") or e.get("namespace") or ""))
+    for parent in root.iter(*_SORTED_PARENTS):
+        kinds = [e.tag for e in parent]
+        parent[:] = sorted(parent, key=lambda e: (kinds.index(e.tag), e.get("name") or ""))
+    return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8",
+                                pretty_print=True))
 
 
 class SpyneAsgi(HttpBase):  # type: ignore[misc]
     """An ASGI application for one spyne `Application` (see the module docstring)."""
 
     def __init__(self, app: Application, *, max_body: int = DEFAULT_MAX_BODY,
-                 wsdl_address: str | None = None, quiet_client_faults: bool = True) -> None:
+                 wsdl_address: str | None = None) -> None:
         super().__init__(app)
         self.max_body = max_body
         self.wsdl_address = wsdl_address
-        self._wsdl_cache: dict[str, bytes] = {}
-        self._wsdl_lock = threading.Lock()
+        self._wsdl_template: bytes | None = None
         for proto in (app.in_protocol, app.out_protocol):
             if hasattr(proto, "parser_kwargs"):
                 proto.parser_kwargs.update(HARDENED_PARSER_KWARGS)
-        if quiet_client_faults:
-            # spyne logs every Client fault with a traceback at ERROR; for a bank's core, a
-            # refusal is an ordinary answer and the caller's edge logs it once.
-            logging.getLogger("spyne.application.client").setLevel(logging.CRITICAL)
+        # Rule 5. spyne logs every fault with a traceback at ERROR; a refusal is an ordinary
+        # answer here.
+        logging.getLogger("spyne").setLevel(logging.WARNING)
+        for name in ("spyne.application.client", "spyne.application.server",
+                     "spyne.server._base"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
 
     # -- ASGI -------------------------------------------------------------------------------
 
@@ -270,14 +299,12 @@ class SpyneAsgi(HttpBase):  # type: ignore[misc]
     # -- WSDL -------------------------------------------------------------------------------
 
     def wsdl(self, address: str) -> bytes:
-        """The WSDL with `address` as its soap:address (Rule 3)."""
-        cached = self._wsdl_cache.get(address)
-        if cached is None:
-            with self._wsdl_lock:
-                wsdl = Wsdl11(self.app.interface)
-                wsdl.build_interface_document(address)
-                cached = self._wsdl_cache.setdefault(address, wsdl.get_interface_document())
-        return cached
+        """The canonical WSDL with `address` as its soap:address (Rule 3)."""
+        if self._wsdl_template is None:
+            wsdl = Wsdl11(self.app.interface)
+            wsdl.build_interface_document(PLACEHOLDER_ADDRESS)
+            self._wsdl_template = canonical_wsdl(wsdl.get_interface_document())
+        return self._wsdl_template.replace(PLACEHOLDER_ADDRESS.encode(), address.encode())
 
 
 def wsdl_document(app: Application, address: str) -> bytes:

@@ -280,28 +280,9 @@ def build_application(ledger: Ledger | None = None,
     return app
 
 
-def normalise_wsdl(document: bytes) -> bytes:
-    """A WSDL in a stable form: schema types and WSDL parts sorted by kind and name, indented.
-
-    spyne emits the same contract with its types in an order that depends on what else the
-    process has loaded; sorting makes the committed file and its comparison independent of it.
-    """
-    root = etree.fromstring(document, etree.XMLParser(remove_blank_text=True))
-    wsdl_order = {f"{{{WSDL_NS}}}{t}": i for i, t in enumerate(
-        ("documentation", "import", "types", "message", "portType", "binding", "service"))}
-
-    def by_kind_and_name(rank: dict[str, int]) -> Any:
-        return lambda e: (rank.get(e.tag, len(rank)), str(e.tag), e.get("name") or "")
-
-    for schema in root.iter(f"{{{XS_NS}}}schema"):
-        schema[:] = sorted(schema, key=by_kind_and_name({f"{{{XS_NS}}}import": 0}))
-    root[:] = sorted(root, key=by_kind_and_name(wsdl_order))
-    return etree.tostring(root, pretty_print=True, xml_declaration=True, encoding="UTF-8")
-
-
 def service_wsdl(address: str = DEFAULT_ADDRESS) -> bytes:
-    """The WSDL as committed (normalised, so a change to the contract reads well in a diff)."""
-    return normalise_wsdl(wsdl_document(build_application(), address))
+    """The WSDL as committed (canonical, so a change to the contract reads well in a diff)."""
+    return wsdl_document(build_application(), address)
 
 
 if __name__ == "__main__":

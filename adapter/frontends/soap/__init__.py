@@ -30,9 +30,6 @@ Regenerate it after changing the contract:
 
 from __future__ import annotations
 
-import logging
-
-from lxml import etree
 from spyne import Application
 from spyne.protocol.soap import Soap11
 
@@ -40,7 +37,7 @@ from adapter.config import Settings
 from adapter.services.banking import BankingServices
 from adapter.spyne_bridge import SpyneAsgi, wsdl_document
 
-from .asgi import PLACEHOLDER_ADDRESS, SOAP_PATH, SoapEndpoint
+from .asgi import SOAP_PATH, SoapEndpoint
 from .faults import normalise_spyne_fault
 from .service import BankAdapterService, SoapFrontend
 from .types import TNS
@@ -67,41 +64,16 @@ def build_application(frontend: SoapFrontend | None = None) -> Application:
     return app
 
 
-_XS = "{http://www.w3.org/2001/XMLSchema}"
-_WSDL = "{http://schemas.xmlsoap.org/wsdl/}"
-_SCHEMA_ORDER = {f"{_XS}import": 0, f"{_XS}simpleType": 1, f"{_XS}complexType": 2,
-                 f"{_XS}element": 3}
-_SORTED_PARENTS = {f"{_WSDL}definitions", f"{_WSDL}portType", f"{_WSDL}binding"}
-
-
-def canonical_wsdl(document: bytes) -> bytes:
-    """spyne emits schema types and messages in hash order; sort them by kind and name so
-    the document is the same byte for byte in every process (the committed contract)."""
-    root = etree.fromstring(document)
-    for schema in root.iter(f"{_XS}schema"):
-        schema[:] = sorted(schema, key=lambda e: (_SCHEMA_ORDER.get(e.tag, 9),
-                                                  e.get("name") or e.get("namespace") or ""))
-    for parent in root.iter(*_SORTED_PARENTS):
-        kinds = [e.tag for e in parent]
-        parent[:] = sorted(parent, key=lambda e: (kinds.index(e.tag), e.get("name") or ""))
-    return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8",
-                                pretty_print=True))
-
-
 def service_wsdl(address: str = COMMITTED_ADDRESS) -> bytes:
-    return canonical_wsdl(wsdl_document(build_application(), address))
+    return wsdl_document(build_application(), address)
 
 
 def build_soap_app(services: BankingServices, settings: Settings) -> SoapEndpoint:
     """The ASGI app for every path under /soap/v1 (the scope's path keeps the prefix)."""
-    # spyne logs each refused request with a traceback, and at DEBUG the whole request
-    # document, a PasswordText included: the front-end logs refusals itself (faults.py).
-    logging.getLogger("spyne").setLevel(logging.WARNING)
-    logging.getLogger("spyne.server._base").setLevel(logging.CRITICAL)
     verifier = UsernameTokenVerifier(settings.pki_dir / "secrets.key")
     application = build_application(SoapFrontend(services, verifier))
     bridge = SpyneAsgi(application, max_body=settings.max_body_bytes)
-    return SoapEndpoint(bridge, canonical_wsdl(wsdl_document(application, PLACEHOLDER_ADDRESS)))
+    return SoapEndpoint(bridge)
 
 
 __all__ = ["SOAP_PATH", "SoapEndpoint", "build_application", "build_soap_app", "service_wsdl"]
