@@ -56,7 +56,7 @@ def test_balances_match_the_ledger(bank: Bank, partner: httpx.Client) -> None:
     assert available == booked + 50000
     assert r.status_code == 200
     body = r.json()
-    assert body["account"] == {"id": "10000002", "iban": None}
+    assert body["account"] == {"id": "10000002", "iban": "DE02120300000000202051"}
     assert [(b["balanceType"], b["balanceAmount"]) for b in body["balances"]] == [
         ("interimBooked", {"currency": currency, "amount": _amount(booked)}),
         ("interimAvailable", {"currency": currency, "amount": _amount(available)}),

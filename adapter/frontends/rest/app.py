@@ -42,7 +42,7 @@ from adapter.frontends.rest.problems import (
     status_for,
 )
 from adapter.logmask import mask_text
-from adapter.model import Payment
+from adapter.model import Account, AccountRef, Payment
 from adapter.model.errors import AdapterError, ClientError, InternalError
 from adapter.security.identity import cn_from_asgi_scope
 from adapter.services.banking import BankingServices
@@ -135,22 +135,28 @@ class RestApi:
         body = wire.AccountList.model_construct(accounts=[wire.account_out(a) for a in accounts])
         return json_response(body, ctx)
 
-    async def get_account(self, request: Request, ctx: RequestContext) -> Response:
+    async def _account(self, request: Request, ctx: RequestContext) -> Account:
+        """The path's account, authorised; later reads name it by id (the directory caches
+        it, so this costs no extra core call) and answers show both its id and IBAN."""
         ref = wire.account_ref_from_path(request.path_params["account_id"])
-        account = await self._services.accounts.get_account(ctx, ref)
+        return await self._services.accounts.get_account(ctx, ref)
+
+    async def get_account(self, request: Request, ctx: RequestContext) -> Response:
+        account = await self._account(request, ctx)
         return json_response(
             wire.AccountResponse.model_construct(account=wire.account_out(account)), ctx)
 
     async def get_balances(self, request: Request, ctx: RequestContext) -> Response:
-        ref = wire.account_ref_from_path(request.path_params["account_id"])
-        balance = await self._services.accounts.get_balance(ctx, ref)
-        return json_response(wire.balances_out(balance, ref), ctx)
+        account = await self._account(request, ctx)
+        balance = await self._services.accounts.get_balance(ctx, AccountRef(id=account.id))
+        return json_response(wire.balances_out(balance, account), ctx)
 
     async def list_transactions(self, request: Request, ctx: RequestContext) -> Response:
         segment = request.path_params["account_id"]
-        ref = wire.account_ref_from_path(segment)
+        account = await self._account(request, ctx)
         query = wire.parse_history_query(dict(request.query_params))
-        page = await self._services.accounts.list_transactions(ctx, ref, query)
+        page = await self._services.accounts.list_transactions(
+            ctx, AccountRef(id=account.id), query)
         next_href = None
         if page.next_cursor is not None:
             params = {"cursor": page.next_cursor, "limit": str(query.limit)}
@@ -159,8 +165,7 @@ class RestApi:
             if query.to_date is not None:
                 params["dateTo"] = query.to_date.isoformat()
             next_href = f"/v1/accounts/{segment}/transactions?{urlencode(params)}"
-        account_id = page.items[0].account_id if page.items else (ref.id or segment)
-        return json_response(wire.transactions_out(page, account_id, ref, next_href), ctx)
+        return json_response(wire.transactions_out(page, account, next_href), ctx)
 
     # -- payments ------------------------------------------------------------------------
 

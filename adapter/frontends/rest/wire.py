@@ -360,9 +360,9 @@ def account_out(account: Account) -> AccountDetails:
     )
 
 
-def balances_out(balance: Balance, ref: AccountRef) -> BalancesResponse:
+def balances_out(balance: Balance, account: Account) -> BalancesResponse:
     return BalancesResponse.model_construct(
-        account=_ref(balance.account_id, ref.iban),
+        account=_ref(account.id, account.iban),
         balances=[
             BalanceOut.model_construct(balanceType="interimBooked",
                                        balanceAmount=_amount(balance.booked),
@@ -389,10 +389,10 @@ def transaction_out(tx: Transaction) -> TransactionOut:
     )
 
 
-def transactions_out(page: TransactionPage, account_id: str, ref: AccountRef,
+def transactions_out(page: TransactionPage, account: Account,
                      next_href: str | None) -> TransactionsResponse:
     return TransactionsResponse.model_construct(
-        account=_ref(account_id, ref.iban),
+        account=_ref(account.id, account.iban),
         transactions=AccountReport.model_construct(
             booked=[transaction_out(tx) for tx in page.items], pending=[],
             links=PageLinks.model_construct(
