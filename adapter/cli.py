@@ -2,6 +2,7 @@
 
     bank-adapter up          provision the state folder, start the simulated core and the adapter
     bank-adapter core-sim    run the simulated core alone
+    bank-adapter bench       measure every protocol and connector against bare echoes
     bank-adapter pki init    create the dev PKI
     bank-adapter pki issue   issue one more client certificate (onboarding a caller)
 """
@@ -200,6 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("core-sim", help="run the simulated core alone (see `core-sim --help`)",
                    add_help=False)
+    sub.add_parser("bench", help="the benchmark (see `bench --help`)", add_help=False)
 
     pki_p = sub.add_parser("pki", help="the development PKI")
     pki_sub = pki_p.add_subparsers(dest="pki_command", required=True)
@@ -223,6 +225,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     if argv and argv[0] == "core-sim":
         return cmd_core_sim(argparse.Namespace(), argv[1:])
+    if argv and argv[0] == "bench":
+        from bench.__main__ import main as bench_main
+
+        return bench_main(argv[1:])
     args = parser.parse_args(argv)
     if args.command == "up":
         return cmd_up(args)
