@@ -73,7 +73,7 @@ class AdapterApp:
 
     async def start(self) -> None:
         s = self.settings
-        store = SqliteStore(s.adapter_db)
+        store = SqliteStore(s.adapter_db, synchronous=s.sqlite_synchronous)
         core = self._given_core or await build_core(s, on_reversed=self._wake_resolver)
         clients = ClientRegistry.load(s.clients_file)
         services = BankingServices.build(

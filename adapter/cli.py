@@ -57,6 +57,10 @@ def _add_settings_flags(p: argparse.ArgumentParser) -> None:
                    help="ISO 8583 bitmap encoding (default ascii: 16 hex characters)")
     p.add_argument("--iso-echo-interval", type=float, default=default("iso_echo_interval"),
                    help="seconds of idleness before an ISO 8583 echo (0800/301)")
+    p.add_argument("--sqlite-synchronous", choices=["NORMAL", "FULL"],
+                   default=default("sqlite_synchronous"),
+                   help="FULL: the adapter's journal and reversal store survive a power loss "
+                        "(an fsync per commit); NORMAL (default): a process crash")
     p.add_argument("--log-level", default=default("log_level"))
 
 
@@ -67,7 +71,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         core_iso_port=args.core_iso_port, core_connector=args.core_connector,
         core_timeout=args.core_timeout, log_level=args.log_level,
         iso_terminal_id=args.iso_terminal_id, iso_bitmap=args.iso_bitmap,
-        iso_echo_interval=args.iso_echo_interval,
+        iso_echo_interval=args.iso_echo_interval, sqlite_synchronous=args.sqlite_synchronous,
     )
 
 

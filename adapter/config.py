@@ -45,6 +45,8 @@ class Settings(BaseModel):
     iso_terminal_id: str = Field(default="ADAPTER1", min_length=8, max_length=8)
     iso_bitmap: str = Field(default="ascii", pattern="^(ascii|binary)$")
     iso_echo_interval: float = Field(default=30.0, gt=0)
+    # NORMAL: commits survive a process crash; FULL: also a power loss (an fsync per commit).
+    sqlite_synchronous: str = Field(default="NORMAL", pattern="^(NORMAL|FULL)$")
     log_level: str = "info"
 
     @property

@@ -35,6 +35,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from adapter.model.currencies import lookup
+from adapter.stores.checkpointer import BackgroundCheckpointer
 from core_sim.demo_data import DEMO_ACCOUNTS
 
 REFERENCE_RE = re.compile(r"^[A-Za-z0-9\-]{1,35}$")
@@ -218,6 +219,8 @@ class Ledger:
         self._connections_lock = threading.Lock()
         con = self._con()
         con.executescript(_SCHEMA)
+        # No commit waits for a WAL checkpoint: a background thread runs them (see there).
+        self._checkpointer = BackgroundCheckpointer(self.path).start()
 
     # -- connections ------------------------------------------------------------------------
 
@@ -234,6 +237,7 @@ class Ledger:
             con.execute("PRAGMA journal_mode=WAL")
             con.execute("PRAGMA synchronous=NORMAL")
             con.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            BackgroundCheckpointer.disable_auto(con)
             self._local.con = con
             with self._connections_lock:
                 self._connections.append(con)
@@ -253,6 +257,7 @@ class Ledger:
 
     def close(self) -> None:
         """Close every thread's connection (call once no thread uses the ledger any more)."""
+        self._checkpointer.stop()
         with self._connections_lock:
             for con in self._connections:
                 # A connection made in another thread may refuse; the GC closes it.

@@ -28,6 +28,7 @@ async def build_core(settings: Settings, *, on_reversed: Callable[[str], None] |
         terminal_id=settings.iso_terminal_id,
         bitmap=BitmapEncoding(settings.iso_bitmap),
         echo_interval=settings.iso_echo_interval,
+        synchronous=settings.sqlite_synchronous,
         reads=soap,
         on_reversed=on_reversed,
     )

@@ -128,6 +128,7 @@ class IsoCoreConnector:
         *,
         client_name: str = "adapter-client",
         server_hostname: str = "localhost",
+        synchronous: str = "NORMAL",
         **options: object,
     ) -> IsoCoreConnector:
         """The composition root's factory: mTLS client context from `adapter.security.tls`,
@@ -135,7 +136,7 @@ class IsoCoreConnector:
         call starts it)."""
         pki = Path(pki_dir)
         ctx = client_context(TlsFiles.from_dir(pki, client_name), pki / "ca.crt")
-        store = ReversalStore.in_dir(Path(state_dir))
+        store = ReversalStore.in_dir(Path(state_dir), synchronous=synchronous)
         return cls(host, port, ctx, store, server_hostname=server_hostname,
                    **options)  # type: ignore[arg-type]
 

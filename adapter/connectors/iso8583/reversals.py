@@ -9,7 +9,10 @@ Owns one small SQLite file in the adapter's state dir. A row per posting referen
 Invariants:
 - Rule 1 (write-ahead): a row is ARMED, committed, BEFORE the 0200 leaves. A crash at any point
   after that leaves a row, and every ARMED or PENDING row found at start-up is reversed: money
-  is never left half done.
+  is never left half done. With `synchronous="NORMAL"` (the default, as for the adapter's
+  journal) a commit survives a process crash but not a power loss; `"FULL"` adds an fsync per
+  commit. Either way the payment journal also holds the posting as ACCEPTED before it is sent,
+  and the resolver reverses it after a restart even when this store lost its row.
 - Rule 2: REVERSED is final and kept, so `resolve` answers REVERSED after a restart without
   asking the core again.
 - Rule 3: the original request's data elements (the fields 0420 repeats, and field 90's
@@ -26,6 +29,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from adapter.connectors.iso8583.codec import Message
+from adapter.stores.checkpointer import BackgroundCheckpointer
 
 FILENAME = "iso8583-reversals.sqlite"
 
@@ -50,13 +54,16 @@ def _now() -> str:
 
 
 class ReversalStore:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, synchronous: str = "NORMAL") -> None:
+        if synchronous not in ("NORMAL", "FULL"):
+            raise ValueError("synchronous must be NORMAL or FULL")
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
-        # FULL: an ARMED row must be on disk before the request it guards leaves (Rule 1).
-        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute(f"PRAGMA synchronous={synchronous}")
+        BackgroundCheckpointer.disable_auto(self._db)
+        self._checkpointer = BackgroundCheckpointer(path).start()
         self._db.execute(
             """CREATE TABLE IF NOT EXISTS reversals (
                    reference TEXT PRIMARY KEY,
@@ -70,11 +77,12 @@ class ReversalStore:
         self._db.execute("CREATE INDEX IF NOT EXISTS reversals_state ON reversals(state)")
 
     @classmethod
-    def in_dir(cls, state_dir: Path) -> ReversalStore:
-        return cls(Path(state_dir) / FILENAME)
+    def in_dir(cls, state_dir: Path, *, synchronous: str = "NORMAL") -> ReversalStore:
+        return cls(Path(state_dir) / FILENAME, synchronous=synchronous)
 
     def close(self) -> None:
         self._db.close()
+        self._checkpointer.stop()
 
     def get(self, reference: str) -> Reversal | None:
         row = self._db.execute(
