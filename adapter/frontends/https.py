@@ -87,6 +87,9 @@ class HttpsServer:
             log_level=log_level,
             access_log=False,
             server_header=False,
+            # No proxy sits in front: X-Forwarded-* from a caller must not rewrite its address
+            # (and the middleware is a pass per request for nothing).
+            proxy_headers=False,
             timeout_keep_alive=30,
             # Idle keep-alive clients must not hold a shutdown open.
             timeout_graceful_shutdown=3,

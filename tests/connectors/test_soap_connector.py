@@ -5,11 +5,15 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Coroutine
 from decimal import Decimal
+from pathlib import Path
 from typing import Any, TypeVar
 
+import aiohttp
 import pytest
+from zeep.exceptions import TransportError
 
 from adapter.connectors.soap import SoapCoreConnector
+from adapter.connectors.soap.errors import map_exception
 from adapter.model import AccountRef, CreditDebit, HistoryQuery, Money
 from adapter.model.errors import (
     AccountBlocked,
@@ -259,3 +263,84 @@ def test_read_timeout_is_core_timeout_not_outcome_unknown(core_sim: RunningCore)
         assert not isinstance(caught.value, CoreOutcomeUnknown)
 
     run(core_sim, body)
+
+
+def test_tls_failure_before_sending_is_core_unavailable(core_sim: RunningCore,
+                                                         foreign_pki_dir: Path) -> None:
+    """A core certificate our CA did not sign fails the handshake: CoreUnavailable, nothing sent."""
+
+    async def main() -> None:
+        c = SoapCoreConnector.create(core_sim.soap_url, foreign_pki_dir)
+        try:
+            with pytest.raises(CoreUnavailable) as caught:
+                await c.post(posting(), timeout=5)
+            assert not isinstance(caught.value, CoreOutcomeUnknown)
+            assert isinstance(caught.value.__cause__, aiohttp.ClientConnectorCertificateError)
+        finally:
+            await c.aclose()
+
+    asyncio.run(main())
+    assert core_sim.ledger.transfer_status("SOAPC0000001") is None
+
+
+def test_a_call_that_times_out_in_the_queue_is_core_unavailable(core_sim: RunningCore) -> None:
+    """With every connection busy, a call whose deadline passes while queued was never sent."""
+    core_sim.faults.update(latency_ms=500)
+
+    async def body(c: SoapCoreConnector) -> None:
+        busy = asyncio.ensure_future(c.get_balance("10000001", timeout=5))
+        await asyncio.sleep(0)  # one turn of the loop: it takes the only slot without waiting
+        assert c._slots.locked()
+        with pytest.raises(CoreUnavailable) as queued:
+            await c.post(posting(), timeout=0.1)
+        assert not isinstance(queued.value, CoreOutcomeUnknown)
+        assert (await busy).account_id == "10000001"
+
+    run(core_sim, body, max_connections=1)
+    assert core_sim.ledger.transfer_status("SOAPC0000001") is None
+
+
+def test_many_concurrent_calls_share_a_small_pool(core_sim: RunningCore) -> None:
+    """Far more calls than connections all complete, each with its own answer."""
+
+    async def body(c: SoapCoreConnector) -> None:
+        ids = ["10000001", "10000002", "10000003"] * 20
+        balances = await asyncio.gather(*(c.get_balance(i, timeout=10) for i in ids))
+        assert [b.account_id for b in balances] == ids
+
+    run(core_sim, body, max_connections=2)
+
+
+def test_the_transport_never_fetches_documents(core_sim: RunningCore) -> None:
+    """Rule 1: loading any remote document (an xsd:import, a WSDL by URL) is refused."""
+
+    async def body(c: SoapCoreConnector) -> None:
+        with pytest.raises(TransportError):
+            c._transport.load(core_sim.soap_url + "?wsdl")
+
+    run(core_sim, body)
+
+
+@pytest.mark.parametrize(
+    ("exc", "for_posting", "for_read"),
+    [
+        (aiohttp.ConnectionTimeoutError(), CoreUnavailable, CoreUnavailable),
+        (aiohttp.InvalidURL("core"), CoreUnavailable, CoreUnavailable),
+        (aiohttp.SocketTimeoutError(), CoreOutcomeUnknown, CoreTimeout),
+        (TimeoutError(), CoreOutcomeUnknown, CoreTimeout),
+        (aiohttp.ServerDisconnectedError(), CoreOutcomeUnknown, CoreUnavailable),
+        (aiohttp.ClientPayloadError("truncated"), CoreOutcomeUnknown, CoreUnavailable),
+        (aiohttp.ClientOSError(104, "reset by peer"), CoreOutcomeUnknown, CoreUnavailable),
+        (aiohttp.ClientConnectionResetError(), CoreOutcomeUnknown, CoreUnavailable),
+        (ConnectionResetError(), CoreOutcomeUnknown, CoreUnavailable),
+        (TransportError(status_code=503), CoreOutcomeUnknown, CoreUnavailable),
+        (TransportError(status_code=404), CoreUnavailable, CoreUnavailable),
+    ],
+)
+def test_transport_errors_map_most_specific_first(
+    exc: BaseException, for_posting: type[AdapterError], for_read: type[AdapterError],
+) -> None:
+    """Only a failure before sending is CoreUnavailable for a posting; a dropped keep-alive
+    connection (ServerDisconnectedError) may have carried the request, so it is unknown."""
+    assert type(map_exception(exc, posting=True)) is for_posting
+    assert type(map_exception(exc, posting=False)) is for_read

@@ -1,17 +1,20 @@
-"""The SOAP connector: `CorePort` over the core's SOAP 1.1 service, with zeep and httpx.
+"""The SOAP connector: `CorePort` over the core's SOAP 1.1 service, with zeep on aiohttp.
 
-Owns the zeep client, the pooled mutual-TLS connection to the core, per-call timeouts, and
-the translation between the core's SOAP types and the canonical model.
+Owns the zeep client, the pooled mutual-TLS connection to the core (one `aiohttp.ClientSession`
+per connector), per-call timeouts, and the translation between the core's SOAP types and the
+canonical model.
 
 Invariants:
 - Rule 1: the WSDL is the committed file (wsdl/core_sim.wsdl); nothing is fetched at start-up
   or later (any attempt raises), and the service is bound to the configured address.
 - Rule 2: trust comes only from `adapter.security.tls.client_context` with the project's CA;
   `trust_env=False`, so no environment variable (SSL_CERT_FILE, proxies, ...) can change it.
-- Rule 3: every call is bounded by its `timeout` (per phase in httpx and in total), and every
-  exception leaves through `errors.map_exception` (`raise ... from exc`).
-- Rule 4: a posting is never sent twice by this class; `resolve` asks for the status and, if
-  the core has never seen the reference, fences it with CancelTransfer (see `CorePort`).
+- Rule 3: every call is bounded by its `timeout` (one deadline for queueing, connecting,
+  sending and reading), and every exception leaves through `errors.map_exception`
+  (`raise ... from exc`).
+- Rule 4: a posting is never sent twice by this class, nor by aiohttp (it retries a broken
+  keep-alive connection only for idempotent methods; SOAP is POST); `resolve` asks for the
+  status and, if the core has never seen the reference, fences it with CancelTransfer.
 - Rule 5: request and response bodies are never logged (they carry full account numbers).
 """
 
@@ -19,17 +22,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from contextvars import ContextVar
+import ssl
+from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
-import httpx
+import aiohttp
+from lxml import etree
 from zeep import AsyncClient, Settings
 from zeep.exceptions import TransportError
 from zeep.proxy import AsyncServiceProxy
-from zeep.transports import AsyncTransport
+from zeep.transports import Transport
 
 from adapter.connectors.soap.errors import CORE_NS, map_exception
 from adapter.model import (
@@ -52,26 +57,89 @@ logger = logging.getLogger(__name__)
 DEFAULT_WSDL = Path(__file__).resolve().parents[3] / "wsdl" / "core_sim.wsdl"
 BINDING = f"{{{CORE_NS}}}CoreBankingService"
 HEALTH_REFERENCE = "HEALTHCHECK"
-# Shorter than the core's keep-alive (75 s): the client closes idle connections first, so a
-# request is never written into a connection the server is closing at that moment.
+# Shorter than the core's keep-alive (75 s): aiohttp never reuses a connection idle for longer
+# (checked when one is taken from the pool), so a request is not written into a connection the
+# core is closing at that moment. If it still happens, aiohttp raises ServerDisconnectedError
+# and a posting is CoreOutcomeUnknown (see errors): resolved, never re-sent.
 KEEPALIVE_EXPIRY_S = 30.0
 
-_call_timeout: ContextVar[float | None] = ContextVar("soap_call_timeout", default=None)
+
+class _Reply:
+    """The part of a `requests.Response` that zeep's `process_reply` reads: status_code,
+    headers (case-insensitive `.get`), content and encoding (for multipart/related only)."""
+
+    __slots__ = ("content", "headers", "status_code")
+
+    def __init__(self, status_code: int, headers: Mapping[str, str], content: bytes) -> None:
+        self.status_code = status_code
+        self.headers = headers
+        self.content = content
+
+    @property
+    def encoding(self) -> str | None:
+        return aiohttp.helpers.parse_mimetype(self.headers.get("Content-Type", "")
+                                              ).parameters.get("charset")
 
 
-class _CoreTransport(AsyncTransport):  # type: ignore[misc]
-    """zeep's async transport, minus body logging (Rule 5), plus per-call timeouts (Rule 3),
-    minus network loading of documents (Rule 1)."""
+class _CoreTransport(Transport):  # type: ignore[misc]
+    """zeep's transport on one shared `aiohttp.ClientSession`, created on first use inside the
+    running event loop. Sends only what zeep posts; never loads documents (Rule 1) and never
+    logs bodies (Rule 5). The deadline is the caller's (`SoapCoreConnector._call`)."""
 
-    async def post(self, address: str, message: bytes, headers: dict[str, str]) -> Any:
-        timeout = _call_timeout.get()
-        return await self.client.post(
-            address, content=message, headers=headers,
-            timeout=httpx.Timeout(timeout) if timeout is not None else httpx.USE_CLIENT_DEFAULT,
+    def __init__(self, ssl_context: ssl.SSLContext, *, max_connections: int,
+                 connect_timeout: float) -> None:
+        # Not Transport.__init__: it builds a requests.Session, used only to fetch documents.
+        self.cache = None
+        self.load_timeout = connect_timeout
+        self.operation_timeout = None
+        self.logger = logger
+        self._close_session = False
+        self._ssl = ssl_context
+        self._max_connections = max_connections
+        self._connect_timeout = connect_timeout
+        self._session: aiohttp.ClientSession | None = None
+        self._closed = False
+
+    def _open(self) -> aiohttp.ClientSession:
+        if self._closed:
+            raise CoreUnavailable("the connector to the core is closed")
+        connector = aiohttp.TCPConnector(
+            ssl=self._ssl, limit=self._max_connections, limit_per_host=self._max_connections,
+            keepalive_timeout=KEEPALIVE_EXPIRY_S,
         )
+        self._session = aiohttp.ClientSession(
+            connector=connector, trust_env=False, cookie_jar=aiohttp.DummyCookieJar(),
+            # The deadline is enforced by the caller; aiohttp only bounds the TCP+TLS set-up
+            # (ConnectionTimeoutError: nothing was sent).
+            timeout=aiohttp.ClientTimeout(total=None, sock_connect=self._connect_timeout),
+            # We do not ask for compressed answers; the core sends plain XML.
+            skip_auto_headers=("Accept-Encoding",),
+            raise_for_status=False,
+        )
+        return self._session
+
+    async def post_xml(self, address: str, envelope: etree._Element,
+                       headers: dict[str, str]) -> _Reply:
+        message = etree.tostring(envelope, xml_declaration=True, encoding="utf-8")
+        session = self._session or self._open()
+        async with session.post(address, data=message, headers=headers) as response:
+            content = await response.read()
+            return _Reply(response.status, response.headers, content)
+
+    async def post(self, address: str, message: bytes, headers: dict[str, str]) -> NoReturn:
+        raise TransportError("the core connector only posts envelopes (post_xml)")
+
+    async def get(self, address: str, params: Any, headers: dict[str, str]) -> NoReturn:
+        raise TransportError("the core's binding is SOAP over HTTP POST; GET is not used")
 
     def _load_remote_data(self, url: str) -> bytes:
         raise TransportError(f"refusing to fetch {url}: the core's WSDL is a committed file")
+
+    async def aclose(self) -> None:
+        self._closed = True
+        if self._session is not None:
+            session, self._session = self._session, None
+            await session.close()
 
 
 def _state(value: str | None) -> CoreBookingState:
@@ -108,11 +176,11 @@ def _money(amount: Decimal | None, currency: str) -> Money:
 class SoapCoreConnector:
     """`CorePort` over SOAP. Build it with `create`; close it with `aclose`."""
 
-    def __init__(self, client: AsyncClient, http: httpx.AsyncClient, address: str, *,
+    def __init__(self, client: AsyncClient, transport: _CoreTransport, address: str, *,
                  max_in_flight: int = 32) -> None:
         self._client = client
         self._slots = asyncio.Semaphore(max_in_flight)
-        self._http = http
+        self._transport = transport
         self.address = address
         self._service = AsyncServiceProxy(client, client.wsdl.bindings[BINDING], address=address)
 
@@ -121,42 +189,36 @@ class SoapCoreConnector:
                client_name: str = "adapter-client", max_connections: int = 10,
                default_timeout: float = 10.0) -> SoapCoreConnector:
         """A connector to the core at `address` (e.g. https://localhost:7443/core/v1),
-        authenticating with `<pki_dir>/<client_name>.crt` and trusting `<pki_dir>/ca.crt`."""
+        authenticating with `<pki_dir>/<client_name>.crt` and trusting `<pki_dir>/ca.crt`.
+        `default_timeout` bounds setting up one connection (TCP and TLS)."""
         ssl_ctx = client_context(TlsFiles.from_dir(pki_dir, client_name), pki_dir / "ca.crt")
-        http = httpx.AsyncClient(
-            verify=ssl_ctx, trust_env=False, timeout=default_timeout,
-            limits=httpx.Limits(max_connections=max_connections,
-                                max_keepalive_connections=max_connections,
-                                keepalive_expiry=KEEPALIVE_EXPIRY_S),
-        )
-        # zeep insists on a sync client for loading documents; ours never loads (Rule 1).
-        wsdl_client = httpx.Client(trust_env=False)
-        wsdl_client.close()
-        transport = _CoreTransport(client=http, wsdl_client=wsdl_client)
+        transport = _CoreTransport(ssl_ctx, max_connections=max_connections,
+                                   connect_timeout=default_timeout)
         settings = Settings(strict=True, xml_huge_tree=False, forbid_dtd=True,
                             forbid_entities=True, forbid_external=True)
         client = AsyncClient(str(wsdl_path), transport=transport, settings=settings)
-        return cls(client, http, address, max_in_flight=max_connections)
+        return cls(client, transport, address, max_in_flight=max_connections)
 
     async def _call(self, operation: str, *, timeout: float, posting: bool, **kwargs: Any) -> Any:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        # Queue here, not in httpcore: its pool rescans every waiting request against every
-        # connection on each event (quadratic; it dominated a profile at 300 calls in flight).
-        # A call that times out while queued was certainly not sent.
-        try:
-            async with asyncio.timeout_at(deadline):
-                await self._slots.acquire()
-        except TimeoutError as exc:
-            raise CoreUnavailable("no connection to the core became free in time") from exc
-        token = _call_timeout.set(max(deadline - loop.time(), 0.001))
+        # Queue here, in front of the connection pool: a call that times out while queued was
+        # certainly not sent (CoreUnavailable), and the pool never holds waiters. A free slot
+        # is taken without suspending, so the timer is only armed when the call must wait.
+        if self._slots.locked():
+            try:
+                async with asyncio.timeout_at(deadline):
+                    await self._slots.acquire()
+            except TimeoutError as exc:
+                raise CoreUnavailable("no connection to the core became free in time") from exc
+        else:
+            await self._slots.acquire()
         try:
             async with asyncio.timeout_at(deadline):
                 return await getattr(self._service, operation)(**kwargs)
         except Exception as exc:
             raise map_exception(exc, posting=posting) from exc
         finally:
-            _call_timeout.reset(token)
             self._slots.release()
 
     # -- CorePort ---------------------------------------------------------------------------
@@ -250,4 +312,4 @@ class SoapCoreConnector:
         return True
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        await self._transport.aclose()

@@ -7,14 +7,22 @@ The tree it maps from, most specific first (the order of `map_exception`):
       Server.CORE_UNAVAILABLE        refused before doing anything -> CoreUnavailable
       Server.<other>                 posting: CoreOutcomeUnknown (it may have failed after the
                                      commit); read: CoreUnavailable
-    httpx.ConnectError / ConnectTimeout / PoolTimeout
-                                     nothing was sent -> CoreUnavailable
-    httpx.TimeoutException, TimeoutError (our deadline)
-                                     sent, no answer in time -> posting: CoreOutcomeUnknown;
-                                     read: CoreTimeout
-    httpx.TransportError (RemoteProtocolError, ReadError, WriteError ...)
-                                     the connection broke after sending began -> posting:
-                                     CoreOutcomeUnknown; read: CoreUnavailable
+    aiohttp.ClientConnectorError (refused, DNS, ClientConnectorSSLError and
+      ClientConnectorCertificateError: the TLS handshake failed), ConnectionTimeoutError
+      (TCP + TLS set-up too slow), InvalidURL
+                                     raised before a byte of the request was written ->
+                                     CoreUnavailable
+    TimeoutError (our deadline; aiohttp's SocketTimeoutError and ServerTimeoutError)
+                                     possibly sent, no answer in time -> posting:
+                                     CoreOutcomeUnknown; read: CoreTimeout
+    aiohttp.ServerDisconnectedError, ClientPayloadError, ClientOSError, any other ClientError,
+    OSError                          the connection broke after the request may have been
+                                     written -> posting: CoreOutcomeUnknown; read:
+                                     CoreUnavailable. That includes a keep-alive connection
+                                     the core closed just as we reused it: the request was
+                                     probably not processed, but nothing proves it, so a
+                                     posting is resolved, never re-sent blindly (aiohttp
+                                     itself retries only idempotent methods; SOAP is POST).
     zeep.exceptions.TransportError   an HTTP error without a SOAP body: 4xx was refused
                                      before the service ran -> CoreUnavailable; 5xx ->
                                      posting: CoreOutcomeUnknown; read: CoreUnavailable
@@ -29,7 +37,7 @@ from __future__ import annotations
 
 import logging
 
-import httpx
+import aiohttp
 from lxml import etree
 from zeep import exceptions as zeep_exc
 
@@ -81,11 +89,13 @@ def map_exception(exc: BaseException, *, posting: bool) -> AdapterError:
         error = _from_fault(exc, posting=posting)
         logger.info("core fault %s -> %s", exc.code, error.code)
         return error
-    if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
+    # ConnectionTimeoutError is also a TimeoutError, and InvalidURL a ValueError: test first.
+    if isinstance(exc, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError
+                  | aiohttp.InvalidURL):
         return CoreUnavailable()
-    if isinstance(exc, httpx.TimeoutException | TimeoutError):
+    if isinstance(exc, TimeoutError):
         return CoreOutcomeUnknown() if posting else CoreTimeout()
-    if isinstance(exc, httpx.TransportError):
+    if isinstance(exc, aiohttp.ClientError | OSError):
         return CoreOutcomeUnknown() if posting else CoreUnavailable()
     if isinstance(exc, zeep_exc.TransportError):
         if exc.status_code is not None and 400 <= exc.status_code < 500:
