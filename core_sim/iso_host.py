@@ -1,8 +1,9 @@
 """The simulated core's ISO 8583 host: 0200, 0420/0421 and 0800 on the same ledger as SOAP.
 
-Owns: the listener (mutual TLS, 2-byte length framing, the adapter's codec), one task per
-request so slow requests do not hold up the connection, and the mapping of ledger outcomes to
-field 39.
+Owns: the listener (mutual TLS, 2-byte length framing, the adapter's codec), answering each
+request, and the mapping of ledger outcomes to field 39. The ledger is synchronous, so a request
+is answered inline, in arrival order, as its frame is read; only while latency is injected does
+each delayed request get its own task, so slow requests do not hold up the connection.
 
 | request            | what the host does                                 | reply        |
 |--------------------|----------------------------------------------------|--------------|
@@ -51,6 +52,8 @@ from core_sim.ledger import Ledger, LedgerError
 log = logging.getLogger("core_sim.iso_host")
 
 RC = ResponseCode
+# The requests that injected latency delays (Rule 1); network management is never delayed.
+DELAYED = frozenset({Mti.FINANCIAL_REQUEST, Mti.REVERSAL_ADVICE, Mti.REVERSAL_ADVICE_REPEAT})
 ECHOED = ("3", "4", "7", "11", "12", "13", "37", "41", "49", "102", "103")
 
 
@@ -125,9 +128,12 @@ class IsoHost:
                     continue
                 self.received.append(msg)
                 self.received_event.set()
-                task = asyncio.create_task(self._handle(channel, writer, msg))
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
+                if self.faults.latency_ms > 0 and msg.get("t") in DELAYED:
+                    task = asyncio.create_task(self._handle_later(channel, writer, msg))
+                    self._tasks.add(task)
+                    task.add_done_callback(self._tasks.discard)
+                    continue
+                await self._send(channel, self._answer(msg, writer))
         except FramingError as exc:
             log.warning("ISO host closed a connection on a framing error: %s", exc)
         except (OSError, ssl.SSLError):
@@ -136,30 +142,35 @@ class IsoHost:
             self._connections.discard(channel)
             await channel.close()
 
-    async def _handle(self, channel: IsoChannel, writer: asyncio.StreamWriter,
-                      msg: Message) -> None:
-        try:
-            reply = await self._reply_to(msg, writer)
-        except Exception:
-            log.exception("ISO host failed on %s", msg.get("t"))
-            reply = _reply(msg, RC.SYSTEM_MALFUNCTION) if msg.get("t") in RESPONSE_MTI else None
+    async def _handle_later(self, channel: IsoChannel, writer: asyncio.StreamWriter,
+                            msg: Message) -> None:
+        await self.faults.delay()
+        await self._send(channel, self._answer(msg, writer))
+
+    async def _send(self, channel: IsoChannel, reply: Message | None) -> None:
         if reply is None:
             return
         with contextlib.suppress(ChannelClosed, OSError, CodecError):
             await channel.send(self.codec.encode(reply))
 
-    async def _reply_to(self, msg: Message, writer: asyncio.StreamWriter) -> Message | None:
+    def _answer(self, msg: Message, writer: asyncio.StreamWriter) -> Message | None:
+        try:
+            return self._reply_to(msg, writer)
+        except Exception:
+            log.exception("ISO host failed on %s", msg.get("t"))
+            return _reply(msg, RC.SYSTEM_MALFUNCTION) if msg.get("t") in RESPONSE_MTI else None
+
+    def _reply_to(self, msg: Message, writer: asyncio.StreamWriter) -> Message | None:
+        """The reply (None: no reply); any latency was applied before (Rule 1)."""
         mti = msg.get("t")
         if mti == Mti.NETWORK_REQUEST:
             return _reply(msg, RC.APPROVED) if self.answer_network else None
         if mti in (Mti.REVERSAL_ADVICE, Mti.REVERSAL_ADVICE_REPEAT):
-            await self.faults.delay()
             return self._reverse(msg)
         if mti != Mti.FINANCIAL_REQUEST:
             log.warning("ISO host ignores MTI %s", mti)
             return None
         code = msg.get("3", "")[:2]
-        await self.faults.delay()
         if code == "30":
             return self._balance(msg)
         if code not in ("40", "50"):

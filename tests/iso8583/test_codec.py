@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
@@ -165,3 +165,12 @@ def test_masking() -> None:
     assert mask("123") == "***"
     assert redact({"t": "0200", "102": "10000001", "103": "ELEC01", "48": "E2003abc"}) == {
         "t": "0200", "102": "****0001", "103": "**EC01", "48": "<8 chars>"}
+
+
+def test_transmission_fields_are_utc() -> None:
+    """Fields 7, 12 and 13 are the UTC MMDDhhmmss, hhmmss and MMDD of any aware time."""
+    east = timezone(timedelta(hours=5))
+    assert mapping.transmission_fields(datetime(2026, 1, 2, 3, 4, 5, 999, tzinfo=east)) == {
+        "7": "0101220405", "12": "220405", "13": "0101"}
+    assert mapping.transmission_fields(NOW) == {"7": "1128233634", "12": "233634",
+                                                "13": "1128"}

@@ -212,10 +212,10 @@ def test_reversal_pending_at_shutdown_is_sent_after_restart(
             store = ReversalStore.in_dir(env.state_dir)
             assert [r.reference for r in store.outstanding()] == ["REFRST000001"]
             # A crash between arming and sending leaves an ARMED row only.
-            store.arm("REFRST000002", {"t": "0200", "3": "400000", "4": "000000000100",
-                                       "7": "1128000000", "11": "000099", "37": "REFRST000002",
-                                       "41": "ADAPTER1", "49": "978", "102": "10000001",
-                                       "103": "10000002"})
+            await store.arm("REFRST000002", {"t": "0200", "3": "400000", "4": "000000000100",
+                                             "7": "1128000000", "11": "000099",
+                                             "37": "REFRST000002", "41": "ADAPTER1", "49": "978",
+                                             "102": "10000001", "103": "10000002"})
             store.close()
 
             env.host.drop_reversals = 0

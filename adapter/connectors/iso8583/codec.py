@@ -15,7 +15,7 @@ Invariants:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import iso8583
@@ -48,38 +48,52 @@ def _pyiso_spec(bitmap: BitmapEncoding) -> dict[str, dict[str, Any]]:
     return spec
 
 
-def _check_kind(f: Field, value: str) -> None:
-    if f.kind is Kind.N:
-        ok = value.isascii() and value.isdigit()
-    elif f.kind is Kind.AN:
-        ok = value.isascii() and value.isalnum()
-    elif f.kind is Kind.ANS:
-        ok = value.isascii() and value.isprintable()
-    else:
-        return
-    if not ok:
-        raise CodecError(f"field {f.number} ({f.name}) must be {f.kind.value}", f.number)
+def _is_n(value: str) -> bool:
+    return value.isascii() and value.isdigit()
+
+
+def _is_an(value: str) -> bool:
+    return value.isascii() and value.isalnum()
+
+
+def _is_ans(value: str) -> bool:
+    return value.isascii() and value.isprintable()
+
+
+# Content class -> its test; bitmaps (hex) are written and checked by pyiso8583 itself.
+_KIND_CHECKS: dict[Kind, Callable[[str], bool] | None] = {
+    Kind.N: _is_n, Kind.AN: _is_an, Kind.ANS: _is_ans, Kind.HEX: None}
+
+
+def _kind_error(f: Field) -> CodecError:
+    return CodecError(f"field {f.number} ({f.name}) must be {f.kind.value}", f.number)
 
 
 class Codec:
-    """Encode and decode one message at a time. Stateless; safe to share."""
+    """Encode and decode one message at a time. Stateless; safe to share.
+
+    The pyiso8583 spec and the table of content-class checks are built once, here: per
+    message the codec does one dict lookup and one check per field on top of pyiso8583."""
 
     def __init__(self, bitmap: BitmapEncoding = BitmapEncoding.ASCII_HEX) -> None:
         self.bitmap = bitmap
         self._spec = _pyiso_spec(bitmap)
-        self._fields = {f.number: f for f in FIELDS}
+        self._checks = {f.number: (f, _KIND_CHECKS[f.kind]) for f in FIELDS}
 
     def encode(self, message: Mapping[str, str]) -> bytes:
         doc: dict[str, str] = {}
+        checks = self._checks
         for key, value in message.items():
-            if key in ("p", "1"):
-                continue  # bitmaps are computed from the fields present
-            f = self._fields.get(key)
-            if f is None:
+            entry = checks.get(key)
+            if entry is None:
                 raise CodecError(f"field {key} is not in the message specification", key)
+            f, check = entry
+            if check is None:
+                continue  # bitmaps are computed from the fields present
             if not isinstance(value, str):
                 raise CodecError(f"field {key} must be a string", key)
-            _check_kind(f, value)
+            if not check(value):
+                raise _kind_error(f)
             doc[key] = value
         if "t" not in doc:
             raise CodecError("the message type indicator is missing", "t")
@@ -101,12 +115,13 @@ class Codec:
             ) from exc
         except (ValueError, IndexError, TypeError) as exc:
             raise CodecError(f"cannot decode: {type(exc).__name__}") from exc
-        for key, value in doc.items():
-            if key in ("h", "p", "1"):
-                continue
-            _check_kind(self._fields[key], value)
         doc.pop("h", None)
-        return dict(doc)
+        checks = self._checks
+        for key, value in doc.items():
+            f, check = checks[key]
+            if check is not None and not check(value):
+                raise _kind_error(f)
+        return doc  # a fresh dict from pyiso8583: no copy needed
 
 
 def message_fields(message: Mapping[str, str]) -> Message:

@@ -5,7 +5,10 @@ backoff), the STAN sequence, sending requests through the mux, mapping replies t
 values and errors, and driving reversals (0420/0421 until 0430) from the persistent store.
 
 Invariants:
-- Rule 1: a 0200 posting leaves only after its ARMED row is committed (`reversals`, Rule 1).
+- Rule 1: a 0200 posting leaves only after its ARMED row is committed (`reversals`, Rule 1),
+  and its outcome is returned only after the row is disarmed (deleted, committed) or
+  marked PENDING. Both writes are group-committed with the other postings of the same
+  loop turn (`reversals`, Rule 4).
 - Rule 2: a 0200 posting without a reply (timeout, connection lost after sending) raises
   `CoreOutcomeUnknown` and is reversed; it is never sent again. If it certainly did not leave,
   `CoreUnavailable`.
@@ -23,6 +26,7 @@ import asyncio
 import contextlib
 import inspect
 import logging
+import sqlite3
 import ssl
 import time
 from collections.abc import Awaitable, Callable
@@ -356,32 +360,55 @@ class IsoCoreConnector:
     # -- postings ---------------------------------------------------------------------------
 
     async def post(self, posting: CorePosting, *, timeout: float) -> CoreBooking:
+        reference = posting.reference
         msg = mapping.financial_request(posting, self._next_stan(), self.terminal_id, _now())
-        if not self.store.arm(posting.reference, msg):
+        if reference in self._live:
+            raise DuplicateRequest("this reference is already in flight to the core")
+        # Live from before its row is armed until after its row is disarmed or PENDING: the
+        # reversal loop never takes the ARMED row of a posting in flight for an orphan.
+        self._live.add(reference)
+        try:
+            return await self._post_live(reference, msg, timeout)
+        finally:
+            self._live.discard(reference)
+
+    async def _post_live(self, reference: str, msg: Message, timeout: float) -> CoreBooking:
+        try:
+            armed = await self.store.arm(reference, msg)  # committed before it leaves (Rule 1)
+        except sqlite3.Error as exc:
+            raise CoreUnavailable("the posting could not be recorded before sending") from exc
+        if not armed:
             # The reference is already being (or was) reversed: sending it could only be
             # refused by the core (a reversed reference is fenced) or race the reversal.
             raise DuplicateRequest("this reference was already sent to the core and reversed")
-        self._live.add(posting.reference)
         try:
             reply = await self._request(msg, timeout)
         except NotSent as exc:
-            self.store.disarm(posting.reference)
+            await self._disarm(reference)
             raise CoreUnavailable() from exc
         except DuplicateKey as exc:
-            self.store.disarm(posting.reference)
+            await self._disarm(reference)
             raise CoreUnavailable("too many requests in flight") from exc
         except (MuxTimeout, ConnectionLost, asyncio.CancelledError) as exc:
-            self.store.mark_pending(posting.reference)
+            self.store.mark_pending(reference)
             self._reversal_wake.set()
             log.warning("iso8583 posting %s without reply (%s): reversal scheduled",
-                        posting.reference, type(exc).__name__)
+                        reference, type(exc).__name__)
             if isinstance(exc, asyncio.CancelledError):
                 raise
             raise CoreOutcomeUnknown() from exc
-        finally:
-            self._live.discard(posting.reference)
-        self.store.disarm(posting.reference)
-        return mapping.booking_from_reply(reply, posting.reference)
+        # The disarm is committed before the caller hears the outcome: a restart can never
+        # reverse a posting its caller was told is booked.
+        await self._disarm(reference)
+        return mapping.booking_from_reply(reply, reference)
+
+    async def _disarm(self, reference: str) -> None:
+        try:
+            await self.store.disarm(reference)
+        except sqlite3.Error as exc:
+            # The ARMED row stays and will be reversed: the outcome must not be reported.
+            self._reversal_wake.set()
+            raise CoreOutcomeUnknown("the posting's reply could not be recorded") from exc
 
     async def resolve(self, posting: CorePosting, *, timeout: float) -> CoreBooking:
         deadline = time.monotonic() + timeout
