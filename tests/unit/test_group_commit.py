@@ -1,0 +1,112 @@
+"""Group commit of the adapter's journal writes: one transaction per loop turn, and each
+write's own outcome."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from adapter.stores.group_commit import GroupCommit
+
+
+def _db(path: Path) -> sqlite3.Connection:
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("CREATE TABLE t (k TEXT PRIMARY KEY)")
+    return db
+
+
+def _insert(db: sqlite3.Connection, key: str) -> str:
+    db.execute("INSERT INTO t VALUES (?)", (key,))
+    return key
+
+
+def _keys(db: sqlite3.Connection) -> list[str]:
+    return [r[0] for r in db.execute("SELECT k FROM t ORDER BY k")]
+
+
+def test_writes_of_one_loop_turn_share_one_commit(tmp_path: Path) -> None:
+    """Fifty writes queued together are committed by one transaction, in order."""
+    db = _db(tmp_path / "a.db")
+    writes = GroupCommit(db)
+
+    async def main() -> list[str]:
+        return await asyncio.gather(
+            *(writes.run(lambda i=i: _insert(db, f"k{i:02d}")) for i in range(50)))
+
+    assert asyncio.run(main()) == [f"k{i:02d}" for i in range(50)]
+    assert writes.commits == 1
+    assert _keys(sqlite3.connect(tmp_path / "a.db")) == [f"k{i:02d}" for i in range(50)]
+
+
+def test_a_failing_write_is_undone_alone(tmp_path: Path) -> None:
+    """A write that raises gets its exception; the others of the batch are committed."""
+    db = _db(tmp_path / "a.db")
+    writes = GroupCommit(db)
+
+    def duplicate_then_fail() -> None:
+        _insert(db, "b")
+        raise ValueError("refused")
+
+    async def main() -> list[Any]:
+        return await asyncio.gather(
+            writes.run(lambda: _insert(db, "a")), writes.run(duplicate_then_fail),
+            writes.run(lambda: _insert(db, "c")), return_exceptions=True)
+
+    first, failed, third = asyncio.run(main())
+    assert (first, third) == ("a", "c")
+    assert isinstance(failed, ValueError) and str(failed) == "refused"
+    assert _keys(db) == ["a", "c"] and writes.commits == 1
+
+
+def test_a_write_cancelled_before_the_flush_is_not_run(tmp_path: Path) -> None:
+    """Cancelling a caller before its batch is flushed leaves no trace of its write."""
+    db = _db(tmp_path / "a.db")
+    writes = GroupCommit(db)
+
+    async def main() -> None:
+        doomed = asyncio.ensure_future(writes.run(lambda: _insert(db, "doomed")))
+        kept = asyncio.ensure_future(writes.run(lambda: _insert(db, "kept")))
+        await asyncio.sleep(0)  # both are queued; the flush is scheduled, not yet run
+        doomed.cancel()
+        assert await kept == "kept"
+        with pytest.raises(asyncio.CancelledError):
+            await doomed
+
+    asyncio.run(main())
+    assert _keys(db) == ["kept"]
+
+
+class _FailingCommit:
+    """A connection whose COMMIT fails, as a full disk would make it."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._db.in_transaction
+
+    def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:
+        if sql == "COMMIT":
+            raise sqlite3.OperationalError("database or disk is full")
+        return self._db.execute(sql, *args)
+
+
+def test_a_failed_commit_fails_every_write_and_keeps_nothing(tmp_path: Path) -> None:
+    """If the COMMIT fails, each caller gets the error and no row of the batch is kept."""
+    db = _db(tmp_path / "a.db")
+    writes = GroupCommit(_FailingCommit(db))  # type: ignore[arg-type]
+
+    async def main() -> list[Any]:
+        return await asyncio.gather(writes.run(lambda: _insert(db, "a")),
+                                    writes.run(lambda: _insert(db, "b")),
+                                    return_exceptions=True)
+
+    results = asyncio.run(main())
+    assert [type(r) for r in results] == [sqlite3.OperationalError] * 2
+    assert _keys(db) == [] and writes.commits == 0
