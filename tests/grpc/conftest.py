@@ -7,13 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.grpc.support import Env, adapter_for, running_core
+from tests.grpc.support import Env, grpc_env
 
 
 @pytest.fixture(scope="module")
 def env(pki_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     """A core_sim with the demo ledger and an adapter in front of it, shared by one module."""
-    tmp = tmp_path_factory.mktemp("grpc")
-    with running_core(pki_dir, tmp / "core.db") as (core, _), \
-            adapter_for(tmp, pki_dir, core) as adapter:
-        yield Env(core, adapter)
+    with grpc_env(tmp_path_factory.mktemp("grpc"), pki_dir) as shared:
+        yield shared

@@ -7,24 +7,14 @@ import asyncio
 import uuid
 from typing import Any
 
-import httpx
-import pytest
-import requests
-import zeep
-from zeep.transports import Transport
-from zeep.wsse.username import UsernameToken
-
 from adapter.frontends.grpc.gen.bank.adapter.v1 import banking_pb2 as pb
-from adapter.security import tls
-from tests.grpc.support import HTTP_FRONTENDS, Env, run
+from tests.grpc.support import Env, run
 from tests.grpc.test_stream import next_event, started
-
-pytestmark = pytest.mark.skipif(not HTTP_FRONTENDS, reason="REST/SOAP front-ends not importable")
+from tests.harness.clients import https_client, zeep_client
 
 
 def rest_transfer(env: Env) -> dict[str, Any]:
-    context = tls.client_context(env.adapter.client("partner"), env.adapter.ca)
-    with httpx.Client(base_url=env.adapter.base_url, verify=context, timeout=10) as client:
+    with https_client(env.adapter, "partner", base_url=env.adapter.base_url) as client:
         r = client.post("/v1/transfers", headers={"Idempotency-Key": str(uuid.uuid4())}, json={
             "debtorAccount": {"id": "10000001"}, "creditorAccount": {"id": "10000002"},
             "instructedAmount": {"currency": "EUR", "amount": "7.01"},
@@ -35,20 +25,14 @@ def rest_transfer(env: Env) -> dict[str, Any]:
 
 
 def soap_transfer(env: Env) -> Any:
-    session = requests.Session()
-    session.trust_env = False
-    session.verify = str(env.adapter.ca)
-    pki = env.adapter.pki_dir
-    session.cert = (str(pki / "legacy.crt"), str(pki / "legacy.key"))
-    with session:
-        client = zeep.Client(f"{env.adapter.soap_url}?wsdl",
-                             transport=Transport(session=session),
-                             wsse=UsernameToken("legacy", env.adapter.legacy_password,
-                                                use_digest=True))
+    client = zeep_client(env.adapter)
+    try:
         return client.service.TransferFunds(
             RequestId=str(uuid.uuid4()), Debtor={"AccountId": "10000003"},
             Creditor={"AccountId": "10000001"}, Amount="7.02", Currency="EUR",
             EndToEndId="E2E-SOAP")
+    finally:
+        client.transport.session.close()
 
 
 def test_rest_and_soap_transfers_reach_the_grpc_stream(env: Env) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from contextlib import ExitStack
 from pathlib import Path
 
 import grpc
@@ -12,15 +13,9 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from adapter.frontends.grpc.gen.bank.adapter.v1 import banking_pb2 as pb
 from adapter.frontends.grpc.servicer import STREAM_CURSOR
-from tests.grpc.support import (
-    Env,
-    adapter_for,
-    call_error,
-    grpc_server,
-    ref,
-    run,
-    running_core,
-)
+from tests.grpc.support import Env, call_error, grpc_env, ref, run
+from tests.harness.adapter import run_adapter
+from tests.harness.core import running_core
 
 SERVICE = "bank.adapter.v1.BankingService"
 SERVING = health_pb2.HealthCheckResponse.SERVING
@@ -93,40 +88,39 @@ def test_reflection_lists_the_services(env: Env) -> None:
 
 def test_health_goes_not_serving_when_the_core_stops(pki_dir: Path, tmp_path: Path) -> None:
     """Health Watch reports SERVING, then NOT_SERVING once the core is stopped."""
-    with running_core(pki_dir, tmp_path / "core.db") as (core, thread), \
-            adapter_for(tmp_path, pki_dir, core) as adapter:
-        env = Env(core, adapter)
+    with ExitStack() as stop_core:  # closing it leaves running_core: the core stops
+        core = stop_core.enter_context(running_core(pki_dir, tmp_path / "core.db"))
+        with run_adapter(tmp_path, pki_dir, core_soap_url=core.soap_url) as adapter:
+            env = Env(core, adapter)
 
-        async def go() -> list[int]:
-            async with env.channel("internal") as ch:
-                watch = health_pb2_grpc.HealthStub(ch).Watch(
-                    health_pb2.HealthCheckRequest(service=SERVICE))
-                seen = [(await asyncio.wait_for(watch.read(), 10)).status]
-                await asyncio.to_thread(thread.stop, core.loop)
-                # The health task polls the core every second; allow a few polls.
-                seen.append((await asyncio.wait_for(watch.read(), 15)).status)
-                check = await health_pb2_grpc.HealthStub(ch).Check(
-                    health_pb2.HealthCheckRequest(service=""))
-                seen.append(check.status)
-                watch.cancel()
-                return seen
+            async def go() -> list[int]:
+                async with env.channel("internal") as ch:
+                    watch = health_pb2_grpc.HealthStub(ch).Watch(
+                        health_pb2.HealthCheckRequest(service=SERVICE))
+                    seen = [(await asyncio.wait_for(watch.read(), 10)).status]
+                    await asyncio.to_thread(stop_core.close)  # the adapter stays up
+                    # The health task polls the core every second; allow a few polls.
+                    seen.append((await asyncio.wait_for(watch.read(), 15)).status)
+                    check = await health_pb2_grpc.HealthStub(ch).Check(
+                        health_pb2.HealthCheckRequest(service=""))
+                    seen.append(check.status)
+                    watch.cancel()
+                    return seen
 
-        assert run(go()) == [SERVING, NOT_SERVING, NOT_SERVING]
+            assert run(go()) == [SERVING, NOT_SERVING, NOT_SERVING]
 
 
 def test_stop_ends_event_streams_with_a_resume_cursor(pki_dir: Path, tmp_path: Path) -> None:
     """Stopping the server ends an open event stream with UNAVAILABLE / SHUTTING_DOWN and the
     cursor to resume from, instead of leaving it to the grace period."""
-    with running_core(pki_dir, tmp_path / "core.db") as (core, _), \
-            adapter_for(tmp_path, pki_dir, core) as adapter:
-        env = Env(core, adapter)
-        server = grpc_server(adapter)
+    with grpc_env(tmp_path, pki_dir) as env:
+        server = env.adapter.app.grpc
 
         async def go():  # type: ignore[no-untyped-def]
             async with env.channel("internal") as ch:
                 call = env.stub(ch).WatchTransactions(pb.WatchTransactionsRequest())
                 start = dict(await asyncio.wait_for(call.initial_metadata(), 10))
-                await asyncio.to_thread(adapter.run, server.stop())
+                await asyncio.to_thread(env.adapter.run, server.stop())
                 return start[STREAM_CURSOR], await call_error(call.read())
 
         start, err = run(go())

@@ -123,11 +123,16 @@ def test_slow_consumer_is_cut_off_with_a_resume_cursor(env: Env) -> None:
     async def go():  # type: ignore[no-untyped-def]
         async with env.channel("internal") as i:
             call = env.stub(i).WatchTransactions(pb.WatchTransactionsRequest())
-            start = int(await started(call))
+            await started(call)
+            # The server sends the start cursor before it subscribes to the bus, and synthetic
+            # events are not in the outbox to be replayed: flood only once a real event has
+            # come through, which proves the subscription is live.
+            await env.stub(i).TransferFunds(transfer("10000001", "10000002", "0.01"))
+            start = int((await next_event(call)).cursor)
             env.adapter.run(flood(start))
             received = []
             try:
-                async for event in call:
+                while (event := await asyncio.wait_for(call.read(), WAIT)) is not grpc.aio.EOF:
                     received.append(event)
             except grpc.aio.AioRpcError as err:
                 return received, rich_error(err)

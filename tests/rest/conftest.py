@@ -8,13 +8,10 @@ core's faults reset them before they return.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import shutil
-import threading
+import time
 import uuid
 from collections.abc import Callable, Coroutine, Iterator
-from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -22,12 +19,10 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
-from adapter.config import Settings
-from adapter.security import tls
-from adapter.security.tls import TlsFiles
 from core_sim.faults import FaultSettings
-from core_sim.server import CoreSimConfig
-from tests.harness.core import RunningCore, _CoreThread
+from tests.harness.adapter import RunningAdapter, run_adapter
+from tests.harness.clients import https_client
+from tests.harness.core import RunningCore, running_core
 
 T = TypeVar("T")
 
@@ -39,19 +34,18 @@ PARTNER2_IBAN = "DE02120300000000202051"  # 10000002
 class Bank:
     """A running core + adapter pair, and what a test needs to reach them."""
 
-    base_url: str
-    pki_dir: Path
     core: RunningCore
-    services: Any
-    loop: asyncio.AbstractEventLoop
+    adapter: RunningAdapter
+
+    @property
+    def services(self) -> Any:
+        return self.adapter.services
 
     def client(self, name: str | None = "partner", *, pki_dir: Path | None = None,
                **kwargs: Any) -> httpx.Client:
         """An httpx client presenting `name`'s certificate (None: no certificate)."""
-        pki = pki_dir or self.pki_dir
-        files = None if name is None else TlsFiles.from_dir(pki, name)
-        ctx = tls.client_context(files, self.pki_dir / "ca.crt")
-        return httpx.Client(base_url=self.base_url, verify=ctx, timeout=15, **kwargs)
+        return https_client(self.adapter, name, pki_dir=pki_dir,
+                            base_url=self.adapter.base_url, timeout=15, **kwargs)
 
     def booked(self, account_id: str) -> int:
         """The ledger's booked balance in minor units, read from the core's database."""
@@ -59,108 +53,14 @@ class Bank:
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float = 15) -> T:
         """Run a coroutine on the adapter's loop (to read its store)."""
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
-
-
-@contextlib.contextmanager
-def running_core(pki_dir: Path, db: Path) -> Iterator[RunningCore]:
-    """core_sim on its own loop and thread (the harness's, at a wider scope than its fixture)."""
-    thread = _CoreThread(CoreSimConfig(db_path=db, pki_dir=pki_dir, soap_port=0, iso_port=0,
-                                       faults=FaultSettings()))
-    thread.start()
-    sim, loop = thread.started_core.result(timeout=15)
-    try:
-        yield RunningCore(sim=sim, loop=loop, pki_dir=pki_dir)
-    finally:
-        thread.stop(loop)
-
-
-def _whole_adapter_available() -> bool:
-    try:
-        from adapter.frontends.grpc import start_grpc_server  # noqa: F401
-        from adapter.frontends.soap import build_soap_app  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-@contextlib.contextmanager
-def _rest_only(tmp: Path, pki_dir: Path, core: RunningCore,
-               **overrides: Any) -> Iterator[tuple[str, Any, asyncio.AbstractEventLoop]]:
-    """The REST app alone on HttpsServer, wired as AdapterApp wires it (used while the SOAP
-    and gRPC front-ends are not importable)."""
-    import uvloop
-
-    from adapter.connectors.factory import build_core
-    from adapter.frontends.https import HttpsServer
-    from adapter.frontends.rest import build_rest_app
-    from adapter.provision import provision
-    from adapter.services.banking import BankingServices
-    from adapter.services.clients import ClientRegistry
-    from adapter.services.resolver import Resolver
-    from adapter.stores.sqlite import SqliteStore
-
-    state_dir = tmp / "adapter-state"
-    shutil.copytree(pki_dir, state_dir / "pki", dirs_exist_ok=True)
-    provision(state_dir)
-    settings = Settings(state_dir=state_dir, http_port=0, grpc_port=0, core_host=core.host,
-                        core_soap_port=core.soap_port, **overrides)
-    loop = uvloop.new_event_loop()
-    started: Future[tuple[BankingServices, HttpsServer, Resolver]] = Future()
-
-    async def boot() -> None:
-        store = SqliteStore(settings.adapter_db)
-        services = BankingServices.build(
-            await build_core(settings), store, ClientRegistry.load(settings.clients_file),
-            core_timeout=settings.core_timeout, resolve_timeout=settings.resolve_timeout)
-        resolver = Resolver(services.payments, store)
-        resolver.start()
-        server = HttpsServer(build_rest_app(services, settings),
-                             tls.server_context(TlsFiles.from_dir(settings.pki_dir, "server")),
-                             settings.host, 0)
-        await server.start()
-        started.set_result((services, server, resolver))
-
-    def serve() -> None:
-        asyncio.set_event_loop(loop)
-        try:
-            loop.run_until_complete(boot())
-        except BaseException as exc:
-            started.set_exception(exc)
-            return
-        loop.run_forever()
-
-    thread = threading.Thread(target=serve, name="rest-adapter", daemon=True)
-    thread.start()
-    services, server, resolver = started.result(30)
-
-    async def stop() -> None:
-        await server.stop()
-        await resolver.stop()
-        await services.core.aclose()
-        await services.store.aclose()
-
-    try:
-        yield f"https://localhost:{server.port}", services, loop
-    finally:
-        asyncio.run_coroutine_threadsafe(stop(), loop).result(30)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(30)
-        loop.close()
+        return self.adapter.run(coro, timeout)
 
 
 @contextlib.contextmanager
 def start_bank(tmp: Path, pki_dir: Path, **overrides: Any) -> Iterator[Bank]:
-    with running_core(pki_dir, tmp / "core.db") as core:
-        if _whole_adapter_available():
-            from tests.harness.adapter import run_adapter
-
-            with run_adapter(tmp, pki_dir, core_soap_url=core.soap_url, **overrides) as running:
-                yield Bank(running.base_url, running.pki_dir, core, running.services,
-                           running.loop)
-        else:
-            with _rest_only(tmp, pki_dir, core, **overrides) as (url, services, loop):
-                yield Bank(url, tmp / "adapter-state" / "pki", core, services, loop)
+    with running_core(pki_dir, tmp / "core.db") as core, \
+            run_adapter(tmp, pki_dir, core_soap_url=core.soap_url, **overrides) as adapter:
+        yield Bank(core, adapter)
 
 
 @pytest.fixture(scope="package")
@@ -217,8 +117,6 @@ def transfer_body(amount: str = "12.50", *, debtor: str = PARTNER_IBAN,
 
 def wait_until(condition: Callable[[], bool], timeout: float = 10) -> None:
     """Wait for an observable condition (not a fixed sleep): poll it until true or time out."""
-    import time
-
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:

@@ -53,6 +53,7 @@ def test_replay_matches_the_canonical_request_not_the_bytes(bank: Bank,
     key = new_key()
     first = partner.post("/v1/transfers", headers={"Idempotency-Key": key},
                          json=transfer_body("0.50"))
+    assert first.status_code == 201, first.text
     before = bank.booked("10000001")
     spaced = "de89 3704 0044 0532 0130 00"
     body = dict(reversed(list(transfer_body("0.50", debtor=spaced).items())))
@@ -92,14 +93,17 @@ def test_keys_are_scoped_to_the_caller(bank: Bank, partner: httpx.Client,
                                        legacy: httpx.Client) -> None:
     """Two callers using one key make two independent payments."""
     key = new_key()
-    before = bank.booked("10000001")
+    before = {acc: bank.booked(acc) for acc in ("10000001", "10000002", "10000003")}
     a = partner.post("/v1/transfers", headers={"Idempotency-Key": key},
                      json=transfer_body("1.00"))
     b = legacy.post("/v1/transfers", headers={"Idempotency-Key": key}, json={
         **transfer_body("1.00", creditor=PARTNER_IBAN), "debtorAccount": {"id": "10000003"}})
     assert (a.status_code, b.status_code) == (201, 201)
     assert a.json()["paymentId"] != b.json()["paymentId"]
-    assert bank.booked("10000001") == before - 100 + 100
+    # partner: 10000001 -> 10000002; legacy: 10000003 -> 10000001; 1.00 each, both booked.
+    assert {acc: bank.booked(acc) for acc in before} == {
+        "10000001": before["10000001"], "10000002": before["10000002"] + 100,
+        "10000003": before["10000003"] - 100}
 
 
 def test_retry_while_running_is_409_then_replays(bank: Bank, partner: httpx.Client,
@@ -121,6 +125,7 @@ def test_retry_while_running_is_409_then_replays(bank: Bank, partner: httpx.Clie
                              json=transfer_body("4.00"))
         worker.join(15)
     faults.reset()
+    assert not worker.is_alive(), "the first request did not complete"
     assert retry.status_code == 409
     assert retry.json()["code"] == "REQUEST_IN_PROGRESS"
     assert first[0].status_code == 201

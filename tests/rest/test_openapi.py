@@ -111,7 +111,9 @@ def from_schema(schema: dict[str, Any], root: dict[str, Any] | None = None) -> A
 
 
 _json = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=10),
+    # No NaN nor infinity: JSON cannot carry them (the client could not send the request).
+    st.none() | st.booleans() | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=10),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner,
                                                                  max_size=3),
     max_leaves=5)

@@ -31,25 +31,27 @@ def test_core_timeout_is_504_with_payment_id_then_settles(slow_bank: Bank) -> No
         for path in ("/v1/accounts/10000001", "/v1/accounts/10000002"):
             wait_until(answers(path))
         before = slow_bank.booked("10000001")
-        try:
-            faults.update(latency_ms=2500)
-            r = partner.post("/v1/transfers", headers={"Idempotency-Key": new_key()},
-                             json=transfer_body("5.00"))
-        finally:
-            faults.reset()
-        assert r.status_code == 504, r.text
-        problem = r.json()
-        assert problem["code"] == "CORE_TIMEOUT"
-        payment_id = problem["paymentId"]
 
         def status() -> str:
             return partner.get(f"/v1/payments/{payment_id}").json()["transactionStatus"]
 
-        # The core books after its latency: wait for that, not for a fixed time.
-        wait_until(lambda: slow_bank.booked("10000001") == before - 500)
+        try:
+            faults.update(latency_ms=2500)
+            r = partner.post("/v1/transfers", headers={"Idempotency-Key": new_key()},
+                             json=transfer_body("5.00"))
+            assert r.status_code == 504, r.text
+            problem = r.json()
+            assert problem["code"] == "CORE_TIMEOUT"
+            payment_id = problem["paymentId"]
+            # The core books after its latency: wait for that, not for a fixed time. The
+            # latency stays on until then, so a resolve the adapter sends meanwhile cannot
+            # reach the ledger first and fence the reference (CancelTransfer) before it books.
+            wait_until(lambda: slow_bank.booked("10000001") == before - 500)
+        finally:
+            faults.reset()
         assert status() == "PDNG"
-        # The resolver leaves payments younger than its grace period alone; settle this one
-        # now through the same service call it would make.
+        # The resolver's pass during the latency timed out and it now waits its interval
+        # (5 s); settle this one now through the same service call it would make.
         payments, store = slow_bank.services.payments, slow_bank.services.store
         settled = slow_bank.run(payments.settle(slow_bank.run(store.get_payment(payment_id))))
         assert settled.status.value == "booked"

@@ -19,20 +19,15 @@ from typing import Any
 
 import httpx
 import pytest
-import requests
 import zeep
 import zeep.exceptions
 from lxml import etree
-from zeep.transports import Transport
-from zeep.wsse.username import UsernameToken
 
 from adapter.frontends.soap.types import TNS
 from adapter.frontends.soap.wssecurity import PASSWORD_DIGEST, PASSWORD_TEXT, WSSE, WSU
-from adapter.security import tls
-from core_sim.faults import FaultSettings
-from core_sim.server import CoreSimConfig
 from tests.harness.adapter import RunningAdapter, run_adapter
-from tests.harness.core import RunningCore, _CoreThread
+from tests.harness.clients import https_client, zeep_client
+from tests.harness.core import RunningCore, running_core
 
 SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
 FAULT_NS = {"s": SOAP_ENV, "b": TNS}
@@ -41,15 +36,8 @@ FAULT_NS = {"s": SOAP_ENV, "b": TNS}
 @pytest.fixture(scope="module")
 def soap_core(pki_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningCore]:
     """A core_sim for the whole module, seeded with the demo ledger."""
-    config = CoreSimConfig(db_path=tmp_path_factory.mktemp("core") / "core.db", pki_dir=pki_dir,
-                           soap_port=0, iso_port=0, faults=FaultSettings())
-    thread = _CoreThread(config)
-    thread.start()
-    sim, loop = thread.started_core.result(timeout=15)
-    try:
-        yield RunningCore(sim=sim, loop=loop, pki_dir=pki_dir)
-    finally:
-        thread.stop(loop)
+    with running_core(pki_dir, tmp_path_factory.mktemp("core") / "core.db") as core:
+        yield core
 
 
 @pytest.fixture(scope="module")
@@ -64,18 +52,6 @@ def adapter(pki_dir: Path, soap_core: RunningCore,
         gc.collect()
 
 
-def zeep_client(adapter: RunningAdapter, *, digest: bool = True, cert: str = "legacy",
-                username: str = "legacy", password: str | None = None) -> zeep.Client:
-    session = requests.Session()
-    # Otherwise REQUESTS_CA_BUNDLE in the environment silently replaces `verify`.
-    session.trust_env = False
-    session.verify = str(adapter.ca)
-    session.cert = (str(adapter.pki_dir / f"{cert}.crt"), str(adapter.pki_dir / f"{cert}.key"))
-    token = UsernameToken(username, password or adapter.legacy_password, use_digest=digest)
-    return zeep.Client(f"{adapter.soap_url}?wsdl", transport=Transport(session=session),
-                       wsse=token)
-
-
 @pytest.fixture(scope="module")
 def client(adapter: RunningAdapter) -> Iterator[zeep.Client]:
     """zeep, generated from the served WSDL, as the legacy caller with PasswordDigest."""
@@ -87,8 +63,7 @@ def client(adapter: RunningAdapter) -> Iterator[zeep.Client]:
 @pytest.fixture(scope="module")
 def http(adapter: RunningAdapter) -> Iterator[httpx.Client]:
     """A raw HTTPS client presenting the legacy caller's certificate."""
-    context = tls.client_context(adapter.client("legacy"), adapter.ca)
-    with httpx.Client(verify=context, timeout=10) as c:
+    with https_client(adapter, "legacy") as c:
         yield c
 
 

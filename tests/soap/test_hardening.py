@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from adapter.security import tls
 from tests.harness.adapter import RunningAdapter
+from tests.harness.clients import https_client
 from tests.harness.core import RunningCore
 
 from .conftest import Token, balance, envelope, fault_of, post
@@ -162,8 +162,7 @@ def test_replayed_nonce_is_refused(adapter: RunningAdapter, http: httpx.Client,
 def test_token_of_another_caller_is_forbidden(adapter: RunningAdapter, unchanged: None,
                                               token: Token) -> None:
     """The partner's certificate with the legacy UsernameToken is Client.FORBIDDEN."""
-    context = tls.client_context(adapter.client("partner"), adapter.ca)
-    with httpx.Client(verify=context, timeout=10) as partner:
+    with https_client(adapter, "partner") as partner:
         fault = fault_of(post(partner, adapter, envelope(transfer_body(), token.xml()),
                               "TransferFunds"))
     assert (fault.faultcode, fault.code) == ("Client.FORBIDDEN", "FORBIDDEN")
@@ -172,8 +171,7 @@ def test_token_of_another_caller_is_forbidden(adapter: RunningAdapter, unchanged
 def test_unregistered_certificate_is_forbidden(adapter: RunningAdapter, unchanged: None,
                                                token: Token) -> None:
     """A certificate from our CA that the clients file does not know is Client.FORBIDDEN."""
-    context = tls.client_context(adapter.client("stranger"), adapter.ca)
-    with httpx.Client(verify=context, timeout=10) as stranger:
+    with https_client(adapter, "stranger") as stranger:
         fault = fault_of(post(stranger, adapter, envelope(transfer_body(), token.xml()),
                               "TransferFunds"))
     assert fault.code == "FORBIDDEN"
@@ -181,8 +179,7 @@ def test_unregistered_certificate_is_forbidden(adapter: RunningAdapter, unchange
 
 def test_no_client_certificate_is_refused_by_tls(adapter: RunningAdapter) -> None:
     """Without a client certificate the TLS handshake fails; no HTTP exchange happens."""
-    context = tls.client_context(None, adapter.ca)
-    with httpx.Client(verify=context, timeout=10) as anonymous, pytest.raises(
+    with https_client(adapter, None) as anonymous, pytest.raises(
             (httpx.ConnectError, httpx.ReadError, httpx.RemoteProtocolError)):
         anonymous.get(f"{adapter.soap_url}?wsdl")
 

@@ -6,16 +6,16 @@ from __future__ import annotations
 import uuid
 from decimal import Decimal
 
-import httpx
 import pytest
 import zeep
 import zeep.exceptions
 
 from core_sim.demo_data import DEMO_ACCOUNTS
 from tests.harness.adapter import RunningAdapter
+from tests.harness.clients import https_client, zeep_client
 from tests.harness.core import RunningCore
 
-from .conftest import balance, zeep_client, zeep_fault
+from .conftest import balance, zeep_fault
 
 LEGACY_EUR, PARTNER_EUR, LEGACY_USD = "10000003", "10000001", "10000004"
 IBAN = {a.account_id: a.iban for a in DEMO_ACCOUNTS}
@@ -118,6 +118,7 @@ def test_transaction_history_pages(client: zeep.Client) -> None:
     assert first.NextCursor is not None
     assert a.TransactionId != b.TransactionId
     assert (a.AccountId, a.CreditDebit, b.CreditDebit) == (LEGACY_EUR, "DBIT", "DBIT")
+    assert (a.Amount, b.Amount) == (Decimal("0.02"), Decimal("0.01"))  # newest first
 
 
 def test_insufficient_funds_is_a_client_fault_with_detail(client: zeep.Client,
@@ -180,10 +181,7 @@ def test_transfer_over_soap_is_visible_over_rest(client: zeep.Client,
                                                  adapter: RunningAdapter) -> None:
     """The REST front-end shows a SOAP transfer under the same payment id and status."""
     payment = transfer(client, "3.21").Payment
-    from adapter.security import tls
-
-    context = tls.client_context(adapter.client("legacy"), adapter.ca)
-    with httpx.Client(verify=context, timeout=10) as rest:
+    with https_client(adapter, "legacy") as rest:
         body = rest.get(f"{adapter.base_url}/v1/payments/{payment.PaymentId}").json()
     assert (body["paymentId"], body["status"], body["transactionStatus"]) == (
         payment.PaymentId, payment.Status.lower(), payment.Iso20022Status)
