@@ -129,3 +129,30 @@ def test_bad_stream_cursor_is_invalid_argument(env: Env) -> None:
     err = run(go())
     assert (err.code, err.violations) == (
         grpc.StatusCode.INVALID_ARGUMENT, [("cursor", "must be the cursor of a received event")])
+
+
+@pytest.mark.parametrize(("method", "payload"), [
+    pytest.param("TransferFunds", b"\xff\xff\xff\x07garbage", id="transfer-garbage"),
+    pytest.param("PayBill", b"\x0a\x05ab", id="bill-truncated"),
+    pytest.param("WatchTransactions", b"\x12\xff", id="watch-garbage"),
+])
+def test_bytes_that_are_not_protobuf_get_invalid_argument(env: Env, method: str,
+                                                         payload: bytes) -> None:
+    """Bytes that do not parse as the method's message get INVALID_ARGUMENT, not UNKNOWN."""
+    before = [env.booked(a) for a in DEMO]
+    request_type = {"TransferFunds": "TransferFundsRequest", "PayBill": "PayBillRequest",
+                    "WatchTransactions": "WatchTransactionsRequest"}[method]
+
+    async def go():  # type: ignore[no-untyped-def]
+        async with env.channel("internal") as ch:
+            path = f"/bank.adapter.v1.BankingService/{method}"
+            if method == "WatchTransactions":
+                stream = ch.unary_stream(path)(payload, timeout=10)
+                return await call_error(stream.read())
+            return await call_error(ch.unary_unary(path)(payload, timeout=10))
+
+    err = run(go())
+    assert (err.code, err.info.reason) == (grpc.StatusCode.INVALID_ARGUMENT, "VALIDATION")
+    assert err.message == f"the request is not a valid bank.adapter.v1.{request_type} message"
+    assert err.violations == [("request", "not a valid protobuf message of this type")]
+    assert [env.booked(a) for a in DEMO] == before

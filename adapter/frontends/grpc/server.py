@@ -25,8 +25,8 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from adapter.config import Settings
+from adapter.frontends.grpc import wire
 from adapter.frontends.grpc.gen.bank.adapter.v1 import banking_pb2 as pb
-from adapter.frontends.grpc.gen.bank.adapter.v1 import banking_pb2_grpc as pb_grpc
 from adapter.frontends.grpc.servicer import BankingServicer
 from adapter.security import tls
 from adapter.services.banking import BankingServices
@@ -68,7 +68,7 @@ class GrpcServer:
 
     async def start(self) -> None:
         server = self._server
-        pb_grpc.add_BankingServiceServicer_to_server(self.servicer, server)
+        wire.register(self.servicer, server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(
             (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server)

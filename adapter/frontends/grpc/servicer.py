@@ -27,6 +27,7 @@ from adapter.frontends.grpc import convert
 from adapter.frontends.grpc.errors import SLOW_CONSUMER, rich_status, to_grpc_status
 from adapter.frontends.grpc.gen.bank.adapter.v1 import banking_pb2 as pb
 from adapter.frontends.grpc.gen.bank.adapter.v1 import banking_pb2_grpc as pb_grpc
+from adapter.frontends.grpc.wire import MalformedRequest
 from adapter.model.errors import AdapterError, FieldViolation, InternalError, ValidationError
 from adapter.model.events import TransactionEvent
 from adapter.services.banking import BankingServices
@@ -57,7 +58,10 @@ def _unary(fn: Handler[Req, Resp]) -> Callable[..., Awaitable[Resp]]:
                       context: grpc.aio.ServicerContext) -> Resp:
         correlation_id = new_correlation_id()
         try:
-            return await fn(self, request, self._context(context, correlation_id))
+            ctx = self._context(context, correlation_id)
+            if isinstance(request, MalformedRequest):
+                raise request.error()
+            return await fn(self, request, ctx)
         except Exception as exc:
             await _abort(context, exc, correlation_id)
             raise  # unreachable: abort_with_status raises
@@ -164,6 +168,8 @@ class BankingServicer(pb_grpc.BankingServiceServicer):
         last = 0
         try:
             ctx = self._context(context, correlation_id)
+            if isinstance(request, MalformedRequest):
+                raise request.error()
             caller = ctx.caller
             caller.require(Operation.WATCH)
             for account_id in request.account_ids:

@@ -1,0 +1,64 @@
+"""Registering BankingService with deserializers that turn bad bytes into a clear answer.
+
+grpc's generated registration parses a request with `FromString`; when the bytes are not a
+valid message of that type, grpc answers UNKNOWN with the parser's exception text, which is
+neither the caller's fault code (INVALID_ARGUMENT) nor the adapter's error shape. Here each
+method gets a deserializer that hands the handler a `MalformedRequest` instead, and the
+handlers' one error path (servicer._unary / WatchTransactions) answers INVALID_ARGUMENT with
+`ErrorInfo` (VALIDATION) and a `BadRequest` naming the message type.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+from google.protobuf.message import DecodeError, Message
+
+from adapter.frontends.grpc.gen.bank.adapter.v1 import banking_pb2 as pb
+from adapter.model.errors import FieldViolation, ValidationError
+
+SERVICE = pb.DESCRIPTOR.services_by_name["BankingService"]
+
+
+@dataclass(frozen=True)
+class MalformedRequest:
+    """Stands in for request bytes that are not a valid `type_name` message."""
+
+    type_name: str
+
+    def error(self) -> ValidationError:
+        return ValidationError(
+            f"the request is not a valid {self.type_name} message",
+            violations=(FieldViolation("request", "not a valid protobuf message of this type"),),
+        )
+
+
+def _lenient(message_type: type[Message]) -> Callable[[bytes], Any]:
+    def deserialize(data: bytes) -> Message | MalformedRequest:
+        try:
+            return message_type.FromString(data)
+        except DecodeError:
+            return MalformedRequest(message_type.DESCRIPTOR.full_name)
+
+    return deserialize
+
+
+def register(servicer: Any, server: grpc.aio.Server) -> None:
+    """What the generated `add_BankingServiceServicer_to_server` does, with `_lenient`."""
+    handlers = {}
+    for method in SERVICE.methods:
+        request_type = getattr(pb, method.input_type.name)
+        response_type = getattr(pb, method.output_type.name)
+        factory = (grpc.unary_stream_rpc_method_handler if method.server_streaming
+                   else grpc.unary_unary_rpc_method_handler)
+        handlers[method.name] = factory(
+            getattr(servicer, method.name),
+            request_deserializer=_lenient(request_type),
+            response_serializer=response_type.SerializeToString,
+        )
+    server.add_generic_rpc_handlers(
+        (grpc.method_handlers_generic_handler(SERVICE.full_name, handlers),))
+    server.add_registered_method_handlers(SERVICE.full_name, handlers)
