@@ -35,6 +35,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from adapter import logmask
 from adapter.security.tls import TlsFiles, server_context
 from adapter.spyne_bridge import Receive, Scope, Send, SpyneAsgi
 from core_sim.faults import FaultSettings
@@ -266,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
     args.db.parent.mkdir(parents=True, exist_ok=True)
     config = CoreSimConfig(db_path=args.db, pki_dir=args.pki_dir, host=args.host,
                            soap_port=args.soap_port, iso_port=args.iso_port, faults=faults)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logmask.install(logging.INFO)  # the core's logs are masked like the adapter's
     loop_factory = None
     with contextlib.suppress(ImportError):
         import uvloop

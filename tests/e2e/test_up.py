@@ -18,18 +18,12 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from adapter.security.tls import TlsFiles, client_context, grpc_channel_credentials
 
 READY = "Press Ctrl-C to stop."
+IBAN_1, IBAN_2 = "DE89370400440532013000", "DE02120300000000202051"
+UNKNOWN_IBAN = "DE75512108001245126199"
 
 
-def _read_until_ready(proc: subprocess.Popen[str], limit: float = 60) -> str:
-    lines: queue.Queue[str | None] = queue.Queue()
-
-    def pump() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            lines.put(line)
-        lines.put(None)
-
-    threading.Thread(target=pump, daemon=True).start()
+def _read_until_ready(proc: subprocess.Popen[str],
+                      lines: queue.Queue[str | None], limit: float = 60) -> str:
     seen = []
     while True:
         line = lines.get(timeout=limit)
@@ -52,11 +46,20 @@ def test_up_serves_all_three_protocols_and_stops_cleanly(tmp_path: Path) -> None
     proc = subprocess.Popen(
         [sys.executable, "-m", "adapter.cli", "up", "--state-dir", str(state),
          "--http-port", "0", "--grpc-port", "0", "--core-soap-port", "0",
-         "--core-iso-port", "0", "--log-level", "warning"],
+         "--core-iso-port", "0", "--log-level", "debug"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
     )
+    lines: queue.Queue[str | None] = queue.Queue()
+
+    def pump() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.put(line)
+        lines.put(None)
+
+    threading.Thread(target=pump, daemon=True).start()
     try:
-        banner = _read_until_ready(proc)
+        banner = _read_until_ready(proc, lines)
         http_port = _port(r"REST\s+https://localhost:(\d+)/v1", banner)
         grpc_port = _port(r"gRPC\s+localhost:(\d+)", banner)
         password = (state / "pki" / "legacy.password").read_text().strip()
@@ -74,6 +77,13 @@ def test_up_serves_all_three_protocols_and_stops_cleanly(tmp_path: Path) -> None
             assert ids == ["10000001", "10000002"]
             wsdl = http.get("/soap/v1?wsdl")
             assert wsdl.status_code == 200 and b"TransferFunds" in wsdl.content
+            paid = http.post("/v1/transfers", headers={"Idempotency-Key": "up-1"}, json={
+                "debtorAccount": {"iban": IBAN_1}, "creditorAccount": {"iban": IBAN_2},
+                "instructedAmount": {"currency": "EUR", "amount": "1.00"},
+                "endToEndIdentification": "UP-1"})
+            assert paid.status_code == 201
+            unknown = http.get(f"/v1/accounts/{UNKNOWN_IBAN}/balances")
+            assert unknown.status_code == 404
 
         creds = grpc_channel_credentials(TlsFiles.from_dir(pki, "internal"), pki / "ca.crt")
         with grpc.secure_channel(f"localhost:{grpc_port}", creds) as channel:
@@ -84,3 +94,10 @@ def test_up_serves_all_three_protocols_and_stops_cleanly(tmp_path: Path) -> None
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(30)
     assert code == 0
+    logs = []
+    while (line := lines.get(timeout=10)) is not None:
+        logs.append(line)
+    text = "".join(logs)
+    assert "payment" in text and "accepted" in text  # the debug log did record the payment
+    for secret in (IBAN_1, IBAN_2, UNKNOWN_IBAN, "10000001", "10000002", password):
+        assert secret not in text, f"a log line shows {secret!r} in full"
