@@ -50,7 +50,8 @@ class TransactionEvent(BaseModel):
         event_type = EVENT_FOR_STATUS.get(payment.status)
         if event_type is None:
             return None
-        return cls(
+        return cls.model_construct(  # the payment's values are canonical already
+            seq=0,
             type=event_type,
             payment_id=payment.payment_id,
             kind=payment.kind,

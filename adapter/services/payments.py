@@ -193,7 +193,9 @@ class PaymentService:
     def _new_payment(self, ctx: RequestContext, kind: PaymentKind, amount, e2e: str,
                      remittance: str | None, debtor: Account, **extra) -> Payment:
         now = self._clock()
-        return Payment(
+        # Every value here is already canonical (validated at the edge or read from the core):
+        # model_construct skips a second validation pass on the hot path.
+        return Payment.model_construct(
             payment_id=str(uuid.uuid4()),
             kind=kind,
             status=PaymentStatus.ACCEPTED,
@@ -224,7 +226,7 @@ class PaymentService:
             replay = await self._replay(ctx, key, fp)
             assert replay is not None
             return replay
-        log.info(
+        log.debug(
             "payment %s accepted: %s from %s, ref %s, caller %s [%s]",
             payment.payment_id, payment.amount, mask(payment.debtor_account_id),
             payment.core_reference, ctx.caller.id, ctx.correlation_id,
@@ -378,7 +380,7 @@ class PaymentService:
 
 
 def posting_for(payment: Payment) -> CorePosting:
-    return CorePosting(
+    return CorePosting.model_construct(
         reference=payment.core_reference,
         debtor_account_id=payment.debtor_account_id,
         creditor_account_id=payment.creditor_account_id,
