@@ -46,8 +46,6 @@ def install(level: int = logging.INFO) -> None:
         stream.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
         root.addHandler(stream)
     root.setLevel(level)
-    # httpx logs every request at INFO: the health probe towards the core would log each second.
-    logging.getLogger("httpx").setLevel(max(level, logging.WARNING))
     for handler in root.handlers:
         if not any(isinstance(f, MaskingFilter) for f in handler.filters):
             handler.addFilter(MaskingFilter())

@@ -192,22 +192,22 @@ class SpyneAsgi(HttpBase):  # type: ignore[misc]
             return
         method = scope["method"]
         if method == "GET" and scope.get("query_string", b"").lower() == b"wsdl":
-            await _respond(send, 200, self.wsdl(self.wsdl_address or _request_url(scope)),
+            await respond(send, 200, self.wsdl(self.wsdl_address or _request_url(scope)),
                            b"text/xml; charset=utf-8")
             return
         if method != "POST":
-            await _respond(send, 405, b"POST a SOAP envelope, or GET ?wsdl\n",
+            await respond(send, 405, b"POST a SOAP envelope, or GET ?wsdl\n",
                            extra=[(b"allow", b"GET, POST")])
             return
         body = await self._read_body(scope, receive)
         if body is None:
-            await _respond(send, 413, b"request body too large\n", close=True)
+            await respond(send, 413, b"request body too large\n", close=True)
             return
         if not body:
-            await _respond(send, 400, b"empty request body\n")
+            await respond(send, 400, b"empty request body\n")
             return
         status, payload = await self.handle(scope, body)
-        await _respond(send, status, payload, self.app.out_protocol.mime_type.encode())
+        await respond(send, status, payload, self.app.out_protocol.mime_type.encode())
 
     async def _read_body(self, scope: Scope, receive: Receive) -> bytes | None:
         """The body, or None when it is longer than `max_body` (Rule 1)."""
@@ -323,7 +323,7 @@ def _as_bytes(chunk: bytes | str) -> bytes:
     return chunk.encode("utf-8") if isinstance(chunk, str) else chunk
 
 
-async def _respond(send: Send, status: int, body: bytes,
+async def respond(send: Send, status: int, body: bytes,
                    content_type: bytes = b"text/plain; charset=utf-8", *, close: bool = False,
                    extra: list[tuple[bytes, bytes]] | None = None) -> None:
     headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]

@@ -34,6 +34,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 
+from adapter.logmask import mask
 from adapter.model.currencies import lookup
 from adapter.stores.checkpointer import BackgroundCheckpointer
 from core_sim.demo_data import DEMO_ACCOUNTS
@@ -99,13 +100,6 @@ class LedgerError(Exception):
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
-
-
-def mask(account: str | None) -> str:
-    """All but the last four characters hidden: safe for logs and error messages."""
-    if not account:
-        return "-"
-    return "…" + account[-4:]
 
 
 def to_minor(amount: Decimal, currency: str) -> int:

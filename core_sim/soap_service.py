@@ -36,9 +36,10 @@ from spyne.model.enum import Enum
 from spyne.model.primitive import Boolean, Date, DateTime, Decimal, Integer, Unicode
 from spyne.protocol.soap import Soap11
 
+from adapter.logmask import mask
 from adapter.spyne_bridge import wsdl_document
 from core_sim.faults import FaultSettings
-from core_sim.ledger import AccountRow, Ledger, LedgerError, Posting, from_minor, mask, to_minor
+from core_sim.ledger import AccountRow, Ledger, LedgerError, Posting, from_minor, to_minor
 
 logger = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@ front-ends, with one field violation per problem, named in the caller's own voca
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, TypeVar
 
 import pydantic
@@ -53,12 +53,3 @@ def build(model: type[M], data: Any, rename: Mapping[str, str] | None = None) ->
     except pydantic.ValidationError as exc:
         raise to_canonical(exc, rename) from None
 
-
-def guarded(fn: Callable[..., M], rename: Mapping[str, str] | None = None) -> Callable[..., M]:
-    def call(*args: Any, **kwargs: Any) -> M:
-        try:
-            return fn(*args, **kwargs)
-        except pydantic.ValidationError as exc:
-            raise to_canonical(exc, rename) from None
-
-    return call

@@ -95,12 +95,3 @@ class CorePort(Protocol):
 
     async def aclose(self) -> None: ...
 
-
-def balance_from_minor(account_id: str, currency: str, booked: int, available: int,
-                       as_of: datetime) -> Balance:
-    return Balance(
-        account_id=account_id,
-        booked=Money.from_minor(booked, currency),
-        available=Money.from_minor(available, currency),
-        as_of=as_of,
-    )

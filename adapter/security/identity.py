@@ -13,23 +13,6 @@ from cryptography import x509
 from cryptography.x509.oid import NameOID
 
 
-def cn_from_peercert(peercert: Mapping[str, Any] | None) -> str | None:
-    """CN from `ssl.SSLSocket.getpeercert()`'s dict form (a tuple of RDN tuples)."""
-    if not peercert:
-        return None
-    for rdn in peercert.get("subject", ()):
-        for key, value in rdn:
-            if key == "commonName":
-                return str(value)
-    return None
-
-
-def cn_from_der(der: bytes) -> str | None:
-    cert = x509.load_der_x509_certificate(der)
-    attrs = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
-    return str(attrs[0].value) if attrs else None
-
-
 def cn_from_rfc4514(name: str | None) -> str | None:
     """CN from an RFC 4514 subject string, as the ASGI TLS extension's `client_cert_name`."""
     if not name:

@@ -39,6 +39,3 @@ class AccountDirectory:
             self._cache.move_to_end(key)
         while len(self._cache) > self._size:
             self._cache.popitem(last=False)
-
-    def invalidate(self) -> None:
-        self._cache.clear()

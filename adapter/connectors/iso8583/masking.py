@@ -2,7 +2,7 @@
 
 Invariant: a value from a sensitive field (ISO 8583 field 2 PAN, 102/103 account ids) never
 reaches a log line or an error message except as `mask(value)`: all but the last 4 characters
-replaced by '*'.
+replaced by '*' (`adapter.logmask.mask`, the project's one masking rule).
 """
 
 from __future__ import annotations
@@ -10,14 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from adapter.connectors.iso8583.spec import SENSITIVE_FIELDS
-
-
-def mask(value: str | None) -> str:
-    if not value:
-        return ""
-    if len(value) <= 4:
-        return "*" * len(value)
-    return "*" * (len(value) - 4) + value[-4:]
+from adapter.logmask import mask
 
 
 def redact(fields: Mapping[str, str]) -> dict[str, str]:
@@ -31,3 +24,6 @@ def redact(fields: Mapping[str, str]) -> dict[str, str]:
         else:
             out[key] = value
     return out
+
+
+__all__ = ["mask", "redact"]

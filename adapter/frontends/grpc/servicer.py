@@ -30,6 +30,7 @@ from adapter.frontends.grpc.gen.bank.adapter.v1 import banking_pb2_grpc as pb_gr
 from adapter.frontends.grpc.wire import MalformedRequest
 from adapter.model.errors import AdapterError, FieldViolation, InternalError, ValidationError
 from adapter.model.events import TransactionEvent
+from adapter.security.identity import cn_from_grpc_auth_context
 from adapter.services.banking import BankingServices
 from adapter.services.clients import Operation
 from adapter.services.context import RequestContext, new_correlation_id
@@ -100,9 +101,8 @@ class BankingServicer(pb_grpc.BankingServiceServicer):
         self.closing = False
 
     def _context(self, context: grpc.aio.ServicerContext, correlation_id: str) -> RequestContext:
-        cn_values = context.auth_context().get("x509_common_name")
-        cn = cn_values[0].decode() if cn_values else None
-        caller = self._services.clients.authenticate(cn)
+        caller = self._services.clients.authenticate(
+            cn_from_grpc_auth_context(context.auth_context()))
         remaining = context.time_remaining()
         deadline = None if remaining is None else time.monotonic() + remaining
         return RequestContext(caller=caller, correlation_id=correlation_id, deadline=deadline)

@@ -9,7 +9,7 @@ Invariants:
 
 from __future__ import annotations
 
-from adapter.spyne_bridge import Receive, Scope, Send, SpyneAsgi
+from adapter.spyne_bridge import Receive, Scope, Send, SpyneAsgi, respond
 
 SOAP_PATH = "/soap/v1"
 
@@ -22,10 +22,6 @@ class SoapEndpoint:
         if scope["type"] != "http":
             return
         if scope["path"] not in (SOAP_PATH, SOAP_PATH + "/"):
-            body = b"not found\n"
-            await send({"type": "http.response.start", "status": 404, "headers": [
-                (b"content-type", b"text/plain; charset=utf-8"),
-                (b"content-length", str(len(body)).encode())]})
-            await send({"type": "http.response.body", "body": body})
+            await respond(send, 404, b"not found\n")
             return
         await self.bridge(scope, receive, send)
