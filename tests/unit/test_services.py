@@ -258,8 +258,8 @@ def test_expired_deadline_does_nothing(tmp_path: Path) -> None:
     run(tmp_path, scenario)
 
 
-def test_retry_while_running_is_refused(tmp_path: Path) -> None:
-    """A second call under a key whose first call is still at the core gets IN_PROGRESS."""
+def gated_core() -> tuple[FakeCore, asyncio.Event, asyncio.Event]:
+    """A core whose `post` sets `entered`, then waits for `gate` before booking."""
     core = make_core()
     gate = asyncio.Event()
     entered = asyncio.Event()
@@ -271,6 +271,12 @@ def test_retry_while_running_is_refused(tmp_path: Path) -> None:
         return await original_post(posting, timeout=timeout)
 
     core.post = slow_post  # type: ignore[method-assign]
+    return core, entered, gate
+
+
+def test_retry_while_running_is_refused(tmp_path: Path) -> None:
+    """A second call under a key whose first call is still at the core gets IN_PROGRESS."""
+    core, entered, gate = gated_core()
 
     async def scenario(services: BankingServices, core: FakeCore) -> None:
         first = asyncio.create_task(services.payments.transfer(ctx(), transfer(), "key-1"))
@@ -286,17 +292,7 @@ def test_retry_while_running_is_refused(tmp_path: Path) -> None:
 
 def test_caller_cancellation_does_not_leave_half_a_payment(tmp_path: Path) -> None:
     """Cancelling the caller's task mid-call still finishes the payment (shielded)."""
-    core = make_core()
-    gate = asyncio.Event()
-    entered = asyncio.Event()
-    original_post = core.post
-
-    async def slow_post(posting: CorePosting, *, timeout: float) -> CoreBooking:
-        entered.set()
-        await gate.wait()
-        return await original_post(posting, timeout=timeout)
-
-    core.post = slow_post  # type: ignore[method-assign]
+    core, entered, gate = gated_core()
 
     async def scenario(services: BankingServices, core: FakeCore) -> None:
         task = asyncio.create_task(services.payments.transfer(ctx(), transfer(), "key-1"))
