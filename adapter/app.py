@@ -73,7 +73,8 @@ class AdapterApp:
 
     async def start(self) -> None:
         s = self.settings
-        store = SqliteStore(s.adapter_db, synchronous=s.sqlite_synchronous)
+        store = SqliteStore(s.adapter_db, synchronous=s.sqlite_synchronous,
+                            linger=s.sqlite_linger_ms / 1000)
         core = self._given_core or await build_core(s, on_reversed=self._wake_resolver)
         clients = ClientRegistry.load(s.clients_file)
         services = BankingServices.build(

@@ -61,6 +61,9 @@ def _add_settings_flags(p: argparse.ArgumentParser) -> None:
                    default=default("sqlite_synchronous"),
                    help="FULL: the adapter's journal and reversal store survive a power loss "
                         "(an fsync per commit); NORMAL (default): a process crash")
+    p.add_argument("--sqlite-linger-ms", type=float, default=default("sqlite_linger_ms"),
+                   help="under load, at most one journal commit per this many ms, each "
+                        "holding every write queued meanwhile (default 1; 0: one per loop turn)")
     p.add_argument("--log-level", default=default("log_level"))
 
 
@@ -72,6 +75,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         core_timeout=args.core_timeout, log_level=args.log_level,
         iso_terminal_id=args.iso_terminal_id, iso_bitmap=args.iso_bitmap,
         iso_echo_interval=args.iso_echo_interval, sqlite_synchronous=args.sqlite_synchronous,
+        sqlite_linger_ms=args.sqlite_linger_ms,
     )
 
 

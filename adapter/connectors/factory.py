@@ -29,6 +29,7 @@ async def build_core(settings: Settings, *, on_reversed: Callable[[str], None] |
         bitmap=BitmapEncoding(settings.iso_bitmap),
         echo_interval=settings.iso_echo_interval,
         synchronous=settings.sqlite_synchronous,
+        linger=settings.sqlite_linger_ms / 1000,
         reads=soap,
         on_reversed=on_reversed,
     )

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import secrets
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -66,6 +68,19 @@ def new_core_reference() -> str:
     uniqueness is enforced by the journal's UNIQUE constraint."""
     bits = int.from_bytes(secrets.token_bytes(8), "big") >> 4
     return "".join(_REF_ALPHABET[(bits >> shift) & 31] for shift in range(55, -1, -5))
+
+
+def new_payment_id() -> str:
+    """A UUIDv7 (RFC 9562): 48 bits of Unix milliseconds, then 74 random bits.
+
+    Time-ordered ids land at the right-hand edge of the journal's indexes, so a commit
+    dirties a few pages instead of one random leaf per payment per index (measured with
+    bench/storebench.py: fewer WAL pages written, and fewer for the checkpointer to copy)."""
+    ms = time.time_ns() // 1_000_000
+    rand = int.from_bytes(os.urandom(10), "big")
+    value = (ms << 80) | (0x7 << 76) | ((rand >> 62) & 0xFFF) << 64 | (0b10 << 62) | (
+        rand & ((1 << 62) - 1))
+    return str(uuid.UUID(int=value))
 
 
 def utcnow() -> datetime:
@@ -196,7 +211,7 @@ class PaymentService:
         # Every value here is already canonical (validated at the edge or read from the core):
         # model_construct skips a second validation pass on the hot path.
         return Payment.model_construct(
-            payment_id=str(uuid.uuid4()),
+            payment_id=new_payment_id(),
             kind=kind,
             status=PaymentStatus.ACCEPTED,
             caller_id=ctx.caller.id,

@@ -24,7 +24,7 @@ from adapter.model.payments import Payment
 from adapter.model.status import PaymentStatus
 from adapter.ports.store import IdempotencyRecord, KeyState, Outcome, StaleWrite, StatusChange
 from adapter.stores.checkpointer import BackgroundCheckpointer
-from adapter.stores.group_commit import GroupCommit
+from adapter.stores.group_commit import LINGER, GroupCommit
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS payments (
@@ -37,7 +37,7 @@ CREATE TABLE IF NOT EXISTS payments (
 CREATE INDEX IF NOT EXISTS payments_unresolved ON payments (status, updated_at)
     WHERE status IN ('accepted', 'in_doubt');
 CREATE TABLE IF NOT EXISTS payment_status_history (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    id INTEGER PRIMARY KEY,
     payment_id TEXT NOT NULL REFERENCES payments (payment_id),
     status TEXT NOT NULL,
     at TEXT NOT NULL,
@@ -68,7 +68,10 @@ CREATE TABLE IF NOT EXISTS outbox (
 
 
 def _ts(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat()
+    # The services hand over UTC datetimes: skip the conversion for them.
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    return value.isoformat()
 
 
 def _dt(value: str) -> datetime:
@@ -76,7 +79,8 @@ def _dt(value: str) -> datetime:
 
 
 class SqliteStore:
-    def __init__(self, path: Path, *, synchronous: str = "NORMAL") -> None:
+    def __init__(self, path: Path, *, synchronous: str = "NORMAL",
+                 linger: float = LINGER) -> None:
         if synchronous not in ("NORMAL", "FULL"):
             raise ValueError("synchronous must be NORMAL or FULL")
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -88,7 +92,7 @@ class SqliteStore:
         self._db.executescript(SCHEMA)
         BackgroundCheckpointer.disable_auto(self._db)
         self._checkpointer = BackgroundCheckpointer(path).start()
-        self._writes = GroupCommit(self._db)
+        self._writes = GroupCommit(self._db, linger=linger)
 
     # -- idempotency -------------------------------------------------------------------
 
@@ -252,5 +256,6 @@ class SqliteStore:
         return int(row[0])
 
     async def aclose(self) -> None:
+        self._writes.drain()
         self._db.close()
         self._checkpointer.stop()

@@ -1,4 +1,4 @@
-"""Group commit of the adapter's journal writes: one transaction per loop turn, and each
+"""Group commit of the adapter's journal writes: one transaction per paced flush, and each
 write's own outcome."""
 
 from __future__ import annotations
@@ -110,3 +110,45 @@ def test_a_failed_commit_fails_every_write_and_keeps_nothing(tmp_path: Path) -> 
     results = asyncio.run(main())
     assert [type(r) for r in results] == [sqlite3.OperationalError] * 2
     assert _keys(db) == [] and writes.commits == 0
+
+
+def test_a_flush_within_linger_of_the_last_waits_and_takes_everything_queued(
+        tmp_path: Path) -> None:
+    """Pacing: the first write commits at once; writes queued less than `linger` after that
+    commit wait (over many loop turns) and are then committed together, in one transaction."""
+    db = _db(tmp_path / "a.db")
+    writes = GroupCommit(db, linger=3600.0)  # never elapses within the test
+
+    async def main() -> None:
+        assert await writes.run(lambda: _insert(db, "first")) == "first"
+        assert writes.commits == 1
+        waiting = [asyncio.ensure_future(writes.run(lambda i=i: _insert(db, f"w{i}")))
+                   for i in range(3)]
+        for _ in range(5):
+            await asyncio.sleep(0)  # loop turns, not time: the linger has not passed
+        assert not any(w.done() for w in waiting) and writes.commits == 1
+        assert _keys(sqlite3.connect(tmp_path / "a.db")) == ["first"]
+        writes.drain()
+        assert await asyncio.gather(*waiting) == ["w0", "w1", "w2"]
+        assert writes.commits == 2
+
+    asyncio.run(main())
+    assert _keys(sqlite3.connect(tmp_path / "a.db")) == ["first", "w0", "w1", "w2"]
+
+
+def test_no_linger_commits_each_turns_writes_at_once(tmp_path: Path) -> None:
+    """linger=0 is the plain "one flush per loop turn" behaviour: no write ever waits."""
+    db = _db(tmp_path / "a.db")
+    writes = GroupCommit(db, linger=0.0)
+
+    async def main() -> None:
+        for i in range(3):
+            assert await writes.run(lambda i=i: _insert(db, f"k{i}")) == f"k{i}"
+        assert writes.commits == 3
+
+    asyncio.run(main())
+
+
+def test_a_negative_linger_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="linger must be >= 0"):
+        GroupCommit(_db(tmp_path / "a.db"), linger=-0.001)

@@ -57,6 +57,7 @@ from adapter.ports.core import (
     CorePosting,
 )
 from adapter.security.tls import TlsFiles, client_context
+from adapter.stores.group_commit import LINGER
 
 log = logging.getLogger(__name__)
 
@@ -133,6 +134,7 @@ class IsoCoreConnector:
         client_name: str = "adapter-client",
         server_hostname: str = "localhost",
         synchronous: str = "NORMAL",
+        linger: float = LINGER,
         **options: object,
     ) -> IsoCoreConnector:
         """The composition root's factory: mTLS client context from `adapter.security.tls`,
@@ -140,7 +142,7 @@ class IsoCoreConnector:
         call starts it)."""
         pki = Path(pki_dir)
         ctx = client_context(TlsFiles.from_dir(pki, client_name), pki / "ca.crt")
-        store = ReversalStore.in_dir(Path(state_dir), synchronous=synchronous)
+        store = ReversalStore.in_dir(Path(state_dir), synchronous=synchronous, linger=linger)
         return cls(host, port, ctx, store, server_hostname=server_hostname,
                    **options)  # type: ignore[arg-type]
 

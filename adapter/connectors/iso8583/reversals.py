@@ -18,9 +18,10 @@ Invariants:
 - Rule 3: the original request's data elements (the fields 0420 repeats, and field 90's
   MTI, STAN and transmission time) are stored with the row, as sent.
 - Rule 4 (group commit): `arm` and `disarm`, the two writes of every posting, are queued and
-  written together: the first one queued in a loop turn schedules one flush (`call_soon`),
-  which writes every queued row in one BEGIN IMMEDIATE ... COMMIT and only then wakes the
-  callers. So `await arm(...)` returns only once its row is committed (Rule 1 holds), and
+  written together: the first one queued schedules one flush (paced: at once, or at most
+  `linger` after the previous one; see `adapter.stores.group_commit`), which writes every
+  queued row in one BEGIN IMMEDIATE ... COMMIT and only then wakes the callers. So
+  `await arm(...)` returns only once its row is committed (Rule 1 holds), and
   `await disarm(...)` once the row is gone. All SQLite work stays on the loop thread: a flush
   is tens of microseconds, a thread hop per request would cost more.
 - Rule 5 (cancellation): an `arm` cancelled before its flush is dropped from the batch: never
@@ -44,6 +45,7 @@ from pathlib import Path
 
 from adapter.connectors.iso8583.codec import Message
 from adapter.stores.checkpointer import BackgroundCheckpointer
+from adapter.stores.group_commit import LINGER, FlushPacer
 
 FILENAME = "iso8583-reversals.sqlite"
 
@@ -82,7 +84,8 @@ class _Write:
 
 
 class ReversalStore:
-    def __init__(self, path: Path, *, synchronous: str = "NORMAL") -> None:
+    def __init__(self, path: Path, *, synchronous: str = "NORMAL",
+                 linger: float = LINGER) -> None:
         if synchronous not in ("NORMAL", "FULL"):
             raise ValueError("synchronous must be NORMAL or FULL")
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -104,18 +107,20 @@ class ReversalStore:
         )
         self._db.execute("CREATE INDEX IF NOT EXISTS reversals_state ON reversals(state)")
         self._queue: list[_Write] = []
-        self._flush_scheduled = False
+        # Looked up at each run, so a test can wrap an instance's _flush (crash injection).
+        self._pacer = FlushPacer(lambda: self._flush(), linger)
         self._closed = False
         self.commits = 0  # write transactions committed (tests, metrics)
 
     @classmethod
-    def in_dir(cls, state_dir: Path, *, synchronous: str = "NORMAL") -> ReversalStore:
-        return cls(Path(state_dir) / FILENAME, synchronous=synchronous)
+    def in_dir(cls, state_dir: Path, *, synchronous: str = "NORMAL",
+               linger: float = LINGER) -> ReversalStore:
+        return cls(Path(state_dir) / FILENAME, synchronous=synchronous, linger=linger)
 
     def close(self) -> None:
         """Write what is still queued, then close."""
         if not self._closed:
-            self._flush()
+            self._pacer.run_now()
             self._closed = True
             self._db.close()
             self._checkpointer.stop()
@@ -157,15 +162,11 @@ class ReversalStore:
         loop = asyncio.get_running_loop()
         done: asyncio.Future[bool] = loop.create_future()
         self._queue.append(_Write(reference, original, done))
-        if not self._flush_scheduled:
-            # Everyone who queues a write in this loop turn shares the next transaction.
-            self._flush_scheduled = True
-            loop.call_soon(self._flush)
+        self._pacer.request()  # everyone queued until the flush shares its transaction
         return done
 
     def _flush(self) -> None:
         """One transaction for every queued write, then wake the writers."""
-        self._flush_scheduled = False
         batch, self._queue = self._queue, []
         # An arm whose caller was cancelled before now is never written (Rule 5).
         batch = [w for w in batch if w.original is None or not w.done.cancelled()]
