@@ -30,6 +30,10 @@ async def build_core(settings: Settings, *, on_reversed: Callable[[str], None] |
         echo_interval=settings.iso_echo_interval,
         synchronous=settings.sqlite_synchronous,
         linger=settings.sqlite_linger_ms / 1000,
+        # The payment journal is the write-ahead log: every posting is journalled ACCEPTED
+        # before it is sent, and the resolver reverses any left unsettled by a crash. A second
+        # one in the reversal store would double the durable writes of every payment.
+        write_ahead=False,
         reads=soap,
         on_reversed=on_reversed,
     )

@@ -150,6 +150,41 @@ def test_timeout_is_reversed_and_ledger_unchanged(
     run(scenario())
 
 
+def test_without_write_ahead_a_booking_writes_nothing_and_a_timeout_is_still_reversed(
+    pki_dir: Path, tmp_path: Path
+) -> None:
+    """As the adapter builds it (its journal is the write-ahead log): a booked posting
+    commits nothing to the reversal store; one without a reply is written PENDING then, with
+    the request as sent, and reversed exactly."""
+
+    async def scenario() -> None:
+        async with iso_env(pki_dir, tmp_path) as env:
+            conn = await env.connector(write_ahead=False)
+            before = (env.balance("10000001"), env.balance("10000002"), env.ledger.totals())
+            commits = conn.store.commits
+            booking = await conn.post(transfer("REFNWA000001", "5.00"), timeout=2)
+            assert booking.state is CoreBookingState.BOOKED
+            assert conn.store.commits == commits and conn.store.get("REFNWA000001") is None
+            assert env.balance("10000001")[0] == before[0][0] - 500
+
+            env.faults.update(drop_next=1, drop_mode="hang")
+            posting = transfer("REFNWA000002", "40.00")
+            with pytest.raises(CoreOutcomeUnknown):
+                await conn.post(posting, timeout=0.3)
+            pending = conn.store.get("REFNWA000002")
+            assert pending is not None and pending.state is ReversalState.PENDING
+            assert pending.original["11"] and pending.original["37"] == "REFNWA000002"
+            assert (await conn.resolve(posting, timeout=5)).state is CoreBookingState.REVERSED
+            assert env.ledger.transfer_status("REFNWA000002").state == "reversed"
+            assert env.balance("10000001")[0] == before[0][0] - 500
+            assert env.ledger.totals() == before[2]
+            # A reversed reference is never sent again.
+            with pytest.raises(DuplicateRequest):
+                await conn.post(posting, timeout=2)
+
+    run(scenario())
+
+
 def test_resolve_of_never_sent_posting_fences_it(pki_dir: Path, tmp_path: Path) -> None:
     """Reversing a reference the core never saw books nothing and refuses a late original."""
 

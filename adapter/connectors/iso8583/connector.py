@@ -5,10 +5,13 @@ backoff), the STAN sequence, sending requests through the mux, mapping replies t
 values and errors, and driving reversals (0420/0421 until 0430) from the persistent store.
 
 Invariants:
-- Rule 1: a 0200 posting leaves only after its ARMED row is committed (`reversals`, Rule 1),
-  and its outcome is returned only after the row is disarmed (deleted, committed) or
-  marked PENDING. Both writes are group-committed with the other postings of the same
-  loop turn (`reversals`, Rule 4).
+- Rule 1 (with `write_ahead`, the default): a 0200 posting leaves only after its ARMED row is
+  committed (`reversals`, Rule 1), and its outcome is returned only after the row is
+  disarmed (deleted, committed) or marked PENDING. Both writes are group-committed with the
+  other postings (`reversals`, Rule 4). Without `write_ahead` the caller's own journal is the
+  write-ahead log (the adapter's payment journal holds every posting ACCEPTED before it is
+  sent, and its resolver calls `resolve` for any it finds unsettled after a restart): the
+  store then only holds the postings that need reversing, written when one is found.
 - Rule 2: a 0200 posting without a reply (timeout, connection lost after sending) raises
   `CoreOutcomeUnknown` and is reversed; it is never sent again. If it certainly did not leave,
   `CoreUnavailable`.
@@ -88,6 +91,7 @@ class IsoCoreConnector:
         connect_timeout: float = 5.0,
         backoff: Backoff | None = None,
         on_reversed: ReversalCallback | None = None,
+        write_ahead: bool = True,
     ) -> None:
         if len(terminal_id) != TERMINAL_ID_LEN:
             raise ValueError(f"terminal id (field 41) is {TERMINAL_ID_LEN} characters")
@@ -108,6 +112,7 @@ class IsoCoreConnector:
         self.connect_timeout = connect_timeout
         self._backoff = backoff or Backoff()
         self.on_reversed = on_reversed
+        self.write_ahead = write_ahead
 
         self._stan = 0
         self._channel: IsoChannel | None = None
@@ -375,10 +380,13 @@ class IsoCoreConnector:
             self._live.discard(reference)
 
     async def _post_live(self, reference: str, msg: Message, timeout: float) -> CoreBooking:
-        try:
-            armed = await self.store.arm(reference, msg)  # committed before it leaves (Rule 1)
-        except sqlite3.Error as exc:
-            raise CoreUnavailable("the posting could not be recorded before sending") from exc
+        if not self.write_ahead:
+            armed = self.store.get(reference) is None
+        else:
+            try:
+                armed = await self.store.arm(reference, msg)  # committed before sending (Rule 1)
+            except sqlite3.Error as exc:
+                raise CoreUnavailable("the posting could not be recorded before sending") from exc
         if not armed:
             # The reference is already being (or was) reversed: sending it could only be
             # refused by the core (a reversed reference is fenced) or race the reversal.
@@ -392,7 +400,7 @@ class IsoCoreConnector:
             await self._disarm(reference)
             raise CoreUnavailable("too many requests in flight") from exc
         except (MuxTimeout, ConnectionLost, asyncio.CancelledError) as exc:
-            self.store.mark_pending(reference)
+            self.store.mark_pending(reference, None if self.write_ahead else msg)
             self._reversal_wake.set()
             log.warning("iso8583 posting %s without reply (%s): reversal scheduled",
                         reference, type(exc).__name__)
@@ -405,6 +413,8 @@ class IsoCoreConnector:
         return mapping.booking_from_reply(reply, reference)
 
     async def _disarm(self, reference: str) -> None:
+        if not self.write_ahead:
+            return
         try:
             await self.store.disarm(reference)
         except sqlite3.Error as exc:

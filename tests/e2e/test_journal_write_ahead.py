@@ -1,0 +1,121 @@
+"""The payment journal is the write-ahead log of the ISO 8583 path (the connector is built
+with `write_ahead=False`): a process killed after its 0200 left, with nothing about it in the
+reversal store, still has its payment reversed after a restart, and the ledger ends where it
+started.
+
+The first life runs in a child process that is SIGKILLed once the core has booked the
+posting (the core runs in this process; the booking itself signals the test, so there is no
+timing guess). The second life is this process: it builds the connector as `up` does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+from pathlib import Path
+
+from adapter.config import ConnectorKind, Settings
+from adapter.connectors.factory import build_core
+from adapter.connectors.iso8583 import IsoCoreConnector
+from adapter.model import PaymentStatus
+from adapter.services.banking import BankingServices
+from adapter.services.clients import Caller, ClientRegistry, Operation, Role
+from adapter.services.resolver import Resolver
+from adapter.stores.sqlite import SqliteStore
+from tests.harness.core import RunningCore
+
+PARTNER = Caller(id="partner", role=Role.PARTNER,
+                 accounts=frozenset({"10000001", "10000002"}),
+                 operations=frozenset({Operation.READ, Operation.TRANSFER}))
+KEY = "crash-key-1"
+
+FIRST_LIFE = textwrap.dedent("""
+    import asyncio, sys
+    from pathlib import Path
+    from adapter.config import ConnectorKind, Settings
+    from adapter.connectors.factory import build_core
+    from adapter.model import TransferRequest
+    from adapter.services.banking import BankingServices
+    from adapter.services.clients import ClientRegistry
+    from adapter.services.context import RequestContext
+    from adapter.stores.sqlite import SqliteStore
+    from tests.e2e.test_journal_write_ahead import KEY, PARTNER
+
+    async def main():
+        settings = Settings(state_dir=Path(sys.argv[1]), core_connector=ConnectorKind.ISO8583,
+                            core_soap_port=int(sys.argv[2]), core_iso_port=int(sys.argv[3]))
+        core = await build_core(settings)
+        services = BankingServices.build(core, SqliteStore(settings.adapter_db),
+                                         ClientRegistry([PARTNER]), core_timeout=60)
+        request = TransferRequest.model_validate({
+            "debtor": {"id": "10000001"}, "creditor": {"id": "10000002"},
+            "amount": {"amount": "25.00", "currency": "EUR"}, "end_to_end_id": "CRASH-1"})
+        ctx = RequestContext(caller=PARTNER, correlation_id="crash", deadline=None)
+        await services.payments.transfer(ctx, request, KEY)  # the core never answers
+
+    asyncio.run(main())
+""")
+
+
+def test_a_posting_sent_before_a_crash_is_reversed_from_the_journal(
+        core_sim: RunningCore, pki_dir: Path, tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "pki").symlink_to(pki_dir)
+    settings = Settings(state_dir=state, core_connector=ConnectorKind.ISO8583,
+                        core_soap_port=core_sim.soap_port, core_iso_port=core_sim.iso_port)
+    ledger = core_sim.ledger
+    before = (ledger.balance("10000001"), ledger.balance("10000002"), ledger.totals())
+
+    booked = threading.Event()
+    post_transfer = ledger.post_transfer
+
+    def post_and_signal(*args, **kwargs):  # type: ignore[no-untyped-def]
+        try:
+            return post_transfer(*args, **kwargs)
+        finally:
+            booked.set()
+
+    ledger.post_transfer = post_and_signal  # type: ignore[method-assign]
+    core_sim.faults.update(drop_next=1, drop_mode="hang")  # booked, never answered
+    root = Path(__file__).resolve().parents[2]
+    child = subprocess.Popen(
+        [sys.executable, "-c", FIRST_LIFE, str(state), str(core_sim.soap_port),
+         str(core_sim.iso_port)],
+        cwd=root, env={**os.environ, "PYTHONPATH": str(root)})
+    try:
+        assert booked.wait(30), "the first life never reached the core"
+        child.send_signal(signal.SIGKILL)
+    finally:
+        child.wait(10)
+    assert child.returncode == -signal.SIGKILL
+    assert ledger.balance("10000001") != before[0]  # the money moved: the crash hurts
+
+    async def second_life() -> tuple[PaymentStatus, list[object]]:
+        core = await build_core(settings)
+        assert isinstance(core, IsoCoreConnector) and core.write_ahead is False
+        left_in_store = list(core.store.outstanding())  # nothing: no write-ahead row
+        store = SqliteStore(settings.adapter_db)
+        services = BankingServices.build(core, store, ClientRegistry([PARTNER]))
+        try:
+            record = await store.get_key("partner", KEY)
+            assert record is not None
+            journalled = await store.get_payment(record.payment_id)
+            assert journalled is not None and journalled.status is PaymentStatus.ACCEPTED
+            assert await Resolver(services.payments, store).run_once(include_recent=True) == 1
+            settled = await store.get_payment(record.payment_id)
+            assert settled is not None
+            return settled.status, left_in_store
+        finally:
+            await store.aclose()
+            await core.aclose()
+
+    status, left_in_store = asyncio.run(second_life())
+    assert left_in_store == []
+    assert status is PaymentStatus.REVERSED
+    assert (ledger.balance("10000001"), ledger.balance("10000002"), ledger.totals()) == before
