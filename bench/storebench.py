@@ -1,0 +1,101 @@
+"""The payment journal alone: CPU per payment for its two writes, as the journal grows.
+
+    python -m bench.storebench [--payments 120000] [--concurrency 32] [--chunk 20000]
+                               [--linger-ms 1] [--synchronous NORMAL|FULL]
+
+Each payment is what the payment service writes: the idempotency check, `claim` (the key, the
+payment ACCEPTED, two history rows) and `record` (BOOKED, a history row, the completed key,
+the outbox event), with `concurrency` payments in flight on one event loop, as under load.
+Prints the process CPU (the loop thread and the checkpointer thread) per payment for each
+chunk, and the commits per payment, so growth with the journal's size shows. No network and
+no core: it isolates the store's share of a transfer from everything else the benchmark
+measures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+from adapter.model import Money, Payment, PaymentKind, PaymentStatus
+from adapter.ports.store import IdempotencyRecord, KeyState, Outcome
+from adapter.services.idempotency import KEY_TTL
+from adapter.services.payments import new_core_reference, new_payment_id
+from adapter.stores.sqlite import SqliteStore
+
+AMOUNT = Money(amount=Decimal("0.01"), currency="EUR")
+
+
+def _payment() -> Payment:
+    now = datetime.now(UTC)
+    return Payment.model_construct(
+        payment_id=new_payment_id(), kind=PaymentKind.TRANSFER, status=PaymentStatus.ACCEPTED,
+        caller_id="partner", debtor_account_id="10000001", debtor_iban="DE89370400440532013000",
+        creditor_account_id="10000002", creditor_iban="DE02120300000000202051",
+        amount=AMOUNT, end_to_end_id="BENCH-STORE", remittance=None,
+        core_reference=new_core_reference(), created_at=now, updated_at=now,
+        biller_id=None, customer_reference=None, core_transaction_id=None, booked_at=None,
+        reason_code=None, reason_message=None)
+
+
+async def _one(store: SqliteStore) -> None:
+    payment = _payment()
+    now = payment.created_at
+    key = uuid.uuid4().hex  # callers' keys are random: the worst case for the key index
+    assert await store.get_key("partner", key) is None
+    await store.claim(IdempotencyRecord(
+        caller_id="partner", key=key, fingerprint="f" * 64, state=KeyState.IN_PROGRESS,
+        payment_id=payment.payment_id, created_at=now, locked_until=now,
+        expires_at=now + KEY_TTL), payment)
+    booked = payment.transition(PaymentStatus.BOOKED, datetime.now(UTC),
+                                core_transaction_id="T", booked_at=datetime.now(UTC))
+    await store.record(booked, expected=PaymentStatus.ACCEPTED, outcome=Outcome())
+
+
+async def run(args: argparse.Namespace) -> None:
+    store = SqliteStore(Path(tempfile.mkdtemp(prefix="storebench-")) / "adapter.db",
+                        synchronous=args.synchronous, linger=args.linger_ms / 1000)
+    gate = asyncio.Semaphore(args.concurrency)
+
+    async def bounded() -> None:
+        async with gate:
+            await _one(store)
+
+    done = 0
+    try:
+        while done < args.payments:
+            commits, cpu = store._writes.commits, time.process_time()
+            await asyncio.gather(*(bounded() for _ in range(args.chunk)))
+            done += args.chunk
+            cpu = time.process_time() - cpu
+            print(f"{done:>9} payments: {1e6 * cpu / args.chunk:6.0f} us CPU per payment, "
+                  f"{(store._writes.commits - commits) / args.chunk:.3f} commits per payment",
+                  flush=True)
+    finally:
+        await store.aclose()
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.storebench", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--payments", type=int, default=120_000)
+    p.add_argument("--chunk", type=int, default=20_000)
+    p.add_argument("--concurrency", type=int, default=32)
+    p.add_argument("--linger-ms", type=float, default=1.0)
+    p.add_argument("--synchronous", choices=["NORMAL", "FULL"], default="NORMAL")
+    args = p.parse_args(argv)
+    import uvloop
+
+    uvloop.run(run(args))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
