@@ -119,9 +119,11 @@ def _start_core(settings: Settings) -> tuple[subprocess.Popen[str], Settings]:
 async def _serve(settings: Settings, announce: bool, password: str) -> None:
     from adapter.app import AdapterApp
     from adapter.banner import banner
+    from adapter.gctune import freeze_startup_objects
 
     app = AdapterApp(settings)
     await app.start()
+    freeze_startup_objects()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

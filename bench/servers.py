@@ -34,6 +34,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from adapter.gctune import freeze_startup_objects
 from adapter.security import tls
 
 ECHO_BALANCE_JSON = (
@@ -49,6 +50,9 @@ SOAP_ECHO_TNS = "urn:bank:bench:echo:v1"
 
 
 def _announce(**ports: int) -> None:
+    """Called by every server once it is listening: the echoes get the adapter's GC settings
+    too (`bank-adapter up` and core_sim freeze start-up's objects), so ratios stay fair."""
+    freeze_startup_objects()
     print("READY " + json.dumps(ports), flush=True)
 
 

@@ -36,6 +36,7 @@ from starlette.responses import JSONResponse
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from adapter import logmask
+from adapter.gctune import freeze_startup_objects
 from adapter.security.tls import TlsFiles, server_context
 from adapter.spyne_bridge import Receive, Scope, Send, SpyneAsgi
 from core_sim.faults import FaultSettings
@@ -249,6 +250,7 @@ async def _run(config: CoreSimConfig) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await sim.start()
+    freeze_startup_objects()
     print(f"core_sim: SOAP {sim.soap_url}  WSDL {sim.soap_url}?wsdl"
           + (f"  ISO 8583 {config.host}:{sim.iso_port}" if sim.iso_port else ""), flush=True)
     try:
