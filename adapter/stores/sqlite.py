@@ -67,6 +67,15 @@ CREATE TABLE IF NOT EXISTS outbox (
 """
 
 
+# The resolver's query, every few seconds: it must read only the unsettled payments through
+# the partial index `payments_unresolved`, never scan the journal. SQLite uses a partial
+# index only when the query repeats the index's WHERE term, hence the `status IN` clause.
+UNRESOLVED_SQL = (
+    "SELECT body FROM payments WHERE status IN ('accepted', 'in_doubt')"
+    " AND (status = 'in_doubt' OR updated_at <= ?) ORDER BY updated_at"
+)
+
+
 def _ts(value: datetime) -> str:
     # The services hand over UTC datetimes: skip the conversion for them.
     if value.tzinfo is not UTC:
@@ -233,11 +242,7 @@ class SqliteStore:
         ]
 
     async def unresolved(self, older_than: datetime) -> list[Payment]:
-        rows = self._db.execute(
-            "SELECT body FROM payments WHERE status = 'in_doubt'"
-            " OR (status = 'accepted' AND updated_at <= ?) ORDER BY updated_at",
-            (_ts(older_than),),
-        ).fetchall()
+        rows = self._db.execute(UNRESOLVED_SQL, (_ts(older_than),)).fetchall()
         return [Payment.model_validate_json(r[0]) for r in rows]
 
     # -- outbox ------------------------------------------------------------------------
