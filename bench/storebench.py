@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import shutil
 import sys
 import tempfile
 import time
@@ -60,8 +61,9 @@ async def _one(store: SqliteStore) -> None:
 
 
 async def run(args: argparse.Namespace) -> None:
-    store = SqliteStore(Path(tempfile.mkdtemp(prefix="storebench-")) / "adapter.db",
-                        synchronous=args.synchronous, linger=args.linger_ms / 1000)
+    workdir = Path(tempfile.mkdtemp(prefix="storebench-"))
+    store = SqliteStore(workdir / "adapter.db", synchronous=args.synchronous,
+                        linger=args.linger_ms / 1000)
     gate = asyncio.Semaphore(args.concurrency)
 
     async def bounded() -> None:
@@ -80,6 +82,7 @@ async def run(args: argparse.Namespace) -> None:
                   flush=True)
     finally:
         await store.aclose()
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def main(argv: list[str] | None = None) -> int:
