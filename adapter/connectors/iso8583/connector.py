@@ -380,14 +380,14 @@ class IsoCoreConnector:
             self._live.discard(reference)
 
     async def _post_live(self, reference: str, msg: Message, timeout: float) -> CoreBooking:
-        if not self.write_ahead:
-            armed = self.store.get(reference) is None
-        else:
+        if self.write_ahead:
             try:
-                armed = await self.store.arm(reference, msg)  # committed before sending (Rule 1)
+                may_send = await self.store.arm(reference, msg)  # committed first (Rule 1)
             except sqlite3.Error as exc:
                 raise CoreUnavailable("the posting could not be recorded before sending") from exc
-        if not armed:
+        else:  # the caller's journal wrote ahead; a row here means a reversal exists
+            may_send = self.store.get(reference) is None
+        if not may_send:
             # The reference is already being (or was) reversed: sending it could only be
             # refused by the core (a reversed reference is fenced) or race the reversal.
             raise DuplicateRequest("this reference was already sent to the core and reversed")
