@@ -9,6 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from core_sim.faults import FaultSettings
 from tests.rest.conftest import Bank, new_key, transfer_body
 
 PROBLEM_KEYS = {"type", "title", "status", "detail", "code", "correlation_id"}
@@ -155,3 +156,22 @@ def test_no_stack_trace_leaks(partner: httpx.Client) -> None:
         r = _post(partner, content)
         assert r.status_code == 400, content
         assert "Traceback" not in r.text and "File \"" not in r.text
+
+
+def test_readiness_follows_the_core_and_liveness_does_not(
+        partner: httpx.Client, faults: FaultSettings) -> None:
+    """/readyz is 200 while the core answers and a CORE_UNAVAILABLE problem while it fails;
+    /healthz stays 200 throughout (a failing core must not get the adapter restarted)."""
+    r = partner.get("/readyz", headers={"X-Request-ID": "ready-1"})
+    assert (r.status_code, r.json(), r.headers["x-request-id"]) == (
+        200, {"status": "ready"}, "ready-1")
+    faults.update(error_rate=1.0)
+    r = partner.get("/readyz", headers={"X-Request-ID": "ready-2"})
+    assert r.status_code == 503
+    assert r.headers["content-type"] == "application/problem+json"
+    body = r.json()
+    assert (body["code"], body["status"], body["correlation_id"]) == (
+        "CORE_UNAVAILABLE", 503, "ready-2")
+    assert partner.get("/healthz").json() == {"status": "ok"}
+    faults.update(error_rate=0.0)
+    assert partner.get("/readyz").status_code == 200

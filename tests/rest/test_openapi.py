@@ -19,7 +19,7 @@ from tests.rest.conftest import new_key, transfer_body
 
 PATHS = {"/v1/accounts", "/v1/accounts/{account_id}", "/v1/accounts/{account_id}/balances",
          "/v1/accounts/{account_id}/transactions", "/v1/transfers", "/v1/bill-payments",
-         "/v1/payments/{payment_id}", "/healthz"}
+         "/v1/payments/{payment_id}", "/healthz", "/readyz"}
 
 
 @pytest.fixture(scope="module")
@@ -73,6 +73,7 @@ def test_known_good_answers_match_the_document(document: dict[str, Any],
         ("/v1/accounts/{account_id}/transactions", "/v1/accounts/10000001/transactions"),
         ("/v1/payments/{payment_id}", f"/v1/payments/{created.json()['paymentId']}"),
         ("/healthz", "/healthz"),
+        ("/readyz", "/readyz"),
     ]:
         r = partner.get(url)
         assert r.status_code == 200, url

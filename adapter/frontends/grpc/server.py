@@ -30,12 +30,12 @@ from adapter.frontends.grpc.gen.bank.adapter.v1 import banking_pb2 as pb
 from adapter.frontends.grpc.servicer import BankingServicer
 from adapter.security import tls
 from adapter.services.banking import BankingServices
+from adapter.services.health import core_usable
 
 log = logging.getLogger("adapter.grpc")
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["BankingService"].full_name
 HEALTH_INTERVAL = 1.0
-HEALTH_TIMEOUT = 2.0
 STOP_GRACE = 5.0
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
@@ -84,11 +84,7 @@ class GrpcServer:
         self._health_task = asyncio.create_task(self._watch_core(), name=f"grpc-health:{self.port}")
 
     async def _core_healthy(self) -> bool:
-        try:
-            return bool(await asyncio.wait_for(self._services.core.healthy(), HEALTH_TIMEOUT))
-        except Exception as exc:
-            log.debug("core health check failed: %r", exc)
-            return False
+        return await core_usable(self._services.core)
 
     async def _set_health(self, ok: bool) -> None:
         if ok is self.serving:

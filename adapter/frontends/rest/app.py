@@ -43,10 +43,11 @@ from adapter.frontends.rest.problems import (
 )
 from adapter.logmask import mask_text
 from adapter.model import Account, AccountRef, Payment
-from adapter.model.errors import AdapterError, ClientError, InternalError
+from adapter.model.errors import AdapterError, ClientError, CoreUnavailable, InternalError
 from adapter.security.identity import cn_from_asgi_scope
 from adapter.services.banking import BankingServices
 from adapter.services.context import RequestContext
+from adapter.services.health import core_usable
 from adapter.services.idempotency import check_key
 
 log = logging.getLogger("adapter.rest")
@@ -203,8 +204,18 @@ class RestApi:
             "x-request-id": correlation_id(request.headers.get("x-request-id"))})
 
     async def healthz(self, request: Request) -> Response:
+        """Liveness: the process answers. It does not look at the core (a dead core must not
+        get the adapter restarted)."""
         return Response(b'{"status":"ok"}', media_type=JSON, headers={
             "x-request-id": correlation_id(request.headers.get("x-request-id"))})
+
+    async def readyz(self, request: Request) -> Response:
+        """Readiness: the core is usable too, as gRPC health reports it."""
+        rid = correlation_id(request.headers.get("x-request-id"))
+        if not await core_usable(self._services.core):
+            return problem_response(
+                CoreUnavailable("the core banking system is not usable; retry later"), rid)
+        return Response(b'{"status":"ready"}', media_type=JSON, headers={"x-request-id": rid})
 
     def routes(self) -> list[Route]:
         e = self._endpoint
@@ -221,6 +232,7 @@ class RestApi:
             # API and the process, not anyone's accounts.
             Route("/openapi.json", self.openapi, methods=["GET"]),
             Route("/healthz", self.healthz, methods=["GET"]),
+            Route("/readyz", self.readyz, methods=["GET"]),
         ]
 
 

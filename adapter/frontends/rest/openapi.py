@@ -22,7 +22,7 @@ REF = "#/components/schemas/{model}"
 _REQUESTS: tuple[type[BaseModel], ...] = (wire.TransferInitiation, wire.BillPaymentInitiation)
 _RESPONSES: tuple[type[BaseModel], ...] = (
     wire.AccountList, wire.AccountResponse, wire.BalancesResponse, wire.TransactionsResponse,
-    wire.PaymentResource, wire.Health, wire.Problem,
+    wire.PaymentResource, wire.Health, wire.Readiness, wire.Problem,
 )
 
 _DESCRIPTION = f"""\
@@ -157,6 +157,10 @@ def build_openapi() -> dict[str, Any]:
                   "schema": {"type": "string", "maxLength": 64}}], "404"),
             "/healthz": {"get": {"operationId": "health", "summary": "liveness",
                                  "responses": {"200": _ok(wire.Health, "the process serves")}}},
+            "/readyz": {"get": {"operationId": "readiness",
+                                "summary": "readiness: the process serves and the core is usable",
+                                "responses": {"200": _ok(wire.Readiness, "ready"),
+                                              "503": _COMMON_ERRORS["503"]}}},
         },
         "components": {
             "schemas": schemas,

@@ -320,6 +320,10 @@ class Health(BaseModel):
     status: Literal["ok"]
 
 
+class Readiness(BaseModel):
+    status: Literal["ready"]
+
+
 class Violation(BaseModel):
     field: str
     description: str
