@@ -344,3 +344,13 @@ def test_transport_errors_map_most_specific_first(
     connection (ServerDisconnectedError) may have carried the request, so it is unknown."""
     assert type(map_exception(exc, posting=True)) is for_posting
     assert type(map_exception(exc, posting=False)) is for_read
+
+
+def test_the_core_contract_ships_inside_the_package() -> None:
+    """The connector reads the core's WSDL from its own package (a link to the committed
+    wsdl/core_sim.wsdl), so a wheel install needs no source checkout."""
+    from adapter.connectors.soap import connector
+
+    committed = Path(__file__).resolve().parents[2] / "wsdl" / "core_sim.wsdl"
+    assert connector.DEFAULT_WSDL.parent == Path(connector.__file__).parent
+    assert connector.DEFAULT_WSDL.read_bytes() == committed.read_bytes()

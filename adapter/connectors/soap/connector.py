@@ -54,7 +54,9 @@ from adapter.security.tls import TlsFiles, client_context
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_WSDL = Path(__file__).resolve().parents[3] / "wsdl" / "core_sim.wsdl"
+# A symlink to the committed wsdl/core_sim.wsdl: a wheel carries the file itself, so an
+# installed (not only an editable) adapter finds the core's contract.
+DEFAULT_WSDL = Path(__file__).with_name("core_sim.wsdl")
 BINDING = f"{{{CORE_NS}}}CoreBankingService"
 HEALTH_REFERENCE = "HEALTHCHECK"
 # Shorter than the core's keep-alive (75 s): aiohttp never reuses a connection idle for longer
