@@ -63,7 +63,7 @@ def _add_settings_flags(p: argparse.ArgumentParser) -> None:
                         "(an fsync per commit); NORMAL (default): a process crash")
     p.add_argument("--sqlite-linger-ms", type=float, default=default("sqlite_linger_ms"),
                    help="under load, at most one journal commit per this many ms, each "
-                        "holding every write queued meanwhile (default 1; 0: one per loop turn)")
+                        "holding every write queued meanwhile (default 2; 0: one per loop turn)")
     p.add_argument("--log-level", default=default("log_level"))
 
 

@@ -1,7 +1,7 @@
 """The payment journal alone: CPU per payment for its two writes, as the journal grows.
 
     python -m bench.storebench [--payments 120000] [--concurrency 32] [--chunk 20000]
-                               [--linger-ms 1] [--synchronous NORMAL|FULL]
+                               [--linger-ms 2] [--synchronous NORMAL|FULL]
 
 Each payment is what the payment service writes: the idempotency check, `claim` (the key, the
 payment ACCEPTED, two history rows) and `record` (BOOKED, a history row, the completed key,
@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--payments", type=int, default=120_000)
     p.add_argument("--chunk", type=int, default=20_000)
     p.add_argument("--concurrency", type=int, default=32)
-    p.add_argument("--linger-ms", type=float, default=1.0)
+    p.add_argument("--linger-ms", type=float, default=2.0)
     p.add_argument("--synchronous", choices=["NORMAL", "FULL"], default="NORMAL")
     args = p.parse_args(argv)
     import uvloop

@@ -37,7 +37,10 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 
-LINGER = 0.001  # seconds; see "Pacing" above
+# Seconds; see "Pacing" above. Measured (bench, ISO 8583 connector, 32 callers, alternating
+# runs): gRPC transfers 640 req/s at 1 ms, 860-910 at 2-5 ms; REST unchanged at 2-3 ms and
+# 8 % slower at 5 ms, where its callers start waiting on the linger instead of the CPU.
+LINGER = 0.002
 
 
 class FlushPacer:
