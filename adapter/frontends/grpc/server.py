@@ -73,7 +73,7 @@ class GrpcServer:
         reflection.enable_server_reflection(
             (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
         # Known before the first call: a caller never sees SERVING for a dead core.
-        await self._set_health(await self._core_healthy())
+        await self._set_health(await core_usable(self._services.core))
         credentials = tls.grpc_server_credentials(
             tls.TlsFiles.from_dir(self._settings.pki_dir, "server"))
         address = _address(self._settings.host, self._settings.grpc_port)
@@ -82,9 +82,6 @@ class GrpcServer:
             raise OSError(f"gRPC cannot listen on {address}")
         await server.start()
         self._health_task = asyncio.create_task(self._watch_core(), name=f"grpc-health:{self.port}")
-
-    async def _core_healthy(self) -> bool:
-        return await core_usable(self._services.core)
 
     async def _set_health(self, ok: bool) -> None:
         if ok is self.serving:
@@ -99,7 +96,7 @@ class GrpcServer:
     async def _watch_core(self) -> None:
         while True:
             await asyncio.sleep(self._health_interval)
-            await self._set_health(await self._core_healthy())
+            await self._set_health(await core_usable(self._services.core))
 
     async def stop(self, grace: float = STOP_GRACE) -> None:
         if self._health_task is not None:
