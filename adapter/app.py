@@ -14,8 +14,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from adapter.config import Settings
 from adapter.connectors.factory import build_core
 from adapter.frontends.https import HttpsServer
+from adapter.infra import tls
+from adapter.infra.spyne_process import configure_spyne_process
 from adapter.ports.core import CorePort
-from adapter.security import tls
 from adapter.services.banking import BankingServices
 from adapter.services.clients import ClientRegistry
 from adapter.services.resolver import Resolver
@@ -73,6 +74,7 @@ class AdapterApp:
 
     async def start(self) -> None:
         s = self.settings
+        configure_spyne_process()  # the adapter's SOAP front-end runs on spyne
         store = SqliteStore(s.adapter_db, synchronous=s.sqlite_synchronous,
                             linger=s.sqlite_linger_ms / 1000)
         core = self._given_core or await build_core(s, on_reversed=self._wake_resolver)

@@ -119,7 +119,7 @@ def _start_core(settings: Settings) -> tuple[subprocess.Popen[str], Settings]:
 async def _serve(settings: Settings, announce: bool, password: str) -> None:
     from adapter.app import AdapterApp
     from adapter.banner import banner
-    from adapter.gctune import freeze_startup_objects
+    from adapter.infra.gctune import freeze_startup_objects
 
     app = AdapterApp(settings)
     await app.start()
@@ -138,7 +138,7 @@ async def _serve(settings: Settings, announce: bool, password: str) -> None:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    from adapter import logmask
+    from adapter.infra import logmask
     from adapter.provision import provision
 
     settings = settings_from(args)

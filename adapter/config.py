@@ -47,7 +47,7 @@ class Settings(BaseModel):
     iso_echo_interval: float = Field(default=30.0, gt=0)
     # NORMAL: commits survive a process crash; FULL: also a power loss (an fsync per commit).
     sqlite_synchronous: str = Field(default="NORMAL", pattern="^(NORMAL|FULL)$")
-    # Under load, at most one commit per linger (adapter/stores/group_commit.py, "Pacing").
+    # Under load, at most one commit per linger (adapter/infra/group_commit.py, "Pacing").
     sqlite_linger_ms: float = Field(default=2.0, ge=0, le=100)
     log_level: str = "info"
 

@@ -27,8 +27,8 @@ from adapter.connectors.iso8583.channel import IsoChannel
 from adapter.connectors.iso8583.codec import Codec
 from adapter.connectors.iso8583.framing import FrameDecoder, frame
 from adapter.connectors.iso8583.mapping import network_request
+from adapter.infra.tls import TlsFiles, client_context, server_context
 from adapter.security import pki
-from adapter.security.tls import TlsFiles, client_context, server_context
 from core_sim.faults import FaultSettings
 from core_sim.iso_host import IsoHost
 from core_sim.ledger import Ledger

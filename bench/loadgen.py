@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from adapter.security import tls
+from adapter.infra import tls
 from bench import payloads
 
 MAX_ERROR_SAMPLES = 5

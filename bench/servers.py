@@ -12,7 +12,7 @@ once it accepts connections, and runs until SIGTERM.
 The echoes are the frameworks with nothing of the adapter in them, served exactly as the adapter
 serves its front-ends, so a ratio to them isolates the adapter's own cost:
 - REST: a Starlette route returning a fixed JSON body, on the adapter's `HttpsServer`
-  (uvicorn, uvloop, httptools, the same mutual-TLS server context from `adapter.security.tls`).
+  (uvicorn, uvloop, httptools, the same mutual-TLS server context from `adapter.infra.tls`).
 - SOAP: a spyne Soap11 application with one `Echo` operation behind the same `SpyneAsgi` bridge
   the adapter uses (spyne on the event loop), on the same `HttpsServer`.
 - gRPC: a grpc.aio server implementing `BankingService.GetBalance` and `TransferFunds` by
@@ -24,6 +24,8 @@ All run on uvloop, as `bank-adapter up` does.
 
 from __future__ import annotations
 
+import adapter.infra.spyne_six  # noqa: F401  (before spyne: Python 3.12+)
+
 import argparse
 import asyncio
 import json
@@ -34,8 +36,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from adapter.gctune import freeze_startup_objects
-from adapter.security import tls
+from adapter.infra import tls
+from adapter.infra.gctune import freeze_startup_objects
 
 ECHO_BALANCE_JSON = (
     b'{"account":{"iban":"DE89370400440532013000"},"balances":[{"balanceType":"closingBooked",'
@@ -108,7 +110,8 @@ def soap_echo_app() -> Any:
     from spyne import Application, Service, Unicode, rpc
     from spyne.protocol.soap import Soap11
 
-    from adapter.spyne_bridge import SpyneAsgi
+    from adapter.infra.spyne_asgi import SpyneAsgi
+    from adapter.infra.spyne_process import configure_spyne_process
 
     class EchoService(Service):  # type: ignore[misc]
         @rpc(Unicode, _returns=Unicode, _out_variable_name="Text")
@@ -117,6 +120,7 @@ def soap_echo_app() -> Any:
 
     app = Application([EchoService], tns=SOAP_ECHO_TNS, name="EchoService",
                       in_protocol=Soap11(validator="soft"), out_protocol=Soap11())
+    configure_spyne_process()  # as the adapter and core_sim do, so the ratio stays fair
     spyne_app = SpyneAsgi(app)
 
     async def asgi(scope: Any, receive: Any, send: Any) -> None:
@@ -229,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     level = getattr(logging, args.log_level.upper(), logging.WARNING)
     if args.kind == "adapter":
-        from adapter import logmask
+        from adapter.infra import logmask
         from adapter.provision import provision
 
         logmask.install(level)

@@ -34,9 +34,9 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 
-from adapter.logmask import mask
+from adapter.infra.checkpointer import BackgroundCheckpointer
+from adapter.infra.logmask import mask
 from adapter.model.currencies import lookup
-from adapter.stores.checkpointer import BackgroundCheckpointer
 from core_sim.demo_data import DEMO_ACCOUNTS
 
 REFERENCE_RE = re.compile(r"^[A-Za-z0-9\-]{1,35}$")

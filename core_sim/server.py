@@ -4,7 +4,7 @@ Owns the listeners' lifecycle, the HTTPS routing (`/core/v1` SOAP and `?wsdl`, `
 and the lost-reply mechanics of fault injection.
 
 Invariants:
-- Rule 1: every listener is mutual TLS built by `adapter.security.tls.server_context` with the
+- Rule 1: every listener is mutual TLS built by `adapter.infra.tls.server_context` with the
   "core" certificate; there is no plain-text mode.
 - Rule 2: `start()` returns only once the sockets accept connections, so `soap_port` (and
   `iso_port`) are real even when port 0 was asked for.
@@ -35,10 +35,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from adapter import logmask
-from adapter.gctune import freeze_startup_objects
-from adapter.security.tls import TlsFiles, server_context
-from adapter.spyne_bridge import Receive, Scope, Send, SpyneAsgi
+from adapter.infra import logmask
+from adapter.infra.gctune import freeze_startup_objects
+from adapter.infra.spyne_asgi import Receive, Scope, Send, SpyneAsgi
+from adapter.infra.spyne_process import configure_spyne_process
+from adapter.infra.tls import TlsFiles, server_context
 from core_sim.faults import FaultSettings
 from core_sim.iso_host import IsoHost
 from core_sim.ledger import Ledger
@@ -104,6 +105,7 @@ class CoreSim:
         return f"https://localhost:{self.soap_port}{PATH}"
 
     async def start(self) -> None:
+        configure_spyne_process()  # the core's SOAP service runs on spyne
         self._stopping = asyncio.Event()
         sock = socket.create_server((self.config.host, self.config.soap_port), backlog=1024)
         self._socket = sock

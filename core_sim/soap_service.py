@@ -21,6 +21,8 @@ Regenerate the committed WSDL after changing this file:
 
 from __future__ import annotations
 
+import adapter.infra.spyne_six  # noqa: F401  (before spyne: Python 3.12+)
+
 import logging
 import sys
 from contextvars import ContextVar
@@ -36,8 +38,8 @@ from spyne.model.enum import Enum
 from spyne.model.primitive import Boolean, Date, DateTime, Decimal, Integer, Unicode
 from spyne.protocol.soap import Soap11
 
-from adapter.logmask import mask
-from adapter.spyne_bridge import wsdl_document
+from adapter.infra.logmask import mask
+from adapter.infra.spyne_asgi import wsdl_document
 from core_sim.faults import FaultSettings
 from core_sim.ledger import AccountRow, Ledger, LedgerError, Posting, from_minor, to_minor
 

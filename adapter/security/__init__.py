@@ -1,1 +1,1 @@
-"""Security: TLS contexts, the development PKI, caller identity and stored credentials."""
+"""Security: the development PKI, caller identity and stored credentials (TLS: adapter.infra)."""

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from adapter.logmask import mask
+from adapter.infra.logmask import mask
 from adapter.model import (
     Account,
     AccountRef,

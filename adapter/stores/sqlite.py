@@ -19,12 +19,12 @@ import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
+from adapter.infra.checkpointer import BackgroundCheckpointer
+from adapter.infra.group_commit import LINGER, GroupCommit
 from adapter.model.events import TransactionEvent
 from adapter.model.payments import Payment
 from adapter.model.status import PaymentStatus
 from adapter.ports.store import IdempotencyRecord, KeyState, Outcome, StaleWrite, StatusChange
-from adapter.stores.checkpointer import BackgroundCheckpointer
-from adapter.stores.group_commit import LINGER, GroupCommit
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS payments (

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from lxml import etree
 
-from adapter.security.tls import TlsFiles, client_context
+from adapter.infra.tls import TlsFiles, client_context
 from core_sim.soap_service import DEFAULT_ADDRESS, TNS, service_wsdl
 from tests.harness.core import RunningCore
 

@@ -29,7 +29,7 @@ from zeep.wsse.username import UsernameToken
 
 from adapter.frontends.grpc.gen.bank.adapter.v1 import banking_pb2 as pb
 from adapter.frontends.grpc.gen.bank.adapter.v1 import banking_pb2_grpc as pb_grpc
-from adapter.security.tls import client_context, grpc_channel_credentials
+from adapter.infra.tls import client_context, grpc_channel_credentials
 from tests.harness.adapter import RunningAdapter, run_adapter
 from tests.harness.core import RunningCore, running_core
 

@@ -15,7 +15,7 @@ import grpc
 import httpx
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from adapter.security.tls import TlsFiles, client_context, grpc_channel_credentials
+from adapter.infra.tls import TlsFiles, client_context, grpc_channel_credentials
 
 READY = "Press Ctrl-C to stop."
 IBAN_1, IBAN_2 = "DE89370400440532013000", "DE02120300000000202051"

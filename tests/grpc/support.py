@@ -20,7 +20,7 @@ from grpc_status import rpc_status
 
 from adapter.frontends.grpc.gen.bank.adapter.v1 import banking_pb2 as pb
 from adapter.frontends.grpc.gen.bank.adapter.v1 import banking_pb2_grpc as pb_grpc
-from adapter.security.tls import TlsFiles, grpc_channel_credentials
+from adapter.infra.tls import TlsFiles, grpc_channel_credentials
 from tests.harness.adapter import RunningAdapter, run_adapter
 from tests.harness.core import RunningCore, running_core
 

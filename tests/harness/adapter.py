@@ -18,9 +18,9 @@ from typing import Any, TypeVar
 
 from adapter.app import AdapterApp
 from adapter.config import Settings
+from adapter.infra.tls import TlsFiles
 from adapter.ports.core import CorePort
 from adapter.provision import provision
-from adapter.security.tls import TlsFiles
 
 T = TypeVar("T")
 

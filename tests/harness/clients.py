@@ -11,8 +11,8 @@ import zeep
 from zeep.transports import Transport
 from zeep.wsse.username import UsernameToken
 
-from adapter.security import tls
-from adapter.security.tls import TlsFiles
+from adapter.infra import tls
+from adapter.infra.tls import TlsFiles
 from tests.harness.adapter import RunningAdapter
 
 

@@ -12,9 +12,9 @@ from typing import Any, TypeVar
 
 from adapter.connectors.iso8583 import IsoCoreConnector
 from adapter.connectors.iso8583.channel import Backoff
+from adapter.infra.tls import TlsFiles, server_context
 from adapter.model import Money
 from adapter.ports.core import CorePosting
-from adapter.security.tls import TlsFiles, server_context
 from core_sim.faults import FaultSettings
 from core_sim.iso_host import IsoHost
 from core_sim.ledger import Ledger

@@ -13,7 +13,7 @@ from adapter.connectors.iso8583 import IsoCoreConnector
 from adapter.connectors.iso8583.channel import IsoChannel
 from adapter.connectors.iso8583.codec import Codec
 from adapter.connectors.iso8583.framing import frame
-from adapter.security.tls import TlsFiles, client_context
+from adapter.infra.tls import TlsFiles, client_context
 from tests.harness.core import RunningCore, core_sim  # noqa: F401  (the core_sim fixture)
 from tests.iso8583.support import host_context, iso_env, run, transfer
 

@@ -12,7 +12,7 @@ Variants:
   loop with run_coroutine_threadsafe (what spyne's WsgiApplication behind a WSGI bridge does);
 - loop-schema-validation: spyne inline on the event loop, with spyne's soft schema
   validation on top of the canonical model's;
-- loop: the shipped path (adapter.spyne_bridge, spyne inline on the event loop, the canonical
+- loop: the shipped path (adapter.infra.spyne_asgi, spyne inline on the event loop, the canonical
   model as the one validation).
 """
 
@@ -42,13 +42,15 @@ def _build(variant: str, state_dir: Path) -> tuple[Any, Any]:
     """(the SOAP endpoint for `variant`, settings); call on the loop that will serve it."""
     from adapter.config import Settings
     from adapter.frontends import soap
+    from adapter.infra.spyne_asgi import AsgiMethodContext, SpyneAsgi
+    from adapter.infra.spyne_process import configure_spyne_process
     from adapter.provision import provision
     from adapter.services.banking import BankingServices
     from adapter.services.clients import ClientRegistry
-    from adapter.spyne_bridge import AsgiMethodContext, SpyneAsgi
     from adapter.stores.sqlite import SqliteStore
     from tests.fakes import FakeCore
 
+    configure_spyne_process()  # this script is its own composition root
     provision(state_dir)
     settings = Settings(state_dir=state_dir, http_port=0)
 
@@ -99,7 +101,7 @@ def _serve(variant: str, state_dir: Path) -> None:
     import uvloop
 
     from adapter.frontends.https import HttpsServer
-    from adapter.security import tls
+    from adapter.infra import tls
 
     async def main() -> None:
         endpoint, settings = _build(variant, state_dir)

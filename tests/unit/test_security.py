@@ -11,7 +11,7 @@ import pytest
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from adapter import logmask
+from adapter.infra import logmask
 from adapter.provision import provision
 from adapter.security import credentials, pki
 from adapter.services.clients import ClientRegistry, Role

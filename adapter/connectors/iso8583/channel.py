@@ -1,6 +1,6 @@
 """The channel: one asyncio TLS stream carrying length-prefixed ISO 8583 frames.
 
-Owns: connecting (TCP + mutual TLS, the context comes from `adapter.security.tls`), writing
+Owns: connecting (TCP + mutual TLS, the context comes from `adapter.infra.tls`), writing
 frames, reading whole frames, closing, and the backoff schedule for reconnecting. It knows
 nothing of messages: frames in, frames out (jPOS `ASCIIChannel` / `BaseChannel` split).
 

@@ -50,6 +50,8 @@ from adapter.connectors.iso8583.spec import (
     NetworkCode,
     ResponseCode,
 )
+from adapter.infra.group_commit import LINGER
+from adapter.infra.tls import TlsFiles, client_context
 from adapter.model import Account, AccountRef, Balance, HistoryQuery, TransactionPage
 from adapter.model.errors import CoreTimeout, CoreUnavailable, DuplicateRequest
 from adapter.ports.core import (
@@ -59,8 +61,6 @@ from adapter.ports.core import (
     CorePort,
     CorePosting,
 )
-from adapter.security.tls import TlsFiles, client_context
-from adapter.stores.group_commit import LINGER
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +142,7 @@ class IsoCoreConnector:
         linger: float = LINGER,
         **options: object,
     ) -> IsoCoreConnector:
-        """The composition root's factory: mTLS client context from `adapter.security.tls`,
+        """The composition root's factory: mTLS client context from `adapter.infra.tls`,
         the reversal store in `state_dir`. Call `await start()` (or just use it: the first
         call starts it)."""
         pki = Path(pki_dir)

@@ -2,7 +2,7 @@
 
 Invariant: a value from a sensitive field (ISO 8583 field 2 PAN, 102/103 account ids) never
 reaches a log line or an error message except as `mask(value)`: all but the last 4 characters
-replaced by '*' (`adapter.logmask.mask`, the project's one masking rule).
+replaced by '*' (`adapter.infra.logmask.mask`, the project's one masking rule).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from adapter.connectors.iso8583.spec import SENSITIVE_FIELDS
-from adapter.logmask import mask
+from adapter.infra.logmask import mask
 
 
 def redact(fields: Mapping[str, str]) -> dict[str, str]:

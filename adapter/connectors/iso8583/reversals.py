@@ -19,7 +19,7 @@ Invariants:
   MTI, STAN and transmission time) are stored with the row, as sent.
 - Rule 4 (group commit): `arm` and `disarm`, the two writes of every posting, are queued and
   written together: the first one queued schedules one flush (paced: at once, or at most
-  `linger` after the previous one; see `adapter.stores.group_commit`), which writes every
+  `linger` after the previous one; see `adapter.infra.group_commit`), which writes every
   queued row in one BEGIN IMMEDIATE ... COMMIT and only then wakes the callers. So
   `await arm(...)` returns only once its row is committed (Rule 1 holds), and
   `await disarm(...)` once the row is gone. All SQLite work stays on the loop thread: a flush
@@ -44,8 +44,8 @@ from enum import StrEnum
 from pathlib import Path
 
 from adapter.connectors.iso8583.codec import Message
-from adapter.stores.checkpointer import BackgroundCheckpointer
-from adapter.stores.group_commit import LINGER, FlushPacer
+from adapter.infra.checkpointer import BackgroundCheckpointer
+from adapter.infra.group_commit import LINGER, FlushPacer
 
 FILENAME = "iso8583-reversals.sqlite"
 

@@ -7,7 +7,7 @@ canonical model.
 Invariants:
 - Rule 1: the WSDL is the committed file (wsdl/core_sim.wsdl); nothing is fetched at start-up
   or later (any attempt raises), and the service is bound to the configured address.
-- Rule 2: trust comes only from `adapter.security.tls.client_context` with the project's CA;
+- Rule 2: trust comes only from `adapter.infra.tls.client_context` with the project's CA;
   `trust_env=False`, so no environment variable (SSL_CERT_FILE, proxies, ...) can change it.
 - Rule 3: every call is bounded by its `timeout` (one deadline for queueing, connecting,
   sending and reading), and every exception leaves through `errors.map_exception`
@@ -37,6 +37,7 @@ from zeep.proxy import AsyncServiceProxy
 from zeep.transports import Transport
 
 from adapter.connectors.soap.errors import CORE_NS, map_exception
+from adapter.infra.tls import TlsFiles, client_context
 from adapter.model import (
     Account,
     AccountRef,
@@ -50,7 +51,6 @@ from adapter.model import (
 )
 from adapter.model.errors import CoreUnavailable, InternalError
 from adapter.ports.core import CoreBooking, CoreBookingState, CoreOutcomeUnknown, CorePosting
-from adapter.security.tls import TlsFiles, client_context
 
 logger = logging.getLogger(__name__)
 

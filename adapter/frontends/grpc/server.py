@@ -6,7 +6,7 @@ and server reflection. Health follows the core: a background task asks
 core answers, both for the whole server ("") and for BankingService.
 
 Invariants:
-- Rule 1: the only port is a secure one from `security.tls.grpc_server_credentials`: a client
+- Rule 1: the only port is a secure one from `infra.tls.grpc_server_credentials`: a client
   certificate from the project's CA is required (no plain-text mode).
 - Rule 2: SO_REUSEPORT is off, so a second adapter on the same port fails to start instead of
   silently sharing it.
@@ -28,7 +28,7 @@ from adapter.config import Settings
 from adapter.frontends.grpc import wire
 from adapter.frontends.grpc.gen.bank.adapter.v1 import banking_pb2 as pb
 from adapter.frontends.grpc.servicer import BankingServicer
-from adapter.security import tls
+from adapter.infra import tls
 from adapter.services.banking import BankingServices
 from adapter.services.health import core_usable
 

@@ -41,7 +41,7 @@ from adapter.frontends.rest.problems import (
     problem_response,
     status_for,
 )
-from adapter.logmask import mask_text
+from adapter.infra.logmask import mask_text
 from adapter.model import Account, AccountRef, Payment
 from adapter.model.errors import AdapterError, ClientError, CoreUnavailable, InternalError
 from adapter.security.identity import cn_from_asgi_scope

@@ -17,7 +17,7 @@ each other over the network, and the in-process CPU per call favoured dropping s
 pass in the quieter run (507 against 699 us/call). Serialising the response with spyne is now
 the largest cost (about a third of the CPU): a hand-written lxml serialiser is the next step if
 SOAP throughput matters more than keeping spyne the one owner of the wire format.
-So the operations are `async def` spyne methods served by `adapter.spyne_bridge.SpyneAsgi`:
+So the operations are `async def` spyne methods served by `adapter.infra.spyne_asgi.SpyneAsgi`:
 spyne parses, validates and deserialises inline on the event loop, the method's coroutine
 (the service call) is awaited on the same loop, then spyne serialises the result. No thread,
 no second loop, no blocking call on the loop (the only slow step, scrypt for a PasswordText
@@ -30,12 +30,14 @@ Regenerate it after changing the contract:
 
 from __future__ import annotations
 
+import adapter.infra.spyne_six  # noqa: F401  (before spyne: Python 3.12+)
+
 from spyne import Application
 from spyne.protocol.soap import Soap11
 
 from adapter.config import Settings
+from adapter.infra.spyne_asgi import SpyneAsgi, wsdl_document
 from adapter.services.banking import BankingServices
-from adapter.spyne_bridge import SpyneAsgi, wsdl_document
 
 from .asgi import SOAP_PATH, SoapEndpoint
 from .faults import normalise_spyne_fault

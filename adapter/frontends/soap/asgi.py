@@ -2,14 +2,14 @@
 
 Invariants:
 - Rule 1: only `/soap/v1` (and `/soap/v1/`) is served; any other path under the prefix is 404.
-- Rule 2: everything else goes to `adapter.spyne_bridge.SpyneAsgi`: the WSDL on `GET ?wsdl`,
+- Rule 2: everything else goes to `adapter.infra.spyne_asgi.SpyneAsgi`: the WSDL on `GET ?wsdl`,
   a body byte limit before parsing (413), an empty body refused (400), hardened XML parsing,
   spyne on the event loop.
 """
 
 from __future__ import annotations
 
-from adapter.spyne_bridge import Receive, Scope, Send, SpyneAsgi, respond
+from adapter.infra.spyne_asgi import Receive, Scope, Send, SpyneAsgi, respond
 
 SOAP_PATH = "/soap/v1"
 

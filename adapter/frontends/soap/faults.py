@@ -16,6 +16,8 @@ Invariants:
 
 from __future__ import annotations
 
+import adapter.infra.spyne_six  # noqa: F401  (before spyne: Python 3.12+)
+
 import logging
 import re
 from typing import Any

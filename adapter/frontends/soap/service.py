@@ -1,6 +1,6 @@
 """The SOAP operations: wire values -> canonical -> service call -> canonical -> wire values.
 
-Each operation is an `async def` spyne method. The ASGI bridge (adapter.spyne_bridge) runs
+Each operation is an `async def` spyne method. The ASGI bridge (adapter.infra.spyne_asgi) runs
 spyne's parse and deserialisation inline on the event loop, awaits the coroutine the method
 returns, then serialises with spyne: no thread hop (see the package docstring for figures).
 
@@ -15,6 +15,8 @@ Invariants:
 """
 
 from __future__ import annotations
+
+import adapter.infra.spyne_six  # noqa: F401  (before spyne: Python 3.12+)
 
 import logging
 from collections.abc import Awaitable, Callable

@@ -16,6 +16,8 @@ The committed contract is wsdl/bank_adapter.wsdl; regenerate it after changing t
 
 from __future__ import annotations
 
+import adapter.infra.spyne_six  # noqa: F401  (before spyne: Python 3.12+)
+
 from typing import Any
 
 from spyne import Fault

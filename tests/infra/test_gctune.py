@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 import weakref
 
-from adapter.gctune import freeze_startup_objects
+from adapter.infra.gctune import freeze_startup_objects
 
 
 class _Node:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from adapter.stores.group_commit import GroupCommit
+from adapter.infra.group_commit import GroupCommit
 
 
 def _db(path: Path) -> sqlite3.Connection:

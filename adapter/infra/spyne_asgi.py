@@ -9,9 +9,10 @@ loop before the response is serialised), so it can await the adapter's services.
 What this module owns, and its invariants:
 - Rule 1: a request body is read up to `max_body` bytes; beyond that the answer is 413 and
   spyne never sees it. An empty POST is 400 and spyne never sees it.
-- Rule 2: XML is parsed here, never by spyne: no DTD loaded, no entity expanded, no network,
-  no huge trees, and any DOCTYPE is refused (XXE, billion laughs, SSRF through the parser).
-  The application's own `parser_kwargs` are forced to the same settings as a second line.
+- Rule 2: XML is parsed here, never by spyne, with `adapter.infra.untrusted_xml` (no DTD, no
+  entity, no network, no huge tree, no DOCTYPE); a refusal is the SOAP fault
+  `Client.XmlRefused`. The application's own `parser_kwargs` are forced to the same settings
+  as a second line.
 - Rule 3: `GET <path>?wsdl` serves the WSDL; its soap:address is `wsdl_address` if given, else
   the URL the request came in on. The document is built once, in canonical form (see
   `canonical_wsdl`), with a placeholder address that is replaced per request; the Host header
@@ -19,13 +20,8 @@ What this module owns, and its invariants:
   cannot grow memory by varying it.
 - Rule 4: an exception that is not a spyne `Fault` becomes `Server` / "Internal Error": no
   stack trace or internal detail reaches the caller.
-- Rule 5: spyne's own loggers never log a request document (at DEBUG they would, a WS-Security
-  PasswordText included) nor a traceback per refused request: they are held at WARNING, and
-  its per-fault loggers at CRITICAL. The edges log refusals themselves, once, masked.
-- Rule 6: spyne never runs `gc.collect()` itself. Its MethodContext.close() forces a full
-  collection once a second (spyne.const.MIN_GC_INTERVAL), which stalls the event loop every
-  second under load (8 % of the adapter's samples, 14 % of core_sim's, in the benchmark's
-  profile); CPython's generational collector is left to do its normal work.
+- Rule 5: building a `SpyneAsgi` changes nothing outside it. spyne's process-wide settings (its
+  GC interval, its loggers) are `adapter.infra.spyne_process`, called by the composition root.
 
 Scope: SOAP 1.1 in and out (spyne `Soap11`), one method context per request (no auxiliary
 methods). The ASGI scope is reachable from a service method as `ctx.transport.scope` (for the
@@ -34,19 +30,26 @@ peer certificate and headers).
 
 from __future__ import annotations
 
+import adapter.infra.spyne_six  # noqa: F401  (before spyne: Python 3.12+)
+
 import inspect
 import logging
 import re
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-import spyne.const
 from lxml import etree
 from spyne import Application, Fault
 from spyne.const.http import HTTP_200
 from spyne.interface.wsdl import Wsdl11
 from spyne.protocol import ProtocolBase
 from spyne.server.http import HttpBase, HttpMethodContext, HttpTransportContext
+
+from adapter.infra.untrusted_xml import (
+    HARDENED_PARSER_KWARGS,
+    UntrustedXmlRefused,
+    parse_untrusted_xml,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -64,41 +67,20 @@ _SCHEMA_ORDER = {f"{_XS}import": 0, f"{_XS}simpleType": 1, f"{_XS}complexType": 
                  f"{_XS}element": 3}
 _SORTED_PARENTS = {f"{_WSDL}definitions", f"{_WSDL}portType", f"{_WSDL}binding"}
 
-# lxml parser settings for untrusted XML (Rule 2).
-HARDENED_PARSER_KWARGS: dict[str, Any] = {
-    "resolve_entities": False,
-    "no_network": True,
-    "load_dtd": False,
-    "dtd_validation": False,
-    "attribute_defaults": False,
-    "huge_tree": False,
-    "remove_comments": True,
-    "remove_pis": True,
-}
-
 
 class XmlRefused(Fault):  # type: ignore[misc]
-    """The body is not XML we are willing to parse."""
+    """The body is not XML we are willing to parse (Rule 2)."""
 
     def __init__(self, message: str) -> None:
         super().__init__("Client.XmlRefused", message)
 
 
-def parse_untrusted_xml(body: bytes) -> tuple[etree._Element, dict[str, etree._Element]]:
-    """Parse a request body under Rule 2; `(root, xml ids)` as spyne's Soap11 expects."""
-    # A cheap look before parsing: a DOCTYPE in an ASCII-compatible prolog is refused
-    # without building anything. The check after parsing catches other encodings.
-    if b"<!DOCTYPE" in body[:4096]:
-        raise XmlRefused("a DOCTYPE is not allowed")
-    parser = etree.XMLParser(**HARDENED_PARSER_KWARGS)
+def _parse_request(body: bytes) -> tuple[Any, dict[str, Any]]:
+    """The request document under Rule 2; a refusal is raised as the caller's SOAP fault."""
     try:
-        root, ids = etree.XMLID(body, parser)
-    except etree.XMLSyntaxError as exc:
-        raise XmlRefused(f"the body is not well-formed XML: {exc.msg}") from None
-    tree = root.getroottree()
-    if tree.docinfo.doctype or tree.docinfo.internalDTD is not None:
-        raise XmlRefused("a DOCTYPE is not allowed")
-    return root, dict(ids)
+        return parse_untrusted_xml(body)
+    except UntrustedXmlRefused as exc:
+        raise XmlRefused(str(exc)) from None
 
 
 class AsgiTransportContext(HttpTransportContext):  # type: ignore[misc]
@@ -177,13 +159,6 @@ class SpyneAsgi(HttpBase):  # type: ignore[misc]
         for proto in (app.in_protocol, app.out_protocol):
             if hasattr(proto, "parser_kwargs"):
                 proto.parser_kwargs.update(HARDENED_PARSER_KWARGS)
-        spyne.const.MIN_GC_INTERVAL = float("inf")  # Rule 6
-        # Rule 5. spyne logs every fault with a traceback at ERROR; a refusal is an ordinary
-        # answer here.
-        logging.getLogger("spyne").setLevel(logging.WARNING)
-        for name in ("spyne.application.client", "spyne.application.server",
-                     "spyne.server._base"):
-            logging.getLogger(name).setLevel(logging.CRITICAL)
 
     # -- ASGI -------------------------------------------------------------------------------
 
@@ -238,7 +213,7 @@ class SpyneAsgi(HttpBase):  # type: ignore[misc]
         # Replaces spyne's create_in_document (which parses with the protocol's own parser)
         # with parse_untrusted_xml (Rule 2); the rest is ServerBase.generate_contexts.
         try:
-            ctx.in_document = parse_untrusted_xml(b"".join(ctx.in_string))
+            ctx.in_document = _parse_request(b"".join(ctx.in_string))
             self.app.in_protocol.decompose_incoming_envelope(ctx, ProtocolBase.REQUEST)
             return self.app.in_protocol.generate_method_contexts(ctx)
         except Fault as exc:
