@@ -236,9 +236,9 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] == "core-sim":
         return cmd_core_sim(argparse.Namespace(), argv[1:])
     if argv and argv[0] == "bench":
-        from bench.__main__ import main as bench_main
+        from adapter.bench_launcher import run_bench
 
-        return bench_main(argv[1:])
+        return run_bench(argv[1:])
     args = parser.parse_args(argv)
     if args.command == "up":
         return cmd_up(args)
