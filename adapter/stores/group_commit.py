@@ -1,5 +1,8 @@
 """Group commit: the writes queued in one event-loop turn share one SQLite transaction.
 
+The one group-commit implementation of every SQLite store (the payment journal's, the ISO 8583
+reversal store's, the WS-Security nonce store's).
+
 A COMMIT is the expensive part of a small write (it appends every dirty page to the WAL);
 the adapter makes two per payment. Under load many payments are in flight at once, so
 writes queued during the same loop turn are run together: one BEGIN IMMEDIATE, one
@@ -13,7 +16,8 @@ Invariants:
 - Rule 2: writes run in the order they were queued.
 - Rule 3: a write whose caller was cancelled before the flush is not run at all; one
   cancelled after the flush has been committed (the caller's own recovery applies, as if it
-  had been cancelled just after a commit of its own).
+  had been cancelled just after a commit of its own). `run_shielded` is the exception: its
+  write is run and committed even if its caller is cancelled while it waits.
 - Rule 4: if the COMMIT itself fails, every write of the batch fails with that error and
   nothing of the batch is kept.
 Everything runs on the event loop's thread: no thread hop per write.
@@ -89,11 +93,25 @@ class GroupCommit:
         self._pacer = FlushPacer(lambda: self._flush(), linger)
         self.commits = 0  # for tests and metrics: how many transactions were written
 
-    async def run(self, op: Callable[[], T]) -> T:
+    @property
+    def queued(self) -> int:
+        """Writes waiting for the next flush."""
+        return len(self._queue)
+
+    def submit(self, op: Callable[[], T]) -> asyncio.Future[T]:
+        """Queue `op` now; the future resolves after the transaction holding it committed.
+        Cancelling the future before the flush drops the write (Rule 3)."""
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._queue.append((op, future))
         self._pacer.request()
-        return await future
+        return future
+
+    async def run(self, op: Callable[[], T]) -> T:
+        return await self.submit(op)
+
+    async def run_shielded(self, op: Callable[[], T]) -> T:
+        """As `run`, but the write happens even if the caller is cancelled meanwhile."""
+        return await asyncio.shield(self.submit(op))
 
     def drain(self) -> None:
         """Commit what is queued now (before closing)."""
