@@ -31,8 +31,7 @@ from adapter.services.banking import BankingServices
 from adapter.services.clients import ALL_ACCOUNTS, Caller, ClientRegistry, Operation, Role
 from adapter.services.context import RequestContext
 from adapter.services.resolver import Resolver
-from adapter.stores.memory import MemoryStore
-from tests.fakes import FakeCore
+from tests.fakes import FakeCore, MemoryStore
 
 IBAN_1 = "DE89370400440532013000"
 IBAN_2 = "DE02120300000000202051"
