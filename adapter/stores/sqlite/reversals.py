@@ -9,8 +9,9 @@ How the port's rules are kept:
   together, written in one BEGIN IMMEDIATE ... COMMIT, each caller woken only after it. An
   `arm` cancelled before its flush is dropped (group commit Rule 3); one cancelled after
   its row was committed (the flush ran, the caller had not resumed) deletes the row at once,
-  synchronously, before the cancellation propagates: the 0200 never left. `disarm` is
-  shielded: written even if its caller is cancelled.
+  synchronously, before the cancellation propagates: the 0200 never left. `disarm` is queued
+  with `keep=True`: written even if its caller is cancelled. Both are one statement each, so
+  they skip the per-write SAVEPOINT.
 - With `synchronous="NORMAL"` (the default, as for the payment journal) a commit survives a
   process crash but not a power loss; `"FULL"` adds an fsync per commit. Either way the
   payment journal also holds the posting as ACCEPTED before it is sent, and the resolver
@@ -120,7 +121,7 @@ class SqliteReversalStore:
         self._open()
         body = json.dumps(dict(original))
         done = self._database.writes.submit(
-            lambda: self._insert(reference, ReversalState.ARMED, body))
+            lambda: self._insert(reference, ReversalState.ARMED, body), one_statement=True)
         try:
             return await done
         except asyncio.CancelledError:
@@ -136,8 +137,9 @@ class SqliteReversalStore:
     async def disarm(self, reference: str) -> None:
         self._open()
         try:
-            await self._database.writes.run_shielded(
-                lambda: self._db.execute(_DISARM_SQL, (reference, ReversalState.ARMED)))
+            await self._database.writes.run(
+                lambda: self._db.execute(_DISARM_SQL, (reference, ReversalState.ARMED)),
+                one_statement=True, keep=True)
         except sqlite3.Error as exc:
             raise ReversalStoreError(f"the reversal store could not commit: {exc}") from exc
 
