@@ -1,4 +1,9 @@
-"""The composition root: settings -> store -> core connector -> services -> front-ends.
+"""The composition root: settings -> stores -> core connector -> services -> front-ends.
+
+Stores: the payment storage (keys, journal, outbox) in STATE/adapter.db; the ISO 8583
+connector opens its reversal store itself (STATE/iso8583-reversals.sqlite); WS-Security nonces
+are kept in this process's memory (one serving process: a restart forgets them, and a
+token's 5-minute Created window bounds what that allows).
 
 One process, one event loop: the HTTPS listener (REST, and SOAP under /soap/v1) and the gRPC
 server share it, and so do the services, the store and the connector's connections.
@@ -14,12 +19,15 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from adapter.config import Settings
 from adapter.connectors.factory import build_core
 from adapter.frontends.https import HttpsServer
+from adapter.frontends.soap.wssecurity import NONCE_RETENTION
 from adapter.infra import tls
 from adapter.infra.spyne_process import configure_spyne_process
 from adapter.ports.core import CorePort
+from adapter.ports.nonces import NonceStore
 from adapter.services.banking import BankingServices
 from adapter.services.clients import ClientRegistry
 from adapter.services.resolver import Resolver
+from adapter.stores.memory import MemoryNonceStore
 from adapter.stores.sqlite import SqliteStore
 
 log = logging.getLogger("adapter")
@@ -44,11 +52,13 @@ class HttpDispatch:
             await self._rest(scope, receive, send)
 
 
-def build_http_app(services: BankingServices, settings: Settings) -> ASGIApp:
+def build_http_app(services: BankingServices, settings: Settings, *,
+                   nonces: NonceStore) -> ASGIApp:
     from adapter.frontends.rest import build_rest_app
     from adapter.frontends.soap import build_soap_app
 
-    return HttpDispatch(build_rest_app(services, settings), build_soap_app(services, settings))
+    return HttpDispatch(build_rest_app(services, settings),
+                        build_soap_app(services, settings, nonces=nonces))
 
 
 class AdapterApp:
@@ -62,6 +72,7 @@ class AdapterApp:
         self.grpc: Any = None
         self.grpc_port: int | None = None
         self._resolver: Resolver | None = None
+        self._nonces: NonceStore | None = None
 
     @property
     def http_port(self) -> int:
@@ -83,11 +94,13 @@ class AdapterApp:
             core, store, clients, core_timeout=s.core_timeout, resolve_timeout=s.resolve_timeout
         )
         self.services = services
-        self._resolver = Resolver(services.payments, store)
+        self._resolver = Resolver(services.payments, store.journal, store.keys)
         self._resolver.start()
+        self._nonces = MemoryNonceStore(NONCE_RETENTION)
         server_tls = tls.TlsFiles.from_dir(s.pki_dir, "server")
         self.https = HttpsServer(
-            build_http_app(services, s), tls.server_context(server_tls), s.host, s.http_port
+            build_http_app(services, s, nonces=self._nonces), tls.server_context(server_tls),
+            s.host, s.http_port,
         )
         await self.https.start()
         log.info("adapter HTTPS listening on https://%s:%d", s.host, self.https.port)
@@ -106,4 +119,6 @@ class AdapterApp:
             await self._resolver.stop()
         if self.services is not None:
             await self.services.core.aclose()
-            await self.services.store.aclose()
+            await self.services.storage.aclose()
+        if self._nonces is not None:
+            await self._nonces.aclose()

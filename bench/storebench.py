@@ -26,7 +26,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from adapter.model import Money, Payment, PaymentKind, PaymentStatus
-from adapter.ports.store import IdempotencyRecord, KeyState, Outcome
+from adapter.ports.idempotency import IdempotencyRecord, KeyState, Outcome
 from adapter.services.idempotency import KEY_TTL
 from adapter.services.payments import new_core_reference, new_payment_id
 from adapter.stores.sqlite import SqliteStore
@@ -50,14 +50,14 @@ async def _one(store: SqliteStore) -> None:
     payment = _payment()
     now = payment.created_at
     key = uuid.uuid4().hex  # callers' keys are random: the worst case for the key index
-    assert await store.get_key("partner", key) is None
-    await store.claim(IdempotencyRecord(
+    assert await store.keys.get("partner", key) is None
+    await store.journal.claim(IdempotencyRecord(
         caller_id="partner", key=key, fingerprint="f" * 64, state=KeyState.IN_PROGRESS,
         payment_id=payment.payment_id, created_at=now, locked_until=now,
         expires_at=now + KEY_TTL), payment)
     booked = payment.transition(PaymentStatus.BOOKED, datetime.now(UTC),
                                 core_transaction_id="T", booked_at=datetime.now(UTC))
-    await store.record(booked, expected=PaymentStatus.ACCEPTED, outcome=Outcome())
+    await store.journal.record(booked, expected=PaymentStatus.ACCEPTED, outcome=Outcome())
 
 
 async def run(args: argparse.Namespace) -> None:
@@ -73,12 +73,12 @@ async def run(args: argparse.Namespace) -> None:
     done = 0
     try:
         while done < args.payments:
-            commits, cpu = store._writes.commits, time.process_time()
+            commits, cpu = store.writes.commits, time.process_time()
             await asyncio.gather(*(bounded() for _ in range(args.chunk)))
             done += args.chunk
             cpu = time.process_time() - cpu
             print(f"{done:>9} payments: {1e6 * cpu / args.chunk:6.0f} us CPU per payment, "
-                  f"{(store._writes.commits - commits) / args.chunk:.3f} commits per payment",
+                  f"{(store.writes.commits - commits) / args.chunk:.3f} commits per payment",
                   flush=True)
     finally:
         await store.aclose()

@@ -1,8 +1,13 @@
-"""An in-memory core for service unit tests: a tiny ledger behind the CorePort contract.
+"""The fakes of every port, for service unit tests.
+
+- `FakeCore`: an in-memory core, a tiny ledger behind the CorePort contract. `script` lets a
+  test decide what the next `post` does: book and answer, book and lose the answer, fail
+  before delivery, or raise a business error.
+- The storage ports' fakes are the in-memory backends (`adapter.stores.memory`), re-exported
+  here: they implement the ports' real semantics and pass the same contract suites as the
+  SQLite backend (tests/contract/), so a service test on them means what it says.
 
 Fakes stand in for ports in unit tests only; contract and end-to-end tests use core_sim.
-`script` lets a test decide what the next `post` does: book and answer, book and lose the
-answer, fail before delivery, or raise a business error.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from adapter.model.errors import (
     InsufficientFunds,
 )
 from adapter.ports.core import CoreBooking, CoreBookingState, CoreOutcomeUnknown, CorePosting
+from adapter.stores.memory import MemoryNonceStore, MemoryReversalStore, MemoryStore
 
 
 @dataclass
@@ -105,4 +111,4 @@ class FakeCore:
         return None
 
 
-__all__ = ["AdapterError", "FakeCore"]
+__all__ = ["AdapterError", "FakeCore", "MemoryNonceStore", "MemoryReversalStore", "MemoryStore"]

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from adapter.ports.clock import Clock, system_clock
 from adapter.ports.core import CorePort
-from adapter.ports.store import StorePort
+from adapter.ports.storage import PaymentStorage
 from adapter.services.accounts import AccountService
 from adapter.services.clients import ClientRegistry
 from adapter.services.directory import AccountDirectory
@@ -20,20 +21,21 @@ class BankingServices:
     payments: PaymentService
     events: EventBus
     core: CorePort
-    store: StorePort
+    storage: PaymentStorage
 
     @classmethod
-    def build(cls, core: CorePort, store: StorePort, clients: ClientRegistry, *,
+    def build(cls, core: CorePort, storage: PaymentStorage, clients: ClientRegistry, *,
               core_timeout: float = 5.0, resolve_timeout: float = 10.0,
-              event_queue_size: int = 1000) -> BankingServices:
+              event_queue_size: int = 1000, clock: Clock = system_clock) -> BankingServices:
         directory = AccountDirectory(core)
-        events = EventBus(store, queue_size=event_queue_size)
+        events = EventBus(storage.outbox, queue_size=event_queue_size)
         return cls(
             clients=clients,
             accounts=AccountService(core, directory, core_timeout=core_timeout),
-            payments=PaymentService(core, store, directory, events,
-                                    core_timeout=core_timeout, resolve_timeout=resolve_timeout),
+            payments=PaymentService(core, storage.journal, storage.keys, directory, events,
+                                    core_timeout=core_timeout, resolve_timeout=resolve_timeout,
+                                    clock=clock),
             events=events,
             core=core,
-            store=store,
+            storage=storage,
         )

@@ -1,7 +1,7 @@
 """The event source: live fan-out of transaction events, backed by the durable outbox.
 
 Invariants:
-- Rule 1: an event is published only after the store committed it (it has a seq).
+- Rule 1: an event is published only after the journal committed it (it has a seq).
 - Rule 2: `stream(since)` yields each event with seq > since exactly once and in seq order:
   it subscribes first, then replays the outbox, then switches to live events, dropping any
   live event it already replayed.
@@ -15,7 +15,7 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 
 from adapter.model.events import TransactionEvent
-from adapter.ports.store import StorePort
+from adapter.ports.outbox import EventOutbox
 
 
 class SlowConsumer(Exception):
@@ -41,8 +41,8 @@ class _Subscription:
 
 
 class EventBus:
-    def __init__(self, store: StorePort, *, queue_size: int = 1000) -> None:
-        self._store = store
+    def __init__(self, outbox: EventOutbox, *, queue_size: int = 1000) -> None:
+        self._outbox = outbox
         self._queue_size = queue_size
         self._subs: set[_Subscription] = set()
 
@@ -52,7 +52,7 @@ class EventBus:
 
     async def head(self) -> int:
         """The seq of the newest event: a stream from here sees only what happens next."""
-        return await self._store.last_event_seq()
+        return await self._outbox.last_seq()
 
     async def stream(
         self, since: int, accept: Callable[[TransactionEvent], bool] = lambda e: True
@@ -62,7 +62,7 @@ class EventBus:
         try:
             last = since
             while True:
-                batch = await self._store.events_since(last, 500)
+                batch = await self._outbox.since(last, 500)
                 for event in batch:
                     last = event.seq
                     if accept(event):
@@ -77,7 +77,7 @@ class EventBus:
                     continue
                 if live.seq > last + 1:
                     # Published out of order or missed: fill the gap from the outbox.
-                    for event in await self._store.events_since(last, live.seq - last):
+                    for event in await self._outbox.since(last, live.seq - last):
                         last = event.seq
                         if accept(event):
                             yield event

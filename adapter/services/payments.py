@@ -51,7 +51,8 @@ from adapter.model.errors import (
     ValidationError,
 )
 from adapter.ports.core import CoreBooking, CoreBookingState, CorePort, CorePosting
-from adapter.ports.store import IdempotencyRecord, KeyState, Outcome, StaleWrite, StorePort
+from adapter.ports.idempotency import IdempotencyKeys, IdempotencyRecord, KeyState, Outcome
+from adapter.ports.journal import PaymentJournal, StaleWrite
 from adapter.services.clients import Operation
 from adapter.services.context import RequestContext
 from adapter.services.directory import AccountDirectory
@@ -97,7 +98,8 @@ class PaymentService:
     def __init__(
         self,
         core: CorePort,
-        store: StorePort,
+        journal: PaymentJournal,
+        keys: IdempotencyKeys,
         directory: AccountDirectory,
         events: EventBus,
         *,
@@ -106,7 +108,8 @@ class PaymentService:
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._core = core
-        self._store = store
+        self._journal = journal
+        self._keys = keys
         self._directory = directory
         self._events = events
         self._core_timeout = core_timeout
@@ -171,7 +174,7 @@ class PaymentService:
 
     async def get_payment(self, ctx: RequestContext, payment_id: str) -> Payment:
         ctx.caller.require(Operation.READ)
-        payment = await self._store.get_payment(payment_id)
+        payment = await self._journal.get(payment_id)
         if payment is None or not self._may_see(ctx, payment):
             # Another caller's payment is reported as absent, not as forbidden: payment ids
             # must not be probeable.
@@ -235,7 +238,7 @@ class PaymentService:
             payment_id=payment.payment_id, created_at=now, locked_until=now + self._lock_for,
             expires_at=now + KEY_TTL,
         )
-        stored = await self._store.claim(record, payment)
+        stored = await self._journal.claim(record, payment)
         if stored.payment_id != payment.payment_id:
             # Lost a race with a concurrent request under the same key.
             replay = await self._replay(ctx, key, fp)
@@ -266,7 +269,7 @@ class PaymentService:
                 reason_code=exc.code, reason_message=exc.message,
             )
             await self._save(rejected, was=payment.status)
-            await self._store.release_key(ctx.caller.id, key)
+            await self._keys.release(ctx.caller.id, key)
             raise self._for_caller(exc, ctx, payment) from None
         except ClientError as exc:
             rejected = payment.transition(
@@ -299,7 +302,7 @@ class PaymentService:
         try:
             return await self._settle(payment)
         except StaleWrite:
-            current = await self._store.get_payment(payment.payment_id)
+            current = await self._journal.get(payment.payment_id)
             assert current is not None
             return current
 
@@ -345,22 +348,22 @@ class PaymentService:
 
     async def _save(self, payment: Payment, outcome: Outcome | None = None, *,
                     was: PaymentStatus) -> None:
-        event = await self._store.record(payment, expected=was, outcome=outcome)
+        event = await self._journal.record(payment, expected=was, outcome=outcome)
         if event is not None:
             self._events.publish(event)
 
     # -- replays -----------------------------------------------------------------------
 
     async def _replay(self, ctx: RequestContext, key: str, fp: str) -> PaymentResult | None:
-        record = await self._store.get_key(ctx.caller.id, key)
+        record = await self._keys.get(ctx.caller.id, key)
         if record is None:
             return None
         if record.fingerprint != fp:
             raise IdempotencyConflict(
                 "this idempotency key was already used for a different request"
             )
-        payment = await self._store.get_payment(record.payment_id)
-        assert payment is not None, "a key always has its payment (store Rule 1)"
+        payment = await self._journal.get(record.payment_id)
+        assert payment is not None, "a key always has its payment (journal Rule 1)"
         if record.state is KeyState.COMPLETED:
             if record.error_code is not None:
                 error = BY_CODE.get(record.error_code, AdapterError)(
@@ -370,7 +373,8 @@ class PaymentService:
         now = self._clock()
         if payment.payment_id in self._inflight or record.locked_until > now:
             raise RequestInProgress()
-        if not await self._store.relock_key(ctx.caller.id, key, now + self._lock_for):
+        if not await self._keys.relock(ctx.caller.id, key, now=now,
+                                       locked_until=now + self._lock_for):
             raise RequestInProgress()
         # The first attempt ended without an outcome (in doubt, or the process died).
         settled = await self.settle(payment)

@@ -12,17 +12,22 @@ import contextlib
 import logging
 from datetime import timedelta
 
-from adapter.ports.store import StorePort
-from adapter.services.payments import PaymentService, utcnow
+from adapter.ports.clock import Clock, system_clock
+from adapter.ports.idempotency import IdempotencyKeys
+from adapter.ports.journal import PaymentJournal
+from adapter.services.payments import PaymentService
 
 log = logging.getLogger("adapter.resolver")
 
 
 class Resolver:
-    def __init__(self, payments: PaymentService, store: StorePort, *,
-                 interval: float = 5.0, grace: float = 30.0) -> None:
+    def __init__(self, payments: PaymentService, journal: PaymentJournal,
+                 keys: IdempotencyKeys, *, interval: float = 5.0, grace: float = 30.0,
+                 clock: Clock = system_clock) -> None:
         self._payments = payments
-        self._store = store
+        self._journal = journal
+        self._keys = keys
+        self._clock = clock
         self._interval = interval
         # A payment ACCEPTED less than `grace` seconds ago may still be running in this or
         # another process: leave it to its owner. IN_DOUBT payments have no owner left.
@@ -30,15 +35,16 @@ class Resolver:
         self._task: asyncio.Task[None] | None = None
 
     async def run_once(self, *, include_recent: bool = False) -> int:
-        cutoff = utcnow() if include_recent else utcnow() - self._grace
+        now = self._clock()
+        cutoff = now if include_recent else now - self._grace
         settled = 0
-        for payment in await self._store.unresolved(cutoff):
+        for payment in await self._journal.unresolved(cutoff):
             if self._payments.is_running(payment.payment_id):
                 continue
             result = await self._payments.settle(payment)
             if result.status.is_final:
                 settled += 1
-        await self._store.purge_expired_keys(utcnow())
+        await self._keys.purge_expired(self._clock())
         return settled
 
     async def _loop(self) -> None:

@@ -99,16 +99,17 @@ def test_a_posting_sent_before_a_crash_is_reversed_from_the_journal(
     async def second_life() -> tuple[PaymentStatus, list[object]]:
         core = await build_core(settings)
         assert isinstance(core, IsoCoreConnector) and core.write_ahead is False
-        left_in_store = list(core.store.outstanding())  # nothing: no write-ahead row
+        left_in_store = list(await core.store.outstanding())  # nothing: no write-ahead row
         store = SqliteStore(settings.adapter_db)
         services = BankingServices.build(core, store, ClientRegistry([PARTNER]))
         try:
-            record = await store.get_key("partner", KEY)
+            record = await store.keys.get("partner", KEY)
             assert record is not None
-            journalled = await store.get_payment(record.payment_id)
+            journalled = await store.journal.get(record.payment_id)
             assert journalled is not None and journalled.status is PaymentStatus.ACCEPTED
-            assert await Resolver(services.payments, store).run_once(include_recent=True) == 1
-            settled = await store.get_payment(record.payment_id)
+            assert await Resolver(services.payments, store.journal, store.keys).run_once(
+                include_recent=True) == 1
+            settled = await store.journal.get(record.payment_id)
             assert settled is not None
             return settled.status, left_in_store
         finally:

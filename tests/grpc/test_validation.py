@@ -71,7 +71,7 @@ def test_malformed_transfer_is_invalid_argument_and_changes_nothing(
     assert [env.booked(a) for a in DEMO] == before
     assert env.adapter.run(env.adapter.services.events.head()) == head
     if request_msg.request_id:
-        record = env.adapter.run(env.adapter.services.store.get_key(
+        record = env.adapter.run(env.adapter.services.storage.keys.get(
             "partner", request_msg.request_id))
         assert record is None
 

@@ -152,3 +152,44 @@ def test_no_linger_commits_each_turns_writes_at_once(tmp_path: Path) -> None:
 def test_a_negative_linger_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="linger must be >= 0"):
         GroupCommit(_db(tmp_path / "a.db"), linger=-0.001)
+
+
+def test_a_kept_write_is_committed_although_its_caller_was_cancelled(tmp_path: Path) -> None:
+    """Rule 3's exception: `keep=True` runs the write even when its caller is cancelled
+    before the flush (a definite reply must still be recorded)."""
+    db = _db(tmp_path / "a.db")
+    writes = GroupCommit(db)
+
+    async def main() -> None:
+        kept = asyncio.ensure_future(writes.run(lambda: _insert(db, "kept"), keep=True))
+        dropped = asyncio.ensure_future(writes.run(lambda: _insert(db, "dropped")))
+        await asyncio.sleep(0)  # both are queued; the flush is scheduled, not yet run
+        assert writes.queued == 2
+        kept.cancel()
+        dropped.cancel()
+        for task in (kept, dropped):
+            with pytest.raises(asyncio.CancelledError):
+                await task
+        assert await writes.run(lambda: _insert(db, "after")) == "after"
+
+    asyncio.run(main())
+    assert _keys(sqlite3.connect(tmp_path / "a.db")) == ["after", "kept"]
+
+
+def test_a_failing_one_statement_write_is_undone_alone_without_a_savepoint(
+        tmp_path: Path) -> None:
+    """A one-statement write that violates a constraint fails alone: SQLite undoes the
+    statement, and the batch's other writes commit."""
+    db = _db(tmp_path / "a.db")
+    writes = GroupCommit(db)
+
+    async def main() -> list[Any]:
+        return await asyncio.gather(
+            writes.run(lambda: _insert(db, "a"), one_statement=True),
+            writes.run(lambda: _insert(db, "a"), one_statement=True),
+            writes.run(lambda: _insert(db, "b"), one_statement=True), return_exceptions=True)
+
+    first, duplicate, third = asyncio.run(main())
+    assert (first, third) == ("a", "b")
+    assert isinstance(duplicate, sqlite3.IntegrityError)
+    assert _keys(db) == ["a", "b"] and writes.commits == 1

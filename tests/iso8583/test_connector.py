@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from adapter.connectors.iso8583.reversals import ReversalState, ReversalStore
 from adapter.model import Money
 from adapter.model.errors import (
     AccountBlocked,
@@ -21,6 +20,8 @@ from adapter.model.errors import (
     InsufficientFunds,
 )
 from adapter.ports.core import CoreBookingState, CoreOutcomeUnknown, CorePort
+from adapter.ports.reversals import ReversalState
+from adapter.stores.sqlite.reversals import SqliteReversalStore
 from tests.iso8583.support import bill, iso_env, run, transfer
 
 
@@ -46,7 +47,7 @@ def test_balance_transfer_and_bill_payment(pki_dir: Path, tmp_path: Path) -> Non
             again = await conn.post(transfer("REF000000001", "10.50"), timeout=2)
             assert again.transaction_id == booking.transaction_id
             assert env.balance("10000001")[0] == 1_000_000 - 1050 - 2500
-            assert conn.store.outstanding() == []
+            assert await conn.store.outstanding() == []
             assert await conn.healthy()
 
     run(scenario())
@@ -75,7 +76,7 @@ def test_refusals_map_to_canonical_errors_and_change_nothing(
                 await conn.post(posting, timeout=2)  # type: ignore[arg-type]
             assert type(info.value) is error
             assert [env.balance(a) for a in ("10000001", "10000002", "10000006")] == before
-            assert conn.store.outstanding() == []
+            assert await conn.store.outstanding() == []
             with pytest.raises(AccountNotFound):
                 await conn.get_balance("19999999", timeout=2)
 
@@ -164,14 +165,14 @@ def test_without_write_ahead_a_booking_writes_nothing_and_a_timeout_is_still_rev
             commits = conn.store.commits
             booking = await conn.post(transfer("REFNWA000001", "5.00"), timeout=2)
             assert booking.state is CoreBookingState.BOOKED
-            assert conn.store.commits == commits and conn.store.get("REFNWA000001") is None
+            assert conn.store.commits == commits and await conn.store.get("REFNWA000001") is None
             assert env.balance("10000001")[0] == before[0][0] - 500
 
             env.faults.update(drop_next=1, drop_mode="hang")
             posting = transfer("REFNWA000002", "40.00")
             with pytest.raises(CoreOutcomeUnknown):
                 await conn.post(posting, timeout=0.3)
-            pending = conn.store.get("REFNWA000002")
+            pending = await conn.store.get("REFNWA000002")
             assert pending is not None and pending.state is ReversalState.PENDING
             assert pending.original["11"] and pending.original["37"] == "REFNWA000002"
             assert (await conn.resolve(posting, timeout=5)).state is CoreBookingState.REVERSED
@@ -218,7 +219,7 @@ def test_unacknowledged_reversal_repeats_as_0421(pki_dir: Path, tmp_path: Path) 
             assert await done == "REFREP000001"
             mtis = [m["t"] for m in env.host.received if m["t"].startswith("04")]
             assert mtis == ["0420", "0421", "0421"]
-            assert conn.store.get("REFREP000001").state is ReversalState.REVERSED
+            assert (await conn.store.get("REFREP000001")).state is ReversalState.REVERSED
             assert env.balance("10000001")[0] == 1_000_000
             assert (await conn.resolve(posting, timeout=0.01)).state is CoreBookingState.REVERSED
 
@@ -244,14 +245,14 @@ def test_reversal_pending_at_shutdown_is_sent_after_restart(
             await first.aclose()
             assert env.ledger.transfer_status("REFRST000001").state == "reversed"  # applied,
             # but never acknowledged: the adapter must still owe it.
-            store = ReversalStore.in_dir(env.state_dir)
-            assert [r.reference for r in store.outstanding()] == ["REFRST000001"]
+            store = SqliteReversalStore.in_dir(env.state_dir)
+            assert [r.reference for r in await store.outstanding()] == ["REFRST000001"]
             # A crash between arming and sending leaves an ARMED row only.
             await store.arm("REFRST000002", {"t": "0200", "3": "400000", "4": "000000000100",
                                              "7": "1128000000", "11": "000099",
                                              "37": "REFRST000002", "41": "ADAPTER1", "49": "978",
                                              "102": "10000001", "103": "10000002"})
-            store.close()
+            await store.aclose()
 
             env.host.drop_reversals = 0
             finished: set[str] = set()
@@ -267,7 +268,7 @@ def test_reversal_pending_at_shutdown_is_sent_after_restart(
             assert finished == {"REFRST000001", "REFRST000002"}
             assert env.ledger.transfer_status("REFRST000002").state == "reversed"  # fenced
             assert env.balance("10000001")[0] == 1_000_000
-            assert second.store.outstanding() == []
+            assert await second.store.outstanding() == []
 
     run(scenario())
 
@@ -316,8 +317,8 @@ def test_foreign_certificate_is_refused_and_nothing_sent(
             conn = await env.connector(ready=False, connect_timeout=0.5)
             with pytest.raises(CoreUnavailable):
                 await conn.post(transfer("REFFOR000001"), timeout=0.5)
-            assert conn.store.outstanding() == []
-            assert conn.store.get("REFFOR000001") is None
+            assert await conn.store.outstanding() == []
+            assert await conn.store.get("REFFOR000001") is None
             assert not await conn.healthy()
             assert env.balance("10000001")[0] == 1_000_000
 

@@ -1,4 +1,5 @@
-"""Group commit of the reversal store: one transaction per loop turn, Rule 1 kept throughout."""
+"""Group commit of the SQLite reversal store (the one `adapter.infra.group_commit`): one
+transaction per paced flush, the write-ahead rule kept throughout, also through the connector."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ from typing import Any
 
 import pytest
 
-from adapter.connectors.iso8583.reversals import ReversalState, ReversalStore
 from adapter.model.errors import CoreUnavailable
+from adapter.ports.reversals import ReversalState
+from adapter.stores.sqlite.reversals import SqliteReversalStore
 from tests.iso8583.support import iso_env, run, transfer
 
 
@@ -50,7 +52,7 @@ def test_arms_and_disarms_of_one_loop_turn_share_one_commit(tmp_path: Path) -> N
     """20 arms queued in one loop turn are one transaction, and so are their 20 disarms."""
 
     async def scenario() -> None:
-        store = ReversalStore(tmp_path / "r.sqlite")
+        store = SqliteReversalStore(tmp_path / "r.sqlite")
         refs = [f"REFGRP{i:06d}" for i in range(20)]
         before = store.commits
         armed = await asyncio.gather(*(store.arm(r, original(r)) for r in refs))
@@ -60,7 +62,7 @@ def test_arms_and_disarms_of_one_loop_turn_share_one_commit(tmp_path: Path) -> N
         await asyncio.gather(*(store.disarm(r) for r in refs))
         assert store.commits == before + 2
         assert committed(store.path) == {}
-        store.close()
+        await store.aclose()
 
     run(scenario())
 
@@ -69,12 +71,12 @@ def test_second_arm_of_a_reference_is_refused_in_the_same_batch(tmp_path: Path) 
     """Two arms of one reference in one transaction: the first wins, the second is False."""
 
     async def scenario() -> None:
-        store = ReversalStore(tmp_path / "r.sqlite")
+        store = SqliteReversalStore(tmp_path / "r.sqlite")
         first, second = await asyncio.gather(store.arm("REFTWICE0001", original("REFTWICE0001")),
                                              store.arm("REFTWICE0001", original("REFTWICE0001")))
         assert (first, second) == (True, False)
         assert store.commits == 1
-        store.close()
+        await store.aclose()
 
     run(scenario())
 
@@ -83,7 +85,7 @@ def test_arm_cancelled_before_its_flush_is_never_written(tmp_path: Path) -> None
     """A caller cancelled while its arm waits for the flush leaves no row and no commit."""
 
     async def scenario() -> None:
-        store = ReversalStore(tmp_path / "r.sqlite")
+        store = SqliteReversalStore(tmp_path / "r.sqlite")
         kept = asyncio.create_task(store.arm("REFKEPT00001", original("REFKEPT00001")))
         gone = asyncio.create_task(store.arm("REFGONE00001", original("REFGONE00001")))
         await asyncio.sleep(0)  # both tasks have queued their rows; the flush has not run
@@ -94,7 +96,7 @@ def test_arm_cancelled_before_its_flush_is_never_written(tmp_path: Path) -> None
             await gone
         assert store.commits == 1
         assert committed(store.path) == {"REFKEPT00001": "armed"}
-        store.close()
+        await store.aclose()
 
     run(scenario())
 
@@ -105,8 +107,8 @@ def test_arm_cancelled_after_its_commit_takes_the_row_back(
     """A caller cancelled between the commit and its wake-up deletes its row before it ends."""
 
     async def scenario() -> None:
-        store = ReversalStore(tmp_path / "r.sqlite")
-        flush = store._flush
+        store = SqliteReversalStore(tmp_path / "r.sqlite")
+        flush = store.writes._flush
         tasks: list[asyncio.Task[bool]] = []
 
         def flush_then_cancel() -> None:
@@ -115,13 +117,13 @@ def test_arm_cancelled_after_its_commit_takes_the_row_back(
                 assert committed(store.path) == {"REFLATE00001": "armed"}
                 tasks.pop().cancel()
 
-        monkeypatch.setattr(store, "_flush", flush_then_cancel)
+        monkeypatch.setattr(store.writes, "_flush", flush_then_cancel)
         task = asyncio.create_task(store.arm("REFLATE00001", original("REFLATE00001")))
         tasks.append(task)
         with pytest.raises(asyncio.CancelledError):
             await task
         assert committed(store.path) == {}
-        store.close()
+        await store.aclose()
 
     run(scenario())
 
@@ -130,7 +132,7 @@ def test_cancelled_disarm_is_still_written(tmp_path: Path) -> None:
     """The reply was definite: a disarm whose caller is cancelled is committed anyway."""
 
     async def scenario() -> None:
-        store = ReversalStore(tmp_path / "r.sqlite")
+        store = SqliteReversalStore(tmp_path / "r.sqlite")
         await store.arm("REFDIS000001", original("REFDIS000001"))
         task = asyncio.create_task(store.disarm("REFDIS000001"))
         await asyncio.sleep(0)
@@ -138,7 +140,7 @@ def test_cancelled_disarm_is_still_written(tmp_path: Path) -> None:
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
-        store.close()  # writes what is queued
+        await store.aclose()  # writes what is queued
         assert committed(store.path) == {}
 
     run(scenario())
@@ -151,16 +153,16 @@ def test_rows_committed_by_a_flush_survive_a_crash_right_after_it(tmp_path: Path
     script = f"""
 import asyncio, os
 from pathlib import Path
-from adapter.connectors.iso8583.reversals import ReversalStore
+from adapter.stores.sqlite.reversals import SqliteReversalStore
 from tests.iso8583.test_group_commit import original
 
 async def main():
-    store = ReversalStore(Path({str(path)!r}))
-    flush = store._flush
+    store = SqliteReversalStore(Path({str(path)!r}))
+    flush = store.writes._flush
     def flush_then_crash():
         flush()
         os._exit(0)  # no cleanup, no close: as a kill -9 right after the COMMIT
-    store._flush = flush_then_crash
+    store.writes._flush = flush_then_crash
     await asyncio.gather(*(store.arm(f"REFCRASH{{i:04d}}", original(f"REFCRASH{{i:04d}}"))
                            for i in range(10)))
 
@@ -168,13 +170,15 @@ asyncio.run(main())
 """
     subprocess.run([sys.executable, "-c", script], check=True, timeout=60,
                    cwd=Path(__file__).parents[2])
-    store = ReversalStore(path)
-    try:
-        outstanding = store.outstanding()
-        assert sorted(r.reference for r in outstanding) == [f"REFCRASH{i:04d}" for i in range(10)]
-        assert {r.state for r in outstanding} == {ReversalState.ARMED}
-    finally:
-        store.close()
+    async def reopen() -> list[tuple[str, ReversalState]]:
+        store = SqliteReversalStore(path)
+        try:
+            return [(r.reference, r.state) for r in await store.outstanding()]
+        finally:
+            await store.aclose()
+
+    assert sorted(run(reopen())) == [(f"REFCRASH{i:04d}", ReversalState.ARMED)
+                                     for i in range(10)]
 
 
 def test_concurrent_postings_share_commits_and_every_0200_finds_its_row(
@@ -246,7 +250,7 @@ def test_postings_cancelled_after_arming_are_never_sent(
     async def scenario() -> None:
         async with iso_env(pki_dir, tmp_path) as env:
             conn = await env.connector()
-            flush = conn.store._flush
+            flush = conn.store.writes._flush
             tasks: list[asyncio.Task[Any]] = []
 
             def flush_then_cancel() -> None:
@@ -256,7 +260,7 @@ def test_postings_cancelled_after_arming_are_never_sent(
                         task.cancel()
                     tasks.clear()
 
-            monkeypatch.setattr(conn.store, "_flush", flush_then_cancel)
+            monkeypatch.setattr(conn.store.writes, "_flush", flush_then_cancel)
             refs = [f"REFCAA{i:06d}" for i in range(10)]
             pending = [asyncio.create_task(conn.post(transfer(r), timeout=5)) for r in refs]
             tasks.extend(pending)
@@ -264,7 +268,7 @@ def test_postings_cancelled_after_arming_are_never_sent(
             assert all(isinstance(r, asyncio.CancelledError) for r in results)
             assert committed(conn.store.path) == {}
             assert not [m for m in env.host.received if m["t"] == "0200"]
-            assert conn.store.outstanding() == []
+            assert await conn.store.outstanding() == []
 
     run(scenario())
 

@@ -119,8 +119,8 @@ def test_retry_while_running_is_409_then_replays(bank: Bank, partner: httpx.Clie
         worker = threading.Thread(target=lambda: first.append(other.post(
             "/v1/transfers", headers={"Idempotency-Key": key}, json=transfer_body("4.00"))))
         worker.start()
-        store = bank.services.store
-        wait_until(lambda: bank.run(store.get_key("partner", key)) is not None)
+        keys = bank.services.storage.keys
+        wait_until(lambda: bank.run(keys.get("partner", key)) is not None)
         retry = partner.post("/v1/transfers", headers={"Idempotency-Key": key},
                              json=transfer_body("4.00"))
         worker.join(15)

@@ -52,8 +52,8 @@ def test_core_timeout_is_504_with_payment_id_then_settles(slow_bank: Bank) -> No
         assert status() == "PDNG"
         # The resolver's pass during the latency timed out and it now waits its interval
         # (5 s); settle this one now through the same service call it would make.
-        payments, store = slow_bank.services.payments, slow_bank.services.store
-        settled = slow_bank.run(payments.settle(slow_bank.run(store.get_payment(payment_id))))
+        payments, journal = slow_bank.services.payments, slow_bank.services.storage.journal
+        settled = slow_bank.run(payments.settle(slow_bank.run(journal.get(payment_id))))
         assert settled.status.value == "booked"
         assert status() == "ACSC"
         assert slow_bank.booked("10000001") == before - 500

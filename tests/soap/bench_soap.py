@@ -42,11 +42,13 @@ def _build(variant: str, state_dir: Path) -> tuple[Any, Any]:
     """(the SOAP endpoint for `variant`, settings); call on the loop that will serve it."""
     from adapter.config import Settings
     from adapter.frontends import soap
+    from adapter.frontends.soap.wssecurity import NONCE_RETENTION
     from adapter.infra.spyne_asgi import AsgiMethodContext, SpyneAsgi
     from adapter.infra.spyne_process import configure_spyne_process
     from adapter.provision import provision
     from adapter.services.banking import BankingServices
     from adapter.services.clients import ClientRegistry
+    from adapter.stores.memory import MemoryNonceStore
     from adapter.stores.sqlite import SqliteStore
     from tests.fakes import FakeCore
 
@@ -88,7 +90,8 @@ def _build(variant: str, state_dir: Path) -> tuple[Any, Any]:
     core.add("10000003", "EUR", "5000.00")
     services = BankingServices.build(core, SqliteStore(state_dir / "adapter.db"),
                                      ClientRegistry.load(settings.clients_file))
-    endpoint = soap.build_soap_app(services, settings)
+    endpoint = soap.build_soap_app(services, settings,
+                                   nonces=MemoryNonceStore(NONCE_RETENTION))
     app = endpoint.bridge.app
     if variant == "thread-hop":
         endpoint.bridge = ThreadHop(app, max_body=settings.max_body_bytes)

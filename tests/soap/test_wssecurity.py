@@ -1,4 +1,6 @@
-"""UsernameToken rules without sockets: parsing, the freshness window, the nonce cache."""
+"""UsernameToken rules without sockets: parsing, the freshness window, replayed nonces.
+
+The nonce stores themselves are tested by tests/contract/test_nonces.py."""
 
 from __future__ import annotations
 
@@ -11,45 +13,22 @@ from lxml import etree
 
 from adapter.frontends.soap.wssecurity import (
     MAX_AGE,
-    NonceCache,
+    NONCE_RETENTION,
     UsernameTokenVerifier,
     parse_token,
 )
-from adapter.model.errors import InternalError, Unauthenticated
+from adapter.model.errors import Unauthenticated
+from adapter.ports.nonces import NonceStore
 from adapter.provision import provision
 from adapter.services.clients import ClientRegistry
+from adapter.stores.memory import MemoryNonceStore
+from adapter.stores.sqlite import SqliteNonceStore
 
 from .conftest import Token
 
 
 def header(xml: str) -> list[etree._Element]:
     return [etree.fromstring(xml)]
-
-
-def test_nonce_is_accepted_once() -> None:
-    """A nonce is refused the second time for the same user, accepted for another user."""
-    cache = NonceCache()
-    assert (cache.add("legacy", b"n" * 16), cache.add("legacy", b"n" * 16),
-            cache.add("other", b"n" * 16)) == (True, False, True)
-
-
-def test_nonce_is_forgotten_after_the_window() -> None:
-    """An entry is dropped once its Created could no longer pass the freshness check."""
-    now = [1000.0]
-    cache = NonceCache(retention=360, bucket_seconds=10, clock=lambda: now[0])
-    cache.add("legacy", b"a" * 16)
-    now[0] += 360 + 20
-    assert (cache.add("legacy", b"b" * 16), len(cache)) == (True, 1)
-
-
-def test_full_nonce_cache_fails_closed() -> None:
-    """When the cache is full a new nonce is refused, never an old one evicted."""
-    cache = NonceCache(max_entries=2)
-    cache.add("legacy", b"a" * 16)
-    cache.add("legacy", b"b" * 16)
-    with pytest.raises(InternalError):
-        cache.add("legacy", b"c" * 16)
-    assert cache.add("legacy", b"a" * 16) is False
 
 
 def test_digest_without_nonce_is_refused() -> None:
@@ -72,7 +51,8 @@ def test_created_at_the_edge_of_the_window(tmp_path: Path) -> None:
     provisioned = provision(tmp_path)
     caller = ClientRegistry.load(provisioned.clients_file).get("legacy")
     assert caller is not None
-    verifier = UsernameTokenVerifier(provisioned.pki_dir / "secrets.key")
+    verifier = UsernameTokenVerifier(provisioned.pki_dir / "secrets.key",
+                                     MemoryNonceStore(NONCE_RETENTION))
     now = datetime.now(UTC).replace(microsecond=0)
     fresh = Token("legacy", provisioned.legacy_password, created=now - timedelta(seconds=299))
     stale = Token("legacy", provisioned.legacy_password,
@@ -80,3 +60,30 @@ def test_created_at_the_edge_of_the_window(tmp_path: Path) -> None:
     asyncio.run(verifier.verify(caller, header(fresh.xml())))
     with pytest.raises(Unauthenticated, match="older than 5 minutes"):
         asyncio.run(verifier.verify(caller, header(stale.xml())))
+
+
+@pytest.mark.parametrize("backend", ["memory", "sqlite"])
+def test_a_replayed_nonce_is_refused_through_the_nonce_port(tmp_path: Path,
+                                                            backend: str) -> None:
+    """The verifier remembers an accepted nonce in its store: the same token again is
+    UNAUTHENTICATED, a fresh nonce passes, and a store kept too briefly is refused."""
+    provisioned = provision(tmp_path)
+    caller = ClientRegistry.load(provisioned.clients_file).get("legacy")
+    assert caller is not None
+    nonces: NonceStore = (MemoryNonceStore(NONCE_RETENTION) if backend == "memory" else
+                          SqliteNonceStore(tmp_path / "n.sqlite", retention=NONCE_RETENTION))
+    verifier = UsernameTokenVerifier(provisioned.pki_dir / "secrets.key", nonces)
+    token = Token("legacy", provisioned.legacy_password, nonce=b"r" * 16).xml()
+
+    async def scenario() -> None:
+        await verifier.verify(caller, header(token))
+        with pytest.raises(Unauthenticated, match="Nonce was already used"):
+            await verifier.verify(caller, header(token))
+        await verifier.verify(caller, header(
+            Token("legacy", provisioned.legacy_password, nonce=b"s" * 16).xml()))
+        await nonces.aclose()
+
+    asyncio.run(scenario())
+    with pytest.raises(ValueError, match="must remember nonces 360 s"):
+        UsernameTokenVerifier(provisioned.pki_dir / "secrets.key",
+                              MemoryNonceStore(NONCE_RETENTION - 1))

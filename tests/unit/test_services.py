@@ -1,12 +1,13 @@
-"""The payment and account services against a fake core and the real SQLite store."""
+"""The payment and account services against a fake core and the in-memory storage ports
+(no SQLite: every test here fails if anything opens a database)."""
 
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -30,8 +31,7 @@ from adapter.services.banking import BankingServices
 from adapter.services.clients import ALL_ACCOUNTS, Caller, ClientRegistry, Operation, Role
 from adapter.services.context import RequestContext
 from adapter.services.resolver import Resolver
-from adapter.stores.sqlite import SqliteStore
-from tests.fakes import FakeCore
+from tests.fakes import FakeCore, MemoryStore
 
 IBAN_1 = "DE89370400440532013000"
 IBAN_2 = "DE02120300000000202051"
@@ -66,27 +66,43 @@ def ctx(caller: Caller = PARTNER, deadline: float | None = None) -> RequestConte
 Scenario = Callable[[BankingServices, FakeCore], Awaitable[Any]]
 
 
-def run(tmp_path: Path, scenario: Scenario, core: FakeCore | None = None) -> Any:
+@pytest.fixture(autouse=True)
+def no_sqlite(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The services are tested against the in-memory ports only."""
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a service unit test opened an SQLite database")
+
+    monkeypatch.setattr(sqlite3, "connect", refuse)
+
+
+def run(scenario: Scenario, core: FakeCore | None = None,
+        store: MemoryStore | None = None) -> Any:
+    """Run `scenario` on fresh services; pass `store` to reuse the storage of a previous
+    run (a restart that kept its database)."""
     core = core or make_core()
+    storage = store.reopened() if store is not None else MemoryStore()
 
     async def main() -> Any:
-        store = SqliteStore(tmp_path / "adapter.db")
         services = BankingServices.build(
-            core, store, ClientRegistry([PARTNER, OTHER, INTERNAL]),
+            core, storage, ClientRegistry([PARTNER, OTHER, INTERNAL]),
             core_timeout=1.0, resolve_timeout=1.0)
         try:
             return await scenario(services, core)
         finally:
-            await store.aclose()
+            await storage.aclose()
 
     return asyncio.run(main())
+
+
+def resolver(services: BankingServices) -> Resolver:
+    return Resolver(services.payments, services.storage.journal, services.storage.keys)
 
 
 def balances(core: FakeCore) -> dict[str, Decimal]:
     return {k: v for k, v in core.balances.items() if k in ("A1", "A2", "A3")}
 
 
-def test_transfer_books_once_and_replay_returns_the_same_payment(tmp_path: Path) -> None:
+def test_transfer_books_once_and_replay_returns_the_same_payment() -> None:
     """A replay under the same key returns the stored payment and moves no more money."""
     async def scenario(services: BankingServices, core: FakeCore) -> None:
         first = await services.payments.transfer(ctx(), transfer(), "key-1")
@@ -96,14 +112,14 @@ def test_transfer_books_once_and_replay_returns_the_same_payment(tmp_path: Path)
         assert core.post_calls == 1
         assert balances(core) == {"A1": Decimal("90.00"), "A2": Decimal("60.00"),
                                   "A3": Decimal("10.00")}
-        history = await services.store.status_history(first.payment.payment_id)
+        history = await services.storage.journal.history(first.payment.payment_id)
         assert [h.status for h in history] == [
             PaymentStatus.RECEIVED, PaymentStatus.ACCEPTED, PaymentStatus.BOOKED]
 
-    run(tmp_path, scenario)
+    run(scenario)
 
 
-def test_same_key_different_payload_is_refused(tmp_path: Path) -> None:
+def test_same_key_different_payload_is_refused() -> None:
     """A key reused for another request is an IDEMPOTENCY_CONFLICT and moves nothing."""
     async def scenario(services: BankingServices, core: FakeCore) -> None:
         await services.payments.transfer(ctx(), transfer("10.00"), "key-1")
@@ -112,10 +128,10 @@ def test_same_key_different_payload_is_refused(tmp_path: Path) -> None:
         assert info.value.code == "IDEMPOTENCY_CONFLICT"
         assert core.post_calls == 1 and core.balances["A1"] == Decimal("90.00")
 
-    run(tmp_path, scenario)
+    run(scenario)
 
 
-def test_keys_are_scoped_to_the_caller(tmp_path: Path) -> None:
+def test_keys_are_scoped_to_the_caller() -> None:
     """Two callers using the same key get two independent payments."""
     async def scenario(services: BankingServices, core: FakeCore) -> None:
         mine = await services.payments.transfer(ctx(), transfer(), "shared")
@@ -124,17 +140,17 @@ def test_keys_are_scoped_to_the_caller(tmp_path: Path) -> None:
         assert mine.payment.payment_id != theirs.payment.payment_id
         assert core.post_calls == 2 and core.balances["A3"] == Decimal("9.00")
 
-    run(tmp_path, scenario)
+    run(scenario)
 
 
-def test_business_refusal_is_journalled_and_replayed(tmp_path: Path) -> None:
+def test_business_refusal_is_journalled_and_replayed() -> None:
     """Insufficient funds rejects the payment, and a replay returns the same error."""
     async def scenario(services: BankingServices, core: FakeCore) -> None:
         with pytest.raises(InsufficientFunds) as first:
             await services.payments.transfer(ctx(), transfer("1000.00"), "key-1")
         assert first.value.payment_id is not None
         assert first.value.correlation_id == "corr-1"
-        payment = await services.store.get_payment(first.value.payment_id)
+        payment = await services.storage.journal.get(first.value.payment_id)
         assert payment is not None and payment.status is PaymentStatus.REJECTED
         assert payment.reason_code == "INSUFFICIENT_FUNDS"
         with pytest.raises(InsufficientFunds) as again:
@@ -142,10 +158,10 @@ def test_business_refusal_is_journalled_and_replayed(tmp_path: Path) -> None:
         assert again.value.payment_id == first.value.payment_id
         assert core.post_calls == 1 and core.balances["A1"] == Decimal("100.00")
 
-    run(tmp_path, scenario)
+    run(scenario)
 
 
-def test_lost_reply_is_resolved_to_booked_exactly_once(tmp_path: Path) -> None:
+def test_lost_reply_is_resolved_to_booked_exactly_once() -> None:
     """Booked by the core but the answer lost: resolve finds it booked; no second post."""
     core = make_core()
     core.script.append("lose_reply")
@@ -155,13 +171,13 @@ def test_lost_reply_is_resolved_to_booked_exactly_once(tmp_path: Path) -> None:
         assert result.payment.status is PaymentStatus.BOOKED
         assert (core.post_calls, core.resolve_calls) == (1, 1)
         assert core.balances["A1"] == Decimal("90.00")
-        history = await services.store.status_history(result.payment.payment_id)
+        history = await services.storage.journal.history(result.payment.payment_id)
         assert [h.status for h in history][-2:] == [PaymentStatus.IN_DOUBT, PaymentStatus.BOOKED]
 
-    run(tmp_path, scenario, core)
+    run(scenario, core)
 
 
-def test_lost_request_is_fenced_and_rejected(tmp_path: Path) -> None:
+def test_lost_request_is_fenced_and_rejected() -> None:
     """Never booked and no answer: resolve fences it; the payment is rejected, nothing moves."""
     core = make_core()
     core.script.append("lost_request")
@@ -169,7 +185,7 @@ def test_lost_request_is_fenced_and_rejected(tmp_path: Path) -> None:
     async def scenario(services: BankingServices, core: FakeCore) -> None:
         with pytest.raises(CoreTimeout) as info:
             await services.payments.transfer(ctx(), transfer(), "key-1")
-        payment = await services.store.get_payment(info.value.payment_id or "")
+        payment = await services.storage.journal.get(info.value.payment_id or "")
         assert payment is not None and payment.status is PaymentStatus.REJECTED
         assert payment.reason_code == "CORE_TIMEOUT"
         assert core.balances["A1"] == Decimal("100.00")
@@ -177,11 +193,10 @@ def test_lost_request_is_fenced_and_rejected(tmp_path: Path) -> None:
             await services.payments.transfer(ctx(), transfer(), "key-1")
         assert core.post_calls == 1
 
-    run(tmp_path, scenario, core)
+    run(scenario, core)
 
 
-def test_unresolvable_payment_stays_in_doubt_until_the_resolver_settles_it(
-        tmp_path: Path) -> None:
+def test_unresolvable_payment_stays_in_doubt_until_the_resolver_settles_it() -> None:
     """If the core cannot be asked, the payment stays PDNG; the resolver settles it later."""
     core = make_core()
     core.script.append("lose_reply")
@@ -191,19 +206,18 @@ def test_unresolvable_payment_stays_in_doubt_until_the_resolver_settles_it(
         with pytest.raises(CoreTimeout) as info:
             await services.payments.transfer(ctx(), transfer(), "key-1")
         payment_id = info.value.payment_id or ""
-        pending = await services.store.get_payment(payment_id)
+        pending = await services.storage.journal.get(payment_id)
         assert pending is not None and pending.status is PaymentStatus.IN_DOUBT
-        resolver = Resolver(services.payments, services.store)
-        assert await resolver.run_once(include_recent=True) == 1
+        assert await resolver(services).run_once(include_recent=True) == 1
         replay = await services.payments.transfer(ctx(), transfer(), "key-1")
         assert replay.replayed and replay.payment.status is PaymentStatus.BOOKED
         assert replay.payment.payment_id == payment_id
         assert core.post_calls == 1 and core.balances["A1"] == Decimal("90.00")
 
-    run(tmp_path, scenario, core)
+    run(scenario, core)
 
 
-def test_core_unavailable_releases_the_key(tmp_path: Path) -> None:
+def test_core_unavailable_releases_the_key() -> None:
     """Certainly not delivered: rejected, and the same key may be retried and then books."""
     core = make_core()
     core.script.append("unavailable")
@@ -211,16 +225,16 @@ def test_core_unavailable_releases_the_key(tmp_path: Path) -> None:
     async def scenario(services: BankingServices, core: FakeCore) -> None:
         with pytest.raises(CoreUnavailable) as info:
             await services.payments.transfer(ctx(), transfer(), "key-1")
-        failed = await services.store.get_payment(info.value.payment_id or "")
+        failed = await services.storage.journal.get(info.value.payment_id or "")
         assert failed is not None and failed.status is PaymentStatus.REJECTED
         retry = await services.payments.transfer(ctx(), transfer(), "key-1")
         assert retry.payment.status is PaymentStatus.BOOKED and not retry.replayed
         assert core.balances["A1"] == Decimal("90.00")
 
-    run(tmp_path, scenario, core)
+    run(scenario, core)
 
 
-def test_refusals_before_the_core_store_nothing(tmp_path: Path) -> None:
+def test_refusals_before_the_core_store_nothing() -> None:
     """Forbidden, unknown and mismatched requests raise their code and leave no record."""
     async def scenario(services: BankingServices, core: FakeCore) -> None:
         cases = [
@@ -232,7 +246,7 @@ def test_refusals_before_the_core_store_nothing(tmp_path: Path) -> None:
         for error, request in cases:
             with pytest.raises(error):
                 await services.payments.transfer(ctx(), request, "key-x")
-            assert await services.store.get_key("partner", "key-x") is None
+            assert await services.storage.keys.get("partner", "key-x") is None
         same = TransferRequest.model_validate({
             "debtor": {"id": "A1"}, "creditor": {"iban": IBAN_1},
             "amount": {"amount": "1.00", "currency": "EUR"}, "end_to_end_id": "E"})
@@ -243,19 +257,19 @@ def test_refusals_before_the_core_store_nothing(tmp_path: Path) -> None:
         assert core.post_calls == 0 and balances(core) == {
             "A1": Decimal("100.00"), "A2": Decimal("50.00"), "A3": Decimal("10.00")}
 
-    run(tmp_path, scenario)
+    run(scenario)
 
 
-def test_expired_deadline_does_nothing(tmp_path: Path) -> None:
+def test_expired_deadline_does_nothing() -> None:
     """A request whose deadline already passed is refused before anything is stored."""
     async def scenario(services: BankingServices, core: FakeCore) -> None:
         with pytest.raises(DeadlineExceeded):
             await services.payments.transfer(
                 ctx(deadline=time.monotonic() - 1), transfer(), "key-1")
-        assert await services.store.get_key("partner", "key-1") is None
+        assert await services.storage.keys.get("partner", "key-1") is None
         assert core.post_calls == 0
 
-    run(tmp_path, scenario)
+    run(scenario)
 
 
 def gated_core() -> tuple[FakeCore, asyncio.Event, asyncio.Event]:
@@ -274,7 +288,7 @@ def gated_core() -> tuple[FakeCore, asyncio.Event, asyncio.Event]:
     return core, entered, gate
 
 
-def test_retry_while_running_is_refused(tmp_path: Path) -> None:
+def test_retry_while_running_is_refused() -> None:
     """A second call under a key whose first call is still at the core gets IN_PROGRESS."""
     core, entered, gate = gated_core()
 
@@ -287,10 +301,10 @@ def test_retry_while_running_is_refused(tmp_path: Path) -> None:
         assert (await first).payment.status is PaymentStatus.BOOKED
         assert core.balances["A1"] == Decimal("90.00")
 
-    run(tmp_path, scenario, core)
+    run(scenario, core)
 
 
-def test_caller_cancellation_does_not_leave_half_a_payment(tmp_path: Path) -> None:
+def test_caller_cancellation_does_not_leave_half_a_payment() -> None:
     """Cancelling the caller's task mid-call still finishes the payment (shielded)."""
     core, entered, gate = gated_core()
 
@@ -301,21 +315,21 @@ def test_caller_cancellation_does_not_leave_half_a_payment(tmp_path: Path) -> No
         with pytest.raises(asyncio.CancelledError):
             await task
         gate.set()
-        record = await services.store.get_key("partner", "key-1")
+        record = await services.storage.keys.get("partner", "key-1")
         assert record is not None
         while True:  # the shielded work finishes on its own; yield until it has
-            current = await services.store.get_key("partner", "key-1")
+            current = await services.storage.keys.get("partner", "key-1")
             if current is not None and current.state.value == "completed":
                 break
             await asyncio.sleep(0)
-        payment = await services.store.get_payment(record.payment_id)
+        payment = await services.storage.journal.get(record.payment_id)
         assert payment is not None and payment.status is PaymentStatus.BOOKED
         assert core.balances["A1"] == Decimal("90.00")
 
-    run(tmp_path, scenario, core)
+    run(scenario, core)
 
 
-def test_restart_resolves_payments_left_accepted(tmp_path: Path) -> None:
+def test_restart_resolves_payments_left_accepted() -> None:
     """A payment journalled ACCEPTED by a process that died is settled after restart."""
     core = make_core()
     crash = RuntimeError("process died")
@@ -331,19 +345,20 @@ def test_restart_resolves_payments_left_accepted(tmp_path: Path) -> None:
             await services.payments.transfer(ctx(), transfer(), "key-1")
         return info.value.payment_id or ""
 
-    payment_id = run(tmp_path, first_life, core)
+    disk = MemoryStore()
+    payment_id = run(first_life, core, disk)
 
     async def second_life(services: BankingServices, core: FakeCore) -> None:
-        assert await Resolver(services.payments, services.store).run_once(
+        assert await resolver(services).run_once(
             include_recent=True) == 1
         payment = await services.payments.get_payment(ctx(), payment_id)
         assert payment.status is PaymentStatus.BOOKED
         assert core.balances["A1"] == Decimal("90.00")
 
-    run(tmp_path, second_life, core)
+    run(second_life, core, disk)
 
 
-def test_events_are_durable_and_streamed_in_order(tmp_path: Path) -> None:
+def test_events_are_durable_and_streamed_in_order() -> None:
     """Booked and rejected payments appear on the stream with growing seq, from a cursor."""
     async def scenario(services: BankingServices, core: FakeCore) -> None:
         start = await services.events.head()
@@ -364,10 +379,10 @@ def test_events_are_durable_and_streamed_in_order(tmp_path: Path) -> None:
                                          ("booked", Decimal("5.00"))]
         assert [s[0] for s in seen] == [start + 1, start + 2, start + 3]
 
-    run(tmp_path, scenario)
+    run(scenario)
 
 
-def test_payment_visibility(tmp_path: Path) -> None:
+def test_payment_visibility() -> None:
     """A payment is visible to its maker and to callers of its accounts, absent to others."""
     async def scenario(services: BankingServices, core: FakeCore) -> None:
         made = await services.payments.transfer(ctx(), transfer(), "k1")
@@ -378,10 +393,10 @@ def test_payment_visibility(tmp_path: Path) -> None:
         with pytest.raises(PaymentNotFound):
             await services.payments.get_payment(ctx(), "no-such-id")
 
-    run(tmp_path, scenario)
+    run(scenario)
 
 
-def test_account_reads_are_authorised(tmp_path: Path) -> None:
+def test_account_reads_are_authorised() -> None:
     """A caller lists and reads only its accounts; another's account is FORBIDDEN."""
     async def scenario(services: BankingServices, core: FakeCore) -> None:
         accounts = await services.accounts.list_accounts(ctx())
@@ -394,10 +409,10 @@ def test_account_reads_are_authorised(tmp_path: Path) -> None:
         with pytest.raises(AccountNotFound):
             await services.accounts.get_account(ctx(INTERNAL), AccountRef(id="NOPE"))
 
-    run(tmp_path, scenario)
+    run(scenario)
 
 
-def test_two_settlers_at_once_record_one_outcome(tmp_path: Path) -> None:
+def test_two_settlers_at_once_record_one_outcome() -> None:
     """Two concurrent resolutions of one in-doubt payment write one outcome and one event."""
     core = make_core()
     core.script.append("lose_reply")
@@ -407,15 +422,15 @@ def test_two_settlers_at_once_record_one_outcome(tmp_path: Path) -> None:
         start = await services.events.head()
         with pytest.raises(CoreTimeout) as info:
             await services.payments.transfer(ctx(), transfer(), "key-1")
-        pending = await services.store.get_payment(info.value.payment_id or "")
+        pending = await services.storage.journal.get(info.value.payment_id or "")
         assert pending is not None and pending.status is PaymentStatus.IN_DOUBT
         first, second = await asyncio.gather(services.payments.settle(pending),
                                               services.payments.settle(pending))
         assert first.status is second.status is PaymentStatus.BOOKED
-        history = await services.store.status_history(pending.payment_id)
+        history = await services.storage.journal.history(pending.payment_id)
         assert [h.status for h in history].count(PaymentStatus.BOOKED) == 1
-        events = await services.store.events_since(start, 10)
+        events = await services.storage.outbox.since(start, 10)
         assert [(e.payment_id, e.type.value) for e in events] == [(pending.payment_id, "booked")]
         assert core.balances["A1"] == Decimal("90.00")
 
-    run(tmp_path, scenario, core)
+    run(scenario, core)

@@ -11,9 +11,11 @@ from decimal import Decimal
 from pathlib import Path
 
 from adapter.model import Money, Payment, PaymentKind, PaymentStatus
-from adapter.ports.store import IdempotencyRecord, KeyState
+from adapter.ports.idempotency import IdempotencyRecord, KeyState
 from adapter.services.payments import new_core_reference, new_payment_id
-from adapter.stores.sqlite import SCHEMA, UNRESOLVED_SQL, SqliteStore
+from adapter.stores.sqlite import SqliteStore
+from adapter.stores.sqlite.journal import UNRESOLVED_SQL
+from adapter.stores.sqlite.schema import SCHEMA
 
 T0 = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 
@@ -48,20 +50,20 @@ def test_unresolved_returns_in_doubt_and_old_accepted_payments_only(tmp_path: Pa
         for name, age in (("old-accepted", 60), ("young-accepted", 1), ("in-doubt", 1),
                           ("booked", 60), ("rejected", 60)):
             p = _payment(T0 - timedelta(seconds=age))
-            await store.claim(IdempotencyRecord(
+            await store.journal.claim(IdempotencyRecord(
                 caller_id="partner", key=name, fingerprint="f", state=KeyState.IN_PROGRESS,
                 payment_id=p.payment_id, created_at=p.created_at, locked_until=p.created_at,
                 expires_at=p.created_at + timedelta(days=1)), p)
             target = {"in-doubt": PaymentStatus.IN_DOUBT, "booked": PaymentStatus.BOOKED,
                       "rejected": PaymentStatus.REJECTED}.get(name)
             if target is not None:
-                await store.record(p.transition(target, p.updated_at),
+                await store.journal.record(p.transition(target, p.updated_at),
                                    expected=PaymentStatus.ACCEPTED)
             made[p.payment_id] = p
         names = {p.payment_id: n for n, p in zip(
             ("old-accepted", "young-accepted", "in-doubt", "booked", "rejected"),
             made.values(), strict=True)}
-        found = await store.unresolved(T0 - timedelta(seconds=30))
+        found = await store.journal.unresolved(T0 - timedelta(seconds=30))
         await store.aclose()
         return [names[p.payment_id] for p in found]
 

@@ -6,13 +6,12 @@
     channel     asyncio mutual-TLS stream of frames; reconnect backoff
     mux         many requests in flight, replies matched on (field 11, field 41)
     mapping     canonical <-> ISO 8583 messages and field 39 <-> canonical errors
-    reversals   persistent store of reversals still owed (SQLite in the state dir)
-    connector   `IsoCoreConnector`, the `CorePort` implementation
+    connector   `IsoCoreConnector`, the `CorePort` implementation; the reversals it still owes
+                are kept behind `adapter.ports.reversals` (SQLite: `adapter.stores.sqlite`)
 """
 
 from adapter.connectors.iso8583.codec import Codec, CodecError
 from adapter.connectors.iso8583.connector import IsoCoreConnector
-from adapter.connectors.iso8583.reversals import ReversalStore
 from adapter.connectors.iso8583.spec import BitmapEncoding
 
-__all__ = ["BitmapEncoding", "Codec", "CodecError", "IsoCoreConnector", "ReversalStore"]
+__all__ = ["BitmapEncoding", "Codec", "CodecError", "IsoCoreConnector"]

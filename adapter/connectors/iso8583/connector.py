@@ -6,12 +6,13 @@ values and errors, and driving reversals (0420/0421 until 0430) from the persist
 
 Invariants:
 - Rule 1 (with `write_ahead`, the default): a 0200 posting leaves only after its ARMED row is
-  committed (`reversals`, Rule 1), and its outcome is returned only after the row is
-  disarmed (deleted, committed) or marked PENDING. Both writes are group-committed with the
-  other postings (`reversals`, Rule 4). Without `write_ahead` the caller's own journal is the
-  write-ahead log (the adapter's payment journal holds every posting ACCEPTED before it is
-  sent, and its resolver calls `resolve` for any it finds unsettled after a restart): the
-  store then only holds the postings that need reversing, written when one is found.
+  committed (`adapter.ports.reversals`, Rule 1), and its outcome is returned only after the
+  row is disarmed (deleted, committed) or marked PENDING. Both writes are group-committed
+  with the other postings (`adapter.stores.sqlite.reversals`). Without `write_ahead` the
+  caller's own journal is the write-ahead log (the adapter's payment journal holds every
+  posting ACCEPTED before it is sent, and its resolver calls `resolve` for any it finds
+  unsettled after a restart): the store then only holds the postings that need reversing,
+  written when one is found.
 - Rule 2: a 0200 posting without a reply (timeout, connection lost after sending) raises
   `CoreOutcomeUnknown` and is reversed; it is never sent again. If it certainly did not leave,
   `CoreUnavailable`.
@@ -29,7 +30,6 @@ import asyncio
 import contextlib
 import inspect
 import logging
-import sqlite3
 import ssl
 import time
 from collections.abc import Awaitable, Callable
@@ -41,7 +41,6 @@ from adapter.connectors.iso8583.channel import Backoff, ChannelClosed, IsoChanne
 from adapter.connectors.iso8583.codec import Codec, CodecError, Message
 from adapter.connectors.iso8583.framing import FramingError
 from adapter.connectors.iso8583.mux import ConnectionLost, DuplicateKey, Mux, MuxTimeout
-from adapter.connectors.iso8583.reversals import ReversalState, ReversalStore
 from adapter.connectors.iso8583.spec import (
     STAN_MODULUS,
     TERMINAL_ID_LEN,
@@ -61,6 +60,8 @@ from adapter.ports.core import (
     CorePort,
     CorePosting,
 )
+from adapter.ports.reversals import ReversalState, ReversalStore, ReversalStoreError
+from adapter.stores.sqlite.reversals import SqliteReversalStore
 
 log = logging.getLogger(__name__)
 
@@ -147,7 +148,8 @@ class IsoCoreConnector:
         call starts it)."""
         pki = Path(pki_dir)
         ctx = client_context(TlsFiles.from_dir(pki, client_name), pki / "ca.crt")
-        store = ReversalStore.in_dir(Path(state_dir), synchronous=synchronous, linger=linger)
+        store = SqliteReversalStore.in_dir(Path(state_dir), synchronous=synchronous,
+                                          linger=linger)
         return cls(host, port, ctx, store, server_hostname=server_hostname,
                    **options)  # type: ignore[arg-type]
 
@@ -179,7 +181,7 @@ class IsoCoreConnector:
             await self._channel.close()
             self._channel = None
         self.mux.fail_all("the connector is closing")
-        self.store.close()
+        await self.store.aclose()
 
     async def healthy(self) -> bool:
         """Connected, signed on, and the last echo (if any) was answered."""
@@ -383,10 +385,10 @@ class IsoCoreConnector:
         if self.write_ahead:
             try:
                 may_send = await self.store.arm(reference, msg)  # committed first (Rule 1)
-            except sqlite3.Error as exc:
+            except ReversalStoreError as exc:
                 raise CoreUnavailable("the posting could not be recorded before sending") from exc
         else:  # the caller's journal wrote ahead; a row here means a reversal exists
-            may_send = self.store.get(reference) is None
+            may_send = await self.store.get(reference) is None
         if not may_send:
             # The reference is already being (or was) reversed: sending it could only be
             # refused by the core (a reversed reference is fenced) or race the reversal.
@@ -400,7 +402,7 @@ class IsoCoreConnector:
             await self._disarm(reference)
             raise CoreUnavailable("too many requests in flight") from exc
         except (MuxTimeout, ConnectionLost, asyncio.CancelledError) as exc:
-            self.store.mark_pending(reference, None if self.write_ahead else msg)
+            await self.store.mark_pending(reference, None if self.write_ahead else msg)
             self._reversal_wake.set()
             log.warning("iso8583 posting %s without reply (%s): reversal scheduled",
                         reference, type(exc).__name__)
@@ -417,21 +419,21 @@ class IsoCoreConnector:
             return
         try:
             await self.store.disarm(reference)
-        except sqlite3.Error as exc:
+        except ReversalStoreError as exc:
             # The ARMED row stays and will be reversed: the outcome must not be reported.
             self._reversal_wake.set()
             raise CoreOutcomeUnknown("the posting's reply could not be recorded") from exc
 
     async def resolve(self, posting: CorePosting, *, timeout: float) -> CoreBooking:
         deadline = time.monotonic() + timeout
-        record = self.store.get(posting.reference)
+        record = await self.store.get(posting.reference)
         if record is None:
             # Never sent by this adapter's store (or lost before arming): fence it anyway, so
             # a late original can never book (the core tombstones an unknown reversal).
             original = mapping.financial_request(posting, "000000", self.terminal_id, _now())
-            self.store.mark_pending(posting.reference, original)
+            await self.store.mark_pending(posting.reference, original)
         elif record.state is ReversalState.ARMED:
-            self.store.mark_pending(posting.reference)
+            await self.store.mark_pending(posting.reference)
         while True:
             if await self._reverse_once(posting.reference, deadline):
                 return CoreBooking(reference=posting.reference, state=CoreBookingState.REVERSED)
@@ -443,7 +445,7 @@ class IsoCoreConnector:
         """One 0420 (0421 on repeats) for `reference`; True once it is REVERSED."""
         lock = self._reversal_locks.setdefault(reference, asyncio.Lock())
         async with lock:
-            record = self.store.get(reference)
+            record = await self.store.get(reference)
             if record is None:
                 return False
             if record.state is ReversalState.REVERSED:
@@ -453,7 +455,7 @@ class IsoCoreConnector:
                 timeout = min(timeout, deadline - time.monotonic())
             if timeout <= 0:
                 return False
-            attempt = self.store.count_attempt(reference)
+            attempt = await self.store.count_attempt(reference)
             msg = mapping.reversal_advice(record.original, self._next_stan(), _now(),
                                           repeat=attempt > 1)
             try:
@@ -466,7 +468,7 @@ class IsoCoreConnector:
             if code != ResponseCode.APPROVED:
                 log.warning("iso8583 reversal %s refused with %s; retried later", reference, code)
                 return False
-            self.store.mark_reversed(reference)
+            await self.store.mark_reversed(reference)
             log.info("iso8583 posting %s reversed after %d attempt(s)", reference, attempt)
         self._reversal_locks.pop(reference, None)
         await self._notify_reversed(reference)
@@ -486,16 +488,16 @@ class IsoCoreConnector:
         """Drive every outstanding reversal (including those found at start-up) to 0430."""
         while True:
             await self._ready.wait()
-            outstanding = self.store.outstanding()
+            outstanding = await self.store.outstanding()
             for record in outstanding:
                 if record.state is ReversalState.ARMED and self._is_live(record.reference):
                     continue
                 if record.state is ReversalState.ARMED:
-                    self.store.mark_pending(record.reference)
+                    await self.store.mark_pending(record.reference)
                 with contextlib.suppress(Exception):
                     await self._reverse_once(record.reference)
             self._reversal_wake.clear()
-            if not self.store.outstanding() or not outstanding:
+            if not await self.store.outstanding() or not outstanding:
                 await self._reversal_wake.wait()
             else:
                 with contextlib.suppress(TimeoutError):

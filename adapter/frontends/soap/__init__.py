@@ -37,6 +37,7 @@ from spyne.protocol.soap import Soap11
 
 from adapter.config import Settings
 from adapter.infra.spyne_asgi import SpyneAsgi, wsdl_document
+from adapter.ports.nonces import NonceStore
 from adapter.services.banking import BankingServices
 
 from .asgi import SOAP_PATH, SoapEndpoint
@@ -70,9 +71,11 @@ def service_wsdl(address: str = COMMITTED_ADDRESS) -> bytes:
     return wsdl_document(build_application(), address)
 
 
-def build_soap_app(services: BankingServices, settings: Settings) -> SoapEndpoint:
-    """The ASGI app for every path under /soap/v1 (the scope's path keeps the prefix)."""
-    verifier = UsernameTokenVerifier(settings.pki_dir / "secrets.key")
+def build_soap_app(services: BankingServices, settings: Settings, *,
+                   nonces: NonceStore) -> SoapEndpoint:
+    """The ASGI app for every path under /soap/v1 (the scope's path keeps the prefix);
+    `nonces` remembers the UsernameToken nonces (the composition root chooses the store)."""
+    verifier = UsernameTokenVerifier(settings.pki_dir / "secrets.key", nonces)
     application = build_application(SoapFrontend(services, verifier))
     bridge = SpyneAsgi(application, max_body=settings.max_body_bytes)
     return SoapEndpoint(bridge)

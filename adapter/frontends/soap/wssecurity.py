@@ -16,9 +16,10 @@ Invariants:
 - Rule 4: a Nonce is accepted once per username. It is remembered only after the password
   checked out, for MAX_AGE + FUTURE_SKEW after arrival: a token accepted at time A has
   Created <= A + FUTURE_SKEW, so from A + MAX_AGE + FUTURE_SKEW on it is refused as stale
-  anyway. Memory is bounded (`MAX_NONCES`); when full, new nonces are refused (fail closed:
-  an evicted nonce could be replayed), which only a sustained rate above
-  MAX_NONCES / 360 s (about 2,800 calls/s per process) can cause.
+  anyway. The remembering is the nonce port's (`adapter.ports.nonces`): in this process's
+  bounded memory by default (`adapter.stores.memory.nonces`: when full, new nonces are
+  refused, fail closed, which only a sustained rate above about 2,800 calls/s per process
+  can cause), or in a database the processes share.
 - Rule 5: passwords are never held in the clients file in clear. PasswordText is checked
   against the scrypt hash; a successful check is remembered as an HMAC under a per-process
   random key, so the 50 ms scrypt runs once per password, not once per call (and a wrong
@@ -36,7 +37,6 @@ import hashlib
 import hmac
 import os
 import time
-from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -45,6 +45,7 @@ from pathlib import Path
 from lxml import etree
 
 from adapter.model.errors import Forbidden, InternalError, Unauthenticated
+from adapter.ports.nonces import NonceStore
 from adapter.security import credentials
 from adapter.services.clients import Caller, WsSecurityCredential
 
@@ -58,7 +59,8 @@ _BASE64 = ("http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-soap-message
 
 MAX_AGE = 300.0
 FUTURE_SKEW = 60.0
-MAX_NONCES = 1_000_000
+# How long a nonce must be remembered (Rule 4): what a NonceStore is built with.
+NONCE_RETENTION = MAX_AGE + FUTURE_SKEW
 NONCE_BYTES = (8, 64)
 
 _REFUSED = "the WS-Security UsernameToken was not accepted"
@@ -136,53 +138,16 @@ def _created(text: str) -> datetime:
     return value
 
 
-class NonceCache:
-    """Nonces seen within the replay window, bounded in memory (Rule 4).
-
-    Nonces are kept as 64-bit digests in time buckets; a bucket is dropped whole once every
-    nonce in it is past its retention. A digest collision could only refuse a fresh token
-    (about 1 in 10^7 at a full cache), never accept a replay.
-    """
-
-    def __init__(self, retention: float = MAX_AGE + FUTURE_SKEW, *, max_entries: int = MAX_NONCES,
-                 bucket_seconds: float = 10.0, clock: Callable[[], float] = time.time) -> None:
-        self._retention = retention
-        self._max = max_entries
-        self._width = bucket_seconds
-        self._clock = clock
-        self._buckets: deque[tuple[float, set[int]]] = deque()
-        self._size = 0
-
-    def __len__(self) -> int:
-        return self._size
-
-    def add(self, username: str, nonce: bytes) -> bool:
-        """Remember the nonce; False if it was already seen (a replay)."""
-        now = self._clock()
-        while self._buckets and self._buckets[0][0] + self._width + self._retention < now:
-            self._size -= len(self._buckets.popleft()[1])
-        digest = hashlib.blake2b(username.encode() + b"\0" + nonce, digest_size=8).digest()
-        key = int.from_bytes(digest, "big")
-        if any(key in seen for _, seen in self._buckets):
-            return False
-        if self._size >= self._max:
-            raise InternalError("too many WS-Security nonces in the replay window; retry later")
-        start = now - now % self._width
-        if not self._buckets or self._buckets[-1][0] != start:
-            self._buckets.append((start, set()))
-        self._buckets[-1][1].add(key)
-        self._size += 1
-        return True
-
-
 class UsernameTokenVerifier:
     """Checks a request's UsernameToken for an already mTLS-authenticated caller."""
 
-    def __init__(self, sealing_key_file: Path, *, nonces: NonceCache | None = None,
+    def __init__(self, sealing_key_file: Path, nonces: NonceStore, *,
                  clock: Callable[[], float] = time.time) -> None:
+        if nonces.retention < NONCE_RETENTION:
+            raise ValueError(f"the nonce store must remember nonces {NONCE_RETENTION:.0f} s")
         self._sealing_key_file = sealing_key_file
         self._sealing_key: bytes | None = None
-        self.nonces = nonces or NonceCache(clock=clock)
+        self.nonces = nonces
         self._clock = clock
         self._hmac_key = os.urandom(32)
         self._text_ok: set[bytes] = set()
@@ -201,7 +166,8 @@ class UsernameTokenVerifier:
               else await self._text_ok_for(token.password, credential))
         if not ok:
             raise Unauthenticated(_REFUSED)
-        if token.nonce is not None and not self.nonces.add(token.username, token.nonce):
+        if token.nonce is not None and not await self.nonces.add(
+                token.username, token.nonce, now=self._clock()):
             raise Unauthenticated("this UsernameToken Nonce was already used")
 
     def _check_fresh(self, created: datetime) -> None:

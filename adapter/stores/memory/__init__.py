@@ -1,0 +1,15 @@
+"""The in-memory backend of the storage ports (`adapter.ports`): the real semantics, no disk.
+
+Used by the service unit tests (no SQLite there) and run through the same contract suites as
+every other backend (`tests/contract/`). State lives in this process only and dies with it.
+
+    payments.py   IdempotencyKeys, PaymentJournal, EventOutbox over one shared state
+    reversals.py  ReversalStore
+    nonces.py     NonceStore (bounded time buckets; the adapter's default)
+"""
+
+from adapter.stores.memory.nonces import MemoryNonceStore
+from adapter.stores.memory.payments import MemoryStore
+from adapter.stores.memory.reversals import MemoryReversalStore
+
+__all__ = ["MemoryNonceStore", "MemoryReversalStore", "MemoryStore"]
