@@ -98,7 +98,7 @@ def test_a_posting_sent_before_a_crash_is_reversed_from_the_journal(
 
     async def second_life() -> tuple[PaymentStatus, list[object]]:
         core = await build_core(settings)
-        assert isinstance(core, IsoCoreConnector) and core.write_ahead is False
+        assert isinstance(core, IsoCoreConnector) and core.options.write_ahead is False
         left_in_store = list(core.store.outstanding())  # nothing: no write-ahead row
         store = SqliteStore(settings.adapter_db)
         services = BankingServices.build(core, store, ClientRegistry([PARTNER]))
