@@ -4,7 +4,8 @@ Owns: the port's methods and nothing below them: a balance inquiry or posting is
 `mapping`, sent through the `session`, its reply mapped back, and every failure turned into
 a canonical error by the `exceptions` map. The session owns the link (and its liveness), the
 reverser owns undoing postings without a reply, the store owns the rows. Reads with no ISO
-8583 message (list/get account, history) go to the `reads` port, if any.
+8583 message (list/get account, history) go to the `reads` port, if any; the connector owns
+it (the factory builds it for this connector alone) and closes it with itself.
 
 Invariants:
 - Rule 1 (with `write_ahead`, the option's default): a 0200 posting leaves only after its
@@ -98,6 +99,8 @@ class IsoCoreConnector:
         await self.reverser.aclose()
         await self.session.aclose()
         self.store.close()
+        if self._reads is not None:
+            await self._reads.aclose()
 
     async def healthy(self) -> bool:
         """Signed on and the core answering: `liveness` (readiness uses this)."""
