@@ -230,6 +230,8 @@ class IsoSession:
                                                    server_hostname=o.peer_name,
                                                    timeout=o.connect_timeout)
             except (OSError, TimeoutError, ssl.SSLError) as exc:
+                if self.state is LinkState.CLOSED:
+                    return
                 self._fire(LinkEvent.FAILED)
                 delay = self._backoff.next_delay()
                 log.warning("iso8583 connect to %s:%s failed (%s); retry in %.2fs",
