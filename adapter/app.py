@@ -1,7 +1,8 @@
 """The composition root: settings -> stores -> core connector -> services -> front-ends.
 
 Stores: the payment storage (keys, journal, outbox) in STATE/adapter.db; the ISO 8583
-connector opens its reversal store itself (STATE/iso8583-reversals.sqlite); WS-Security nonces
+connector's reversal store (STATE/iso8583-reversals.sqlite), made here and handed to it;
+WS-Security nonces
 are kept in this process's memory (one serving process: a restart forgets them, and a
 token's 5-minute Created window bounds what that allows).
 
@@ -12,6 +13,8 @@ server share it, and so do the services, the store and the connector's connectio
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -29,6 +32,7 @@ from adapter.services.clients import ClientRegistry
 from adapter.services.resolver import Resolver
 from adapter.stores.memory import MemoryNonceStore
 from adapter.stores.sqlite import SqliteStore
+from adapter.stores.sqlite.reversals import SqliteReversalStore
 
 log = logging.getLogger("adapter")
 
@@ -61,6 +65,14 @@ def build_http_app(services: BankingServices, settings: Settings, *,
                         build_soap_app(services, settings, nonces=nonces))
 
 
+def reversal_stores(settings: Settings) -> Callable[[Path], SqliteReversalStore]:
+    """Where an ISO 8583 connector keeps the reversals it still owes: SQLite in `folder`."""
+    def make(folder: Path) -> SqliteReversalStore:
+        return SqliteReversalStore.in_dir(folder, synchronous=settings.sqlite_synchronous,
+                                          linger=settings.sqlite_linger_ms / 1000)
+    return make
+
+
 class AdapterApp:
     """Everything the adapter runs, started and stopped together."""
 
@@ -88,7 +100,8 @@ class AdapterApp:
         configure_spyne_process()  # the adapter's SOAP front-end runs on spyne
         store = SqliteStore(s.adapter_db, synchronous=s.sqlite_synchronous,
                             linger=s.sqlite_linger_ms / 1000)
-        core = self._given_core or await build_core(s, on_reversed=self._wake_resolver)
+        core = self._given_core or await build_core(
+            s, reversal_stores=reversal_stores(s), on_reversed=self._wake_resolver)
         clients = ClientRegistry.load(s.clients_file)
         services = BankingServices.build(
             core, store, clients, core_timeout=s.core_timeout, resolve_timeout=s.resolve_timeout

@@ -44,7 +44,11 @@ class Settings(BaseModel):
     max_body_bytes: int = Field(default=256 * 1024, gt=0)
     iso_terminal_id: str = Field(default="ADAPTER1", min_length=8, max_length=8)
     iso_bitmap: str = Field(default="ascii", pattern="^(ascii|binary)$")
-    iso_echo_interval: float = Field(default=30.0, gt=0)
+    # An idle ISO 8583 link echoes (0800/301) after this many seconds without a byte, and one
+    # owing a reply with nothing received for `iso_liveness_timeout` is unhealthy: a stopped
+    # core is reported within the sum (adapter/connectors/iso8583/liveness.py).
+    iso_echo_interval: float = Field(default=1.0, gt=0)
+    iso_liveness_timeout: float = Field(default=2.0, gt=0)
     # NORMAL: commits survive a process crash; FULL: also a power loss (an fsync per commit).
     sqlite_synchronous: str = Field(default="NORMAL", pattern="^(NORMAL|FULL)$")
     # Under load, at most one commit per linger (adapter/infra/group_commit.py, "Pacing").

@@ -3,13 +3,47 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from adapter.config import ConnectorKind, Settings
 from adapter.ports.core import CorePort
 
+if TYPE_CHECKING:
+    from adapter.connectors.iso8583.options import IsoOptions
+    from adapter.ports.reversals import ReversalStore
 
-async def build_core(settings: Settings, *, on_reversed: Callable[[str], None] | None = None
-                     ) -> CorePort:
+
+def iso_options(settings: Settings) -> IsoOptions:
+    """The ISO 8583 connector's options as the adapter runs it. (Imported here: a SOAP-only
+    adapter never loads the ISO 8583 stack.)"""
+    from adapter.connectors.iso8583.options import IsoOptions
+    from adapter.connectors.iso8583.spec import BitmapEncoding
+
+    return IsoOptions(
+        host=settings.core_host,
+        port=settings.core_iso_port,
+        server_hostname="localhost",  # the name in the dev PKI's core certificate
+        terminal_id=settings.iso_terminal_id,
+        bitmap=BitmapEncoding(settings.iso_bitmap),
+        echo_interval=settings.iso_echo_interval,
+        liveness_timeout=settings.iso_liveness_timeout,
+        synchronous=settings.sqlite_synchronous,
+        linger=settings.sqlite_linger_ms / 1000,
+        # The payment journal is the write-ahead log: every posting is journalled ACCEPTED
+        # before it is sent, and the resolver reverses any left unsettled by a crash. A second
+        # one in the reversal store would double the durable writes of every payment.
+        write_ahead=False,
+    )
+
+
+ReversalStores = Callable[[Path], "ReversalStore"]
+"""Given a folder, the reversal store an ISO 8583 connector keeps there: the composition root
+chooses the backend (connectors never import stores)."""
+
+
+async def build_core(settings: Settings, *, reversal_stores: ReversalStores | None = None,
+                     on_reversed: Callable[[str], None] | None = None) -> CorePort:
     """The SOAP connector, or the ISO 8583 connector with the SOAP one for reads.
 
     ISO 8583 has no message for account lookup, account lists or history, so the ISO
@@ -21,21 +55,12 @@ async def build_core(settings: Settings, *, on_reversed: Callable[[str], None] |
     soap = SoapCoreConnector.create(settings.core_soap_url, settings.pki_dir)
     if settings.core_connector is ConnectorKind.SOAP:
         return soap
-    from adapter.connectors.iso8583 import BitmapEncoding, IsoCoreConnector
+    from adapter.connectors.iso8583 import IsoCoreConnector
 
-    connector = IsoCoreConnector.create(
-        settings.core_host, settings.core_iso_port, settings.pki_dir, settings.state_dir,
-        terminal_id=settings.iso_terminal_id,
-        bitmap=BitmapEncoding(settings.iso_bitmap),
-        echo_interval=settings.iso_echo_interval,
-        synchronous=settings.sqlite_synchronous,
-        linger=settings.sqlite_linger_ms / 1000,
-        # The payment journal is the write-ahead log: every posting is journalled ACCEPTED
-        # before it is sent, and the resolver reverses any left unsettled by a crash. A second
-        # one in the reversal store would double the durable writes of every payment.
-        write_ahead=False,
-        reads=soap,
-        on_reversed=on_reversed,
-    )
+    if reversal_stores is None:
+        raise ValueError("the ISO 8583 connector needs a reversal store (reversal_stores=)")
+    connector = IsoCoreConnector.create(iso_options(settings), settings.pki_dir,
+                                        reversal_stores(settings.state_dir), reads=soap,
+                                        on_reversed=on_reversed)
     await connector.start()
     return connector

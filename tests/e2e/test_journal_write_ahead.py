@@ -19,6 +19,7 @@ import textwrap
 import threading
 from pathlib import Path
 
+from adapter.app import reversal_stores
 from adapter.config import ConnectorKind, Settings
 from adapter.connectors.factory import build_core
 from adapter.connectors.iso8583 import IsoCoreConnector
@@ -38,6 +39,7 @@ FIRST_LIFE = textwrap.dedent("""
     import asyncio, sys
     from pathlib import Path
     from adapter.config import ConnectorKind, Settings
+    from adapter.app import reversal_stores
     from adapter.connectors.factory import build_core
     from adapter.model import TransferRequest
     from adapter.services.banking import BankingServices
@@ -49,7 +51,7 @@ FIRST_LIFE = textwrap.dedent("""
     async def main():
         settings = Settings(state_dir=Path(sys.argv[1]), core_connector=ConnectorKind.ISO8583,
                             core_soap_port=int(sys.argv[2]), core_iso_port=int(sys.argv[3]))
-        core = await build_core(settings)
+        core = await build_core(settings, reversal_stores=reversal_stores(settings))
         services = BankingServices.build(core, SqliteStore(settings.adapter_db),
                                          ClientRegistry([PARTNER]), core_timeout=60)
         request = TransferRequest.model_validate({
@@ -97,8 +99,8 @@ def test_a_posting_sent_before_a_crash_is_reversed_from_the_journal(
     assert ledger.balance("10000001") != before[0]  # the money moved: the crash hurts
 
     async def second_life() -> tuple[PaymentStatus, list[object]]:
-        core = await build_core(settings)
-        assert isinstance(core, IsoCoreConnector) and core.write_ahead is False
+        core = await build_core(settings, reversal_stores=reversal_stores(settings))
+        assert isinstance(core, IsoCoreConnector) and core.options.write_ahead is False
         left_in_store = list(await core.store.outstanding())  # nothing: no write-ahead row
         store = SqliteStore(settings.adapter_db)
         services = BankingServices.build(core, store, ClientRegistry([PARTNER]))

@@ -10,11 +10,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
 
-from adapter.connectors.iso8583 import IsoCoreConnector
-from adapter.connectors.iso8583.channel import Backoff
+from adapter.connectors.iso8583 import IsoCoreConnector, IsoOptions
 from adapter.infra.tls import TlsFiles, server_context
 from adapter.model import Money
 from adapter.ports.core import CorePosting
+from adapter.stores.sqlite.reversals import SqliteReversalStore
 from core_sim.faults import FaultSettings
 from core_sim.iso_host import IsoHost
 from core_sim.ledger import Ledger
@@ -42,11 +42,18 @@ class Env:
     host: IsoHost
     connectors: list[IsoCoreConnector] = field(default_factory=list)
 
-    async def connector(self, *, ready: bool = True, **options: Any) -> IsoCoreConnector:
-        options.setdefault("backoff", Backoff(initial=0.01, maximum=0.05))
+    async def connector(self, *, ready: bool = True, on_reversed: Any = None,
+                        **options: Any) -> IsoCoreConnector:
+        """`options` are `IsoOptions` fields; fast reconnects and reversal retries, and no
+        idle echoes (tests that count messages on the wire must not see an extra 0800 on a
+        slow machine; the liveness tests ask for them)."""
+        options.setdefault("backoff_initial", 0.01)
+        options.setdefault("backoff_max", 0.05)
         options.setdefault("reversal_retry", 0.05)
-        conn = IsoCoreConnector.create("127.0.0.1", self.host.port, self.pki_dir,
-                                       self.state_dir, server_hostname="localhost", **options)
+        options.setdefault("echo_interval", 3600.0)
+        conn = IsoCoreConnector.create(
+            IsoOptions("127.0.0.1", self.host.port, server_hostname="localhost", **options),
+            self.pki_dir, SqliteReversalStore.in_dir(self.state_dir), on_reversed=on_reversed)
         self.connectors.append(conn)
         if ready:
             assert await conn.wait_ready(5.0), "the connector did not sign on"
@@ -68,8 +75,7 @@ async def iso_env(pki_dir: Path, tmp_path: Path) -> AsyncIterator[Env]:
         yield env
     finally:
         for conn in env.connectors:
-            if conn._supervisor is not None or conn._reverser is not None:
-                await conn.aclose()
+            await conn.aclose()
         await host.stop()
         ledger.close()
 

@@ -116,7 +116,7 @@ def test_many_concurrent_requests_on_one_connection(pki_dir: Path, tmp_path: Pat
             total = sum((i % 7 + 1) * 100 for i in range(200))
             assert env.balance("10000001")[0] == 1_000_000 - total
             assert {str(r.booked) for r in results[200:]} == {"1000000 JPY"}
-            assert conn.connections == 1 and conn.mux.unmatched_count == 0
+            assert conn.session.connections == 1 and conn.session.mux.unmatched_count == 0
 
     run(scenario())
 
@@ -300,7 +300,7 @@ def test_reconnects_and_signs_on_again(pki_dir: Path, tmp_path: Path) -> None:
             await env.host.drop_connections()
             bal = await conn.get_balance("10000001", timeout=5)
             assert bal.booked.amount == Decimal("10000.00")
-            assert conn.connections == 2
+            assert conn.session.connections == 2
             assert [m["70"] for m in env.host.received if m["t"] == "0800"] == ["001", "001"]
 
     run(scenario())

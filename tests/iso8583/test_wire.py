@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from adapter.connectors.iso8583 import IsoCoreConnector
+from adapter.connectors.iso8583 import IsoCoreConnector, IsoOptions
 from adapter.connectors.iso8583.channel import IsoChannel
 from adapter.connectors.iso8583.codec import Codec
 from adapter.connectors.iso8583.framing import frame
 from adapter.infra.tls import TlsFiles, client_context
+from adapter.stores.sqlite.reversals import SqliteReversalStore
 from tests.harness.core import RunningCore, core_sim  # noqa: F401  (the core_sim fixture)
 from tests.iso8583.support import host_context, iso_env, run, transfer
 
@@ -102,14 +103,14 @@ def test_connector_drops_garbage_from_the_core_and_keeps_matching(
         server = await asyncio.start_server(serve, "127.0.0.1", 0,
                                             ssl=host_context(pki_dir))
         port = server.sockets[0].getsockname()[1]
-        conn = IsoCoreConnector.create("127.0.0.1", port, pki_dir, tmp_path / "state",
-                                       server_hostname="localhost")
+        conn = IsoCoreConnector.create(IsoOptions("127.0.0.1", port, server_hostname="localhost"),
+                                       pki_dir, SqliteReversalStore.in_dir(tmp_path / "state"))
         try:
             assert await conn.wait_ready(5)
             bal = await conn.get_balance("10000001", timeout=2)
             assert str(bal.booked) == "10.00 EUR"
-            assert conn.decode_errors == 1
-            assert conn.connections == 1
+            assert conn.session.decode_errors == 1
+            assert conn.session.connections == 1
         finally:
             await conn.aclose()
             server.close()
@@ -122,8 +123,9 @@ def test_iso_host_runs_inside_core_sim(core_sim: RunningCore, tmp_path: Path) ->
     assert core_sim.iso_port
 
     async def scenario() -> None:
-        conn = IsoCoreConnector.create("127.0.0.1", core_sim.iso_port or 0, core_sim.pki_dir,
-                                       tmp_path / "state", server_hostname="localhost")
+        options = IsoOptions("127.0.0.1", core_sim.iso_port or 0, server_hostname="localhost")
+        conn = IsoCoreConnector.create(options, core_sim.pki_dir,
+                                       SqliteReversalStore.in_dir(tmp_path / "state"))
         try:
             assert await conn.wait_ready(5)
             await conn.post(transfer("REFSIM000001", "3.00"), timeout=2)

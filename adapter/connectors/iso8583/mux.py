@@ -1,7 +1,8 @@
 """The mux: many requests in flight on one channel, each reply matched to its own caller.
 
 Owns: the table of requests in flight keyed by (field 11 STAN, field 41 terminal id), the
-per-request timeout, and what happens to replies that match nobody (jPOS `QMUX`).
+per-request timeout, what happens to replies that match nobody (jPOS `QMUX`), and when the
+oldest request still in flight was registered (a liveness signal, see `liveness`).
 
 Invariants:
 - Rule 1: a key is in flight at most once: `request` refuses a duplicate with `DuplicateKey`
@@ -11,14 +12,18 @@ Invariants:
 - Rule 3: a request leaves the table exactly once: answered, timed out, cancelled or failed
   with the connection. A reply arriving after that is "late": it is logged (masked) and given
   to `on_unmatched`, never to another caller.
+- Rule 4: requests are kept in the order they were registered, so the first one in the table
+  is the oldest in flight (`oldest_registered_at`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 from adapter.connectors.iso8583.codec import Message
 from adapter.connectors.iso8583.masking import redact
@@ -54,14 +59,25 @@ def key_of(message: Message) -> Key:
     return (message.get("11", ""), message.get("41", ""))
 
 
+@dataclass(slots=True)
+class _InFlight:
+    mti: str
+    future: asyncio.Future[Message]
+    registered_at: float
+
+
 class Mux:
     def __init__(
         self,
         on_unmatched: Callable[[Message, str], None] | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._pending: dict[Key, tuple[str, asyncio.Future[Message]]] = {}
+        # Insertion-ordered (Rule 4): a dict keeps the order keys were added in.
+        self._pending: dict[Key, _InFlight] = {}
         self._expired: OrderedDict[Key, str] = OrderedDict()
         self._on_unmatched = on_unmatched
+        self._clock = clock
         self.unmatched_count = 0
         self.late_count = 0
 
@@ -71,6 +87,13 @@ class Mux:
     @property
     def pending_count(self) -> int:
         return len(self._pending)
+
+    def oldest_registered_at(self) -> float | None:
+        """When the oldest request still in flight was registered (clock seconds); None if
+        nothing is in flight."""
+        for entry in self._pending.values():
+            return entry.registered_at
+        return None
 
     async def request(
         self,
@@ -86,7 +109,7 @@ class Mux:
         if key in self._pending:
             raise DuplicateKey(f"STAN {key[0]} of terminal {key[1]} is already in flight")
         future: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
-        self._pending[key] = (mti, future)
+        self._pending[key] = _InFlight(mti, future, self._clock())
         sent = False
         try:
             await send(message)
@@ -102,7 +125,7 @@ class Mux:
             raise ConnectionLost(str(exc), sent=sent) from exc
         finally:
             entry = self._pending.get(key)
-            if entry is not None and entry[1] is future:
+            if entry is not None and entry.future is future:
                 del self._pending[key]
 
     def _expire(self, key: Key, mti: str) -> None:
@@ -116,9 +139,9 @@ class Mux:
         key = key_of(message)
         entry = self._pending.get(key)
         mti = message.get("t", "")
-        if entry is not None and RESPONSE_MTI[entry[0]] == mti and not entry[1].done():
+        if entry is not None and RESPONSE_MTI[entry.mti] == mti and not entry.future.done():
             del self._pending[key]
-            entry[1].set_result(message)
+            entry.future.set_result(message)
             return True
         if key in self._expired and RESPONSE_MTI.get(self._expired[key]) == mti:
             reason = "late"
@@ -138,7 +161,7 @@ class Mux:
     def fail_all(self, reason: str) -> None:
         """The connection is gone: every caller in flight learns it now."""
         pending, self._pending = self._pending, {}
-        for key, (mti, future) in pending.items():
-            self._expire(key, mti)
-            if not future.done():
-                future.set_exception(ConnectionLost(reason, sent=True))
+        for key, entry in pending.items():
+            self._expire(key, entry.mti)
+            if not entry.future.done():
+                entry.future.set_exception(ConnectionLost(reason, sent=True))
