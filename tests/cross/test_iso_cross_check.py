@@ -52,12 +52,14 @@ def amount_in(code: str, digits: int = 123456789) -> Decimal:
 
 def posting(code: str, reference: str = "REFX00000001", *, biller: bool = False,
             creditor: str = "20000002") -> CorePosting:
-    common = {"reference": reference, "debtor_account_id": "20000001",
-              "amount": Money(amount=amount_in(code), currency=code),
-              "end_to_end_id": f"E2E-{reference}", "remittance": "invoice 42"}
+    transfer = CorePosting(reference=reference, debtor_account_id="20000001",
+                           creditor_account_id=creditor,
+                           amount=Money(amount=amount_in(code), currency=code),
+                           end_to_end_id=f"E2E-{reference}", remittance="invoice 42")
     if biller:
-        return CorePosting(biller_id="ELEC01", customer_reference="CUST-77", **common)
-    return CorePosting(creditor_account_id=creditor, **common)
+        return transfer.model_copy(update={"creditor_account_id": None, "biller_id": "ELEC01",
+                                           "customer_reference": "CUST-77"})
+    return transfer
 
 
 def every_message(code: str) -> dict[str, dict[str, str]]:
