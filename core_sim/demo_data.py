@@ -1,7 +1,8 @@
 """The simulated core's demo accounts and billers, as data.
 
 `Ledger.seed_demo()` loads exactly this table; the README and `bank-adapter up` print it.
-Amounts are decimal strings in the account's currency (never floats); IBANs are mod-97 valid.
+Amounts are decimal strings in the account's currency (never floats); IBANs are mod-97 valid
+(ISO 13616, `core_sim.iban`).
 Accounts 10000001 and 10000002 belong to the demo "partner" caller, 10000003 to "legacy"; the
 "internal" caller sees every account.
 """
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from adapter.model.accounts import make_iban
+from core_sim.iban import make_iban
 
 
 @dataclass(frozen=True)

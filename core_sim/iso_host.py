@@ -1,9 +1,10 @@
 """The simulated core's ISO 8583 host: 0200, 0420/0421 and 0800 on the same ledger as SOAP.
 
-Owns: the listener (mutual TLS, 2-byte length framing, the adapter's codec), answering each
-request, and the mapping of ledger outcomes to field 39. The ledger is synchronous, so a request
-is answered inline, in arrival order, as its frame is read; only while latency is injected does
-each delayed request get its own task, so slow requests do not hold up the connection.
+Owns: the listener (mutual TLS, the core's own framing, codec and message definitions in
+`core_sim.iso8583`, nothing of the adapter's ISO 8583 code), answering each request, and the
+mapping of ledger outcomes to field 39. The ledger is synchronous, so a request is answered
+inline, in arrival order, as its frame is read; only while latency is injected does each
+delayed request get its own task, so slow requests do not hold up the connection.
 
 | request            | what the host does                                 | reply        |
 |--------------------|----------------------------------------------------|--------------|
@@ -12,7 +13,8 @@ each delayed request get its own task, so slow requests do not hold up the conne
 | 0200, 3 = 50xxxx   | `ledger.post_transfer(37, 102 -> biller 103, ...)` | 0210, 48 TX  |
 | 0420 / 0421        | `ledger.reverse(37)` (booked: undone; unknown:     | 0430, 39=00  |
 |                    | fenced; already reversed: no change)               |              |
-| 0800, 70 = any     | nothing                                            | 0810, 39=00  |
+| 0800, 70 = 001/002/301 | nothing                                        | 0810, 39=00  |
+| any other request  | nothing                                            | 39 = 12      |
 
 Invariants:
 - Rule 1: faults (`core_sim.faults`) apply to postings in their documented order: delay, fail
@@ -20,7 +22,9 @@ Invariants:
   answers). Latency also applies to balance inquiries and reversals.
 - Rule 2: an undecodable frame is logged and dropped; the framing stays in sync. A framing
   error closes the connection (the stream cannot be resynchronised).
-- Rule 3: account numbers are logged masked only.
+- Rule 3: a request of the wrong shape (`messages.Shape`) or with a malformed field inside
+  (`elements`) is answered 39 = 30 and books nothing; an unsupported currency is 39 = 12.
+- Rule 4: account numbers are logged masked only (`adapter.infra.logmask`).
 """
 
 from __future__ import annotations
@@ -31,30 +35,51 @@ import logging
 import ssl
 from collections import deque
 
-from adapter.connectors.iso8583 import mapping
-from adapter.connectors.iso8583.channel import ChannelClosed, IsoChannel
-from adapter.connectors.iso8583.codec import Codec, CodecError, Message
-from adapter.connectors.iso8583.framing import FramingError
-from adapter.connectors.iso8583.masking import mask
-from adapter.connectors.iso8583.spec import (
-    AMOUNT_TYPE_AVAILABLE,
-    AMOUNT_TYPE_LEDGER,
-    RESPONSE_MTI,
-    BitmapEncoding,
-    Mti,
-    ResponseCode,
-)
-from adapter.model import Money
-from adapter.model.currencies import BY_NUMERIC
+from adapter.infra.logmask import mask
+from core_sim.currencies import BY_ALPHA, BY_NUMERIC
 from core_sim.faults import FaultSettings
+from core_sim.iso8583 import elements
+from core_sim.iso8583.codec import Codec, Message, MessageError
+from core_sim.iso8583.elements import ElementError
+from core_sim.iso8583.messages import (
+    ECHO_FINANCIAL,
+    ECHO_NETWORK,
+    ECHO_REVERSAL,
+    NETWORK_CODES,
+    REVERSALS,
+    SHAPE_BALANCE,
+    SHAPE_NETWORK,
+    SHAPE_POSTING,
+    SHAPE_REVERSAL,
+    Mti,
+    ProcessingCode,
+    ResponseCode,
+    Shape,
+    response_mti,
+)
+from core_sim.iso8583.stream import FrameStream, FramingError
 from core_sim.ledger import Ledger, LedgerError
 
 log = logging.getLogger("core_sim.iso_host")
 
 RC = ResponseCode
 # The requests that injected latency delays (Rule 1); network management is never delayed.
-DELAYED = frozenset({Mti.FINANCIAL_REQUEST, Mti.REVERSAL_ADVICE, Mti.REVERSAL_ADVICE_REPEAT})
-ECHOED = ("3", "4", "7", "11", "12", "13", "37", "41", "49", "102", "103")
+DELAYED = frozenset({Mti.FINANCIAL_REQUEST, *REVERSALS})
+
+# Ledger refusal code -> field 39 (interface document, the "field 39" table read backwards).
+LEDGER_RESPONSE: dict[str, str] = {
+    "ACCOUNT_NOT_FOUND": RC.NO_SUCH_ACCOUNT,
+    "BILLER_NOT_FOUND": RC.NO_SUCH_ISSUER,
+    "INSUFFICIENT_FUNDS": RC.INSUFFICIENT_FUNDS,
+    "CURRENCY_MISMATCH": RC.NOT_PERMITTED,
+    "ACCOUNT_BLOCKED": RC.RESTRICTED,
+    "DUPLICATE_REQUEST": RC.DUPLICATE_TRANSMISSION,
+    "VALIDATION": RC.INVALID_TRANSACTION,
+}
+
+
+def ledger_response(exc: LedgerError) -> str:
+    return LEDGER_RESPONSE.get(exc.code, RC.DO_NOT_HONOUR)
 
 
 class IsoHost:
@@ -66,16 +91,16 @@ class IsoHost:
         host: str = "127.0.0.1",
         port: int = 0,
         *,
-        bitmap: BitmapEncoding = BitmapEncoding.ASCII_HEX,
+        binary_bitmap: bool = False,
     ) -> None:
         self.ledger = ledger
         self.faults = faults
         self._ssl = ssl_context
         self.host = host
         self._port = port
-        self.codec = Codec(bitmap)
+        self.codec = Codec(binary_bitmap=binary_bitmap)
         self._server: asyncio.Server | None = None
-        self._connections: set[IsoChannel] = set()
+        self._connections: set[FrameStream] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         # Test switches, host-only (the shared FaultSettings stay the SOAP service's too).
         self.answer_network = True  # False: 0800s go unanswered (echo failures)
@@ -98,8 +123,8 @@ class IsoHost:
     async def stop(self) -> None:
         if self._server is not None:
             self._server.close()
-        for channel in list(self._connections):
-            await channel.close()
+        for stream in list(self._connections):
+            await stream.close()
         for task in list(self._tasks):
             task.cancel()
         if self._tasks:
@@ -111,151 +136,181 @@ class IsoHost:
 
     async def drop_connections(self) -> None:
         """Close every adapter connection (tests: reconnect, restart)."""
-        for channel in list(self._connections):
-            await channel.close()
+        for stream in list(self._connections):
+            await stream.close()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        channel = IsoChannel(reader, writer)
-        self._connections.add(channel)
+        stream = FrameStream(reader, writer)
+        self._connections.add(stream)
         try:
-            async for frame in channel.frames():
+            while (frame := await stream.read()) is not None:
                 try:
                     msg = self.codec.decode(frame)
-                except CodecError as exc:
+                except MessageError as exc:
                     self.decode_errors += 1
                     log.warning("ISO host dropped an undecodable frame (%d bytes): %s",
                                 len(frame), exc)
                     continue
                 self.received.append(msg)
                 self.received_event.set()
-                if self.faults.latency_ms > 0 and msg.get("t") in DELAYED:
-                    task = asyncio.create_task(self._handle_later(channel, writer, msg))
+                if self.faults.latency_ms > 0 and msg["t"] in DELAYED:
+                    task = asyncio.create_task(self._answer_later(stream, msg))
                     self._tasks.add(task)
                     task.add_done_callback(self._tasks.discard)
                     continue
-                await self._send(channel, self._answer(msg, writer))
+                await self._send(stream, self.answer(msg, stream.transport))
         except FramingError as exc:
             log.warning("ISO host closed a connection on a framing error: %s", exc)
         except (OSError, ssl.SSLError):
             pass
         finally:
-            self._connections.discard(channel)
-            await channel.close()
+            self._connections.discard(stream)
+            await stream.close()
 
-    async def _handle_later(self, channel: IsoChannel, writer: asyncio.StreamWriter,
-                            msg: Message) -> None:
+    async def _answer_later(self, stream: FrameStream, msg: Message) -> None:
         await self.faults.delay()
-        await self._send(channel, self._answer(msg, writer))
+        await self._send(stream, self.answer(msg, stream.transport))
 
-    async def _send(self, channel: IsoChannel, reply: Message | None) -> None:
+    async def _send(self, stream: FrameStream, reply: Message | None) -> None:
         if reply is None:
             return
-        with contextlib.suppress(ChannelClosed, OSError, CodecError):
-            await channel.send(self.codec.encode(reply))
+        with contextlib.suppress(OSError, MessageError, FramingError):
+            await stream.send(self.codec.encode(reply))
 
-    def _answer(self, msg: Message, writer: asyncio.StreamWriter) -> Message | None:
+    def answer(self, msg: Message, transport: asyncio.BaseTransport | None = None
+               ) -> Message | None:
+        """The reply to one decoded request (None: no reply). `transport` is aborted by an
+        injected "reset"; any latency was applied before (Rule 1)."""
         try:
-            return self._reply_to(msg, writer)
+            return self._reply_to(msg, transport)
         except Exception:
-            log.exception("ISO host failed on %s", msg.get("t"))
-            return _reply(msg, RC.SYSTEM_MALFUNCTION) if msg.get("t") in RESPONSE_MTI else None
+            log.exception("ISO host failed on %s", msg["t"])
+            return _reply(msg, RC.SYSTEM_MALFUNCTION)
 
-    def _reply_to(self, msg: Message, writer: asyncio.StreamWriter) -> Message | None:
-        """The reply (None: no reply); any latency was applied before (Rule 1)."""
-        mti = msg.get("t")
+    def _reply_to(self, msg: Message, transport: asyncio.BaseTransport | None) -> Message | None:
+        mti = msg["t"]
+        if response_mti(mti) is None:
+            log.warning("ISO host ignores MTI %s: not a request or advice", mti)
+            return None
         if mti == Mti.NETWORK_REQUEST:
-            return _reply(msg, RC.APPROVED) if self.answer_network else None
-        if mti in (Mti.REVERSAL_ADVICE, Mti.REVERSAL_ADVICE_REPEAT):
+            return self._network(msg)
+        if mti in REVERSALS:
             return self._reverse(msg)
         if mti != Mti.FINANCIAL_REQUEST:
-            log.warning("ISO host ignores MTI %s", mti)
-            return None
-        code = msg.get("3", "")[:2]
-        if code == "30":
-            return self._balance(msg)
-        if code not in ("40", "50"):
+            log.warning("ISO host does not support MTI %s", mti)
             return _reply(msg, RC.INVALID_TRANSACTION)
+        kind = msg.get("3", "")[:2]
+        if kind == ProcessingCode.BALANCE_INQUIRY:
+            return self._balance(msg)
+        if kind not in (ProcessingCode.TRANSFER, ProcessingCode.PAYMENT):
+            return _reply(msg, RC.INVALID_TRANSACTION if "3" in msg else RC.FORMAT_ERROR)
+        if (refused := _shape_refusal(msg, SHAPE_POSTING)) is not None:
+            return refused
         if self.faults.should_fail():
             return _reply(msg, RC.SYSTEM_MALFUNCTION)
-        reply = self._post(msg, biller=code == "50")
+        reply = self._post(msg, biller=kind == ProcessingCode.PAYMENT)
         if self.faults.should_drop():
-            log.info("ISO host drops the reply to %s (%s)", msg.get("37"), self.faults.drop_mode)
-            if self.faults.drop_mode == "reset":
-                writer.transport.abort()
+            log.info("ISO host drops the reply to %s (%s)", msg["37"], self.faults.drop_mode)
+            if self.faults.drop_mode == "reset" and transport is not None:
+                transport.abort()  # type: ignore[attr-defined]
             return None
         return reply
 
+    def _network(self, msg: Message) -> Message | None:
+        if (refused := _shape_refusal(msg, SHAPE_NETWORK)) is not None:
+            return refused
+        if not self.answer_network:
+            return None
+        if msg["70"] not in NETWORK_CODES:
+            return _reply(msg, RC.INVALID_TRANSACTION)
+        return _reply(msg, RC.APPROVED)
+
     def _balance(self, msg: Message) -> Message:
-        account = msg.get("102")
-        if not account:
-            return _reply(msg, RC.FORMAT_ERROR)
+        if (refused := _shape_refusal(msg, SHAPE_BALANCE)) is not None:
+            return refused
         try:
-            booked, available, currency = self.ledger.balance(account)
+            booked, available, alpha = self.ledger.balance(msg["102"])
         except LedgerError as exc:
-            return _reply(msg, mapping.CODE_TO_RESPONSE.get(exc.code, RC.DO_NOT_HONOUR))
+            return _reply(msg, ledger_response(exc))
+        cur = BY_ALPHA[alpha]
         reply = _reply(msg, RC.APPROVED)
-        reply["54"] = (
-            mapping.additional_amount(AMOUNT_TYPE_LEDGER, Money.from_minor(booked, currency))
-            + mapping.additional_amount(AMOUNT_TYPE_AVAILABLE,
-                                        Money.from_minor(available, currency))
-        )
+        reply["54"] = (elements.additional_amount(elements.LEDGER_BALANCE, booked, cur)
+                       + elements.additional_amount(elements.AVAILABLE_BALANCE, available, cur))
         return reply
 
     def _post(self, msg: Message, *, biller: bool) -> Message:
         try:
-            reference, debtor, other = msg["37"], msg["102"], msg["103"]
-            amount = int(msg["4"])
-            private = mapping.unpack_tlv(msg.get("48", ""))
-        except (KeyError, ValueError):
+            amount = elements.parse_amount(msg["4"])
+            private = elements.parse_tlv(msg.get("48", ""))
+        except ElementError as exc:
+            log.info("ISO host refused %s: %s", msg["37"], exc)
             return _reply(msg, RC.FORMAT_ERROR)
-        currency = BY_NUMERIC.get(msg.get("49", ""))
-        if currency is None:
+        try:
+            cur = elements.currency(msg["49"])
+        except ElementError:
             return _reply(msg, RC.INVALID_TRANSACTION)
-        if amount <= 0:
+        if amount == 0:
             return _reply(msg, RC.INVALID_AMOUNT)
+        reference, debtor, other = msg["37"], msg["102"], msg["103"]
         try:
             posting = self.ledger.post_transfer(
-                reference, debtor, amount, currency.code, private.get("E2", ""),
+                reference, debtor, amount, cur.alpha, private.get("E2", ""),
                 creditor_id=None if biller else other, biller_id=other if biller else None,
                 customer_reference=private.get("CR"), remittance=private.get("RI"),
             )
         except LedgerError as exc:
             log.info("ISO host refused %s from %s: %s", reference, mask(debtor), exc.code)
-            return _reply(msg, mapping.CODE_TO_RESPONSE.get(exc.code, RC.DO_NOT_HONOUR))
+            return _reply(msg, ledger_response(exc))
         reply = _reply(msg, RC.APPROVED)
-        reply["48"] = mapping.pack_tlv({
+        reply["48"] = elements.pack_tlv({
             "TX": posting.transaction_id,
             "BT": posting.booked_at.isoformat() if posting.booked_at else None,
         })
         return reply
 
     def _reverse(self, msg: Message) -> Message | None:
-        reference = msg.get("37")
-        if not reference:
-            return _reply(msg, RC.FORMAT_ERROR)
-        currency = BY_NUMERIC.get(msg.get("49", ""))
+        if (refused := _shape_refusal(msg, SHAPE_REVERSAL)) is not None:
+            return refused
         try:
-            self.ledger.reverse(
-                reference, debtor_id=msg.get("102"),
-                amount_minor=int(msg["4"]) if msg.get("4", "").isdigit() else None,
-                currency=currency.code if currency else None,
-            )
+            original = elements.parse_original_data(msg["90"])
+            amount = elements.parse_amount(msg["4"])
+        except ElementError as exc:
+            log.info("ISO host refused the reversal of %s: %s", msg["37"], exc)
+            return _reply(msg, RC.FORMAT_ERROR)
+        if original.mti != Mti.FINANCIAL_REQUEST:
+            log.info("ISO host refused the reversal of %s: field 90 names MTI %s",
+                     msg["37"], original.mti)
+            return _reply(msg, RC.FORMAT_ERROR)
+        cur = BY_NUMERIC.get(msg.get("49", ""))
+        try:
+            self.ledger.reverse(msg["37"], debtor_id=msg["102"], amount_minor=amount,
+                                currency=cur.alpha if cur else None)
         except LedgerError as exc:
-            return _reply(msg, mapping.CODE_TO_RESPONSE.get(exc.code, RC.DO_NOT_HONOUR))
+            return _reply(msg, ledger_response(exc))
         if self.drop_reversals > 0:
             self.drop_reversals -= 1
             return None
         return _reply(msg, RC.APPROVED)
 
 
+def _shape_refusal(msg: Message, shape: Shape) -> Message | None:
+    """39 = 30 if `msg` lacks a field it must carry or carries one it may not (Rule 3)."""
+    fault = shape.fault(set(msg) - {"t"})
+    if fault is None:
+        return None
+    log.info("ISO host refused a %s: %s", msg["t"], fault)
+    return _reply(msg, RC.FORMAT_ERROR)
+
+
 def _reply(msg: Message, code: str) -> Message:
-    """The response MTI, the request's echoed fields, field 39 (and 70 for 0810)."""
-    reply: Message = {k: msg[k] for k in ECHOED if k in msg}
-    if "70" in msg:
-        reply["70"] = msg["70"]
-    if msg.get("t") in (Mti.REVERSAL_ADVICE, Mti.REVERSAL_ADVICE_REPEAT):
-        reply.pop("102", None)
-        reply.pop("103", None)
-    reply["t"] = RESPONSE_MTI.get(msg.get("t", ""), "9999")
+    """The response MTI, the request's echoed fields and field 39. `msg` is a request or an
+    advice (`_reply_to` answers nothing else)."""
+    mti = msg["t"]
+    answer = response_mti(mti)
+    assert answer is not None
+    echoed = (ECHO_NETWORK if mti == Mti.NETWORK_REQUEST
+              else ECHO_REVERSAL if mti in REVERSALS else ECHO_FINANCIAL)
+    reply: Message = {k: msg[k] for k in echoed if k in msg}
+    reply["t"] = answer
     reply["39"] = code
     return reply

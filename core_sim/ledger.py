@@ -27,7 +27,7 @@ import contextlib
 import re
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
@@ -36,7 +36,7 @@ from pathlib import Path
 
 from adapter.infra.checkpointer import BackgroundCheckpointer
 from adapter.infra.logmask import mask
-from adapter.model.currencies import lookup
+from core_sim.currencies import BY_ALPHA
 from core_sim.demo_data import DEMO_ACCOUNTS
 
 REFERENCE_RE = re.compile(r"^[A-Za-z0-9\-]{1,35}$")
@@ -104,19 +104,17 @@ class LedgerError(Exception):
 
 def to_minor(amount: Decimal, currency: str) -> int:
     """Decimal -> minor units; VALIDATION if the currency is unknown or has fewer decimals."""
-    cur = lookup(currency)
+    cur = BY_ALPHA.get(currency)
     if cur is None:
         raise LedgerError("VALIDATION", f"unknown currency {currency!r}")
-    scaled = amount.scaleb(cur.minor_units)
-    if scaled != scaled.to_integral_value():
+    minor = cur.to_minor(amount)
+    if minor is None:
         raise LedgerError("VALIDATION", f"{currency} allows {cur.minor_units} decimal places")
-    return int(scaled)
+    return minor
 
 
 def from_minor(minor: int, currency: str) -> Decimal:
-    cur = lookup(currency)
-    assert cur is not None
-    return Decimal(minor).scaleb(-cur.minor_units)
+    return BY_ALPHA[currency].from_minor(minor)
 
 
 @dataclass(frozen=True)
@@ -204,9 +202,15 @@ def decode_cursor(account_id: str, cursor: str) -> int:
         raise LedgerError("VALIDATION", "the cursor is not valid for this account") from None
 
 
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
 class Ledger:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, clock: Callable[[], datetime] | None = None) -> None:
         self.path = Path(path)
+        # Booking times come from here: tests inject a fixed clock to assert exact bytes.
+        self._now = clock or _utc_now
         self._local = threading.local()
         self._write_lock = threading.Lock()
         self._connections: list[sqlite3.Connection] = []
@@ -388,7 +392,7 @@ class Ledger:
         if isinstance(amount_minor, bool) or not isinstance(amount_minor, int) \
                 or amount_minor <= 0:
             raise LedgerError("VALIDATION", "amount must be greater than zero")
-        if lookup(currency) is None:
+        if currency not in BY_ALPHA:
             raise LedgerError("VALIDATION", f"unknown currency {currency!r}")
         if not end_to_end_id:
             raise LedgerError("VALIDATION", "end-to-end id is required")
@@ -426,7 +430,7 @@ class Ledger:
             if debtor.balance_minor - amount_minor < -debtor.overdraft_minor:
                 raise LedgerError("INSUFFICIENT_FUNDS", "insufficient funds")
 
-            now = datetime.now(UTC)
+            now = self._now()
             debit_id = self._entry(con, reference, debtor.account_id, -amount_minor,
                                    creditor.account_id, end_to_end_id, remittance, now)
             self._entry(con, reference, creditor.account_id, amount_minor, debtor.account_id,
@@ -478,7 +482,7 @@ class Ledger:
             if posting.state != BOOKED:
                 return posting
             assert posting.debtor_id and posting.creditor_id and posting.amount_minor
-            now = datetime.now(UTC)
+            now = self._now()
             self._entry(con, reference, posting.creditor_id, -posting.amount_minor,
                         posting.debtor_id, posting.end_to_end_id, "REVERSAL", now)
             self._entry(con, reference, posting.debtor_id, posting.amount_minor,
@@ -489,12 +493,11 @@ class Ledger:
 
     # -- helpers ------------------------------------------------------------------------------
 
-    @staticmethod
-    def _tombstone(reference: str, state: str) -> Posting:
+    def _tombstone(self, reference: str, state: str) -> Posting:
         return Posting(
             reference=reference, state=state, debtor_id=None, creditor_id=None,
             amount_minor=None, currency=None, end_to_end_id=None, remittance=None,
-            customer_reference=None, biller_id=None, created_at=datetime.now(UTC),
+            customer_reference=None, biller_id=None, created_at=self._now(),
             booked_at=None, transaction_id=None,
         )
 

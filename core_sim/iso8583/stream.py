@@ -1,0 +1,84 @@
+"""Length-prefixed ISO 8583 frames on one asyncio stream pair (the host's end of a link).
+
+Owns: cutting the byte stream into frames (interface document: a 2-byte big-endian binary
+length before each message, the length not counting itself) and writing frames back.
+
+Invariants:
+- Rule 1: a length of 0 or above `MAX_FRAME` is a `FramingError`: nothing marks where the
+  next header would start, so the connection must be closed.
+- Rule 2: a frame whose content is garbage is still a whole frame; the framing stays in sync
+  and the codec decides about the content.
+- Rule 3: frames are written whole and in order; the frames written during one event-loop
+  turn leave together (one TLS record, one send), which is what lets one connection carry
+  many requests in flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+HEADER = 2
+# The longest interface message is about 1.5 kB (field 48 alone may hold 999 characters).
+MAX_FRAME = 4096
+_HIGH_WATER = 65536  # wait for the peer to read once this much is queued in the transport
+
+
+class FramingError(ValueError):
+    """The stream is not a sequence of frames; close the connection."""
+
+
+class FrameStream:
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._reader = reader
+        self._writer = writer
+        self._pending: list[bytes] = []
+        self._drain_lock = asyncio.Lock()
+
+    @property
+    def transport(self) -> asyncio.WriteTransport:
+        return self._writer.transport  # type: ignore[return-value]
+
+    async def read(self) -> bytes | None:
+        """The next frame, or None when the peer closed between frames."""
+        try:
+            header = await self._reader.readexactly(HEADER)
+        except asyncio.IncompleteReadError as exc:
+            if exc.partial:
+                raise FramingError("the connection closed inside a length header") from None
+            return None
+        length = int.from_bytes(header, "big")
+        if not 0 < length <= MAX_FRAME:
+            raise FramingError(f"a frame length of {length}; allowed 1 to {MAX_FRAME}")
+        try:
+            return await self._reader.readexactly(length)
+        except asyncio.IncompleteReadError:
+            raise FramingError("the connection closed inside a frame") from None
+
+    def write(self, payload: bytes) -> None:
+        if not 0 < len(payload) <= MAX_FRAME:
+            raise FramingError(f"a frame of {len(payload)} bytes; allowed 1 to {MAX_FRAME}")
+        if self._writer.is_closing():
+            return
+        if not self._pending:
+            asyncio.get_running_loop().call_soon(self._flush)
+        self._pending.append(len(payload).to_bytes(HEADER, "big") + payload)
+
+    def _flush(self) -> None:
+        if self._pending and not self._writer.is_closing():
+            self._writer.write(b"".join(self._pending))
+        self._pending.clear()
+
+    async def send(self, payload: bytes) -> None:
+        """Write one frame; wait only if the peer is not reading (back-pressure)."""
+        self.write(payload)
+        if self.transport.get_write_buffer_size() > _HIGH_WATER:
+            async with self._drain_lock:
+                await self._writer.drain()
+
+    async def close(self) -> None:
+        self._flush()
+        if not self._writer.is_closing():
+            self._writer.close()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self._writer.wait_closed(), 1.0)
