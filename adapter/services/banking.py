@@ -10,7 +10,9 @@ from adapter.services.accounts import AccountService
 from adapter.services.clients import ClientRegistry
 from adapter.services.directory import AccountDirectory
 from adapter.services.events import EventBus
+from adapter.services.health import HealthService
 from adapter.services.payments import PaymentService
+from adapter.services.pipeline import Pipeline
 
 
 @dataclass
@@ -19,6 +21,8 @@ class BankingServices:
     accounts: AccountService
     payments: PaymentService
     events: EventBus
+    health: HealthService
+    pipeline: Pipeline
     core: CorePort
     store: StorePort
 
@@ -34,6 +38,9 @@ class BankingServices:
             payments=PaymentService(core, store, directory, events,
                                     core_timeout=core_timeout, resolve_timeout=resolve_timeout),
             events=events,
+            health=HealthService(core),
+            # The certificate caller is the last resolver; customer tokens go before it.
+            pipeline=Pipeline([clients.resolve]),
             core=core,
             store=store,
         )

@@ -6,7 +6,7 @@ import re
 import time
 import uuid
 
-from adapter.services.payments import new_core_reference, new_payment_id
+from adapter.model.identifiers import new_core_reference, new_payment_id
 
 
 def test_payment_ids_are_uuid7_in_creation_order() -> None:

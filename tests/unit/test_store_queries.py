@@ -11,8 +11,8 @@ from decimal import Decimal
 from pathlib import Path
 
 from adapter.model import Money, Payment, PaymentKind, PaymentStatus
+from adapter.model.identifiers import new_core_reference, new_payment_id
 from adapter.ports.store import IdempotencyRecord, KeyState
-from adapter.services.payments import new_core_reference, new_payment_id
 from adapter.stores.sqlite import SCHEMA, UNRESOLVED_SQL, SqliteStore
 
 T0 = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
