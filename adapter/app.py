@@ -14,6 +14,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from adapter.config import Settings
 from adapter.connectors.factory import build_core
 from adapter.frontends.https import HttpsServer
+from adapter.frontends.soap.asgi import SOAP_PATH
 from adapter.ports.core import CorePort
 from adapter.security import tls
 from adapter.services.banking import BankingServices
@@ -22,9 +23,6 @@ from adapter.services.resolver import Resolver
 from adapter.stores.sqlite import SqliteStore
 
 log = logging.getLogger("adapter")
-
-
-SOAP_PREFIX = "/soap/v1"
 
 
 class HttpDispatch:
@@ -37,7 +35,7 @@ class HttpDispatch:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope.get("path", "")
-        if path == SOAP_PREFIX or path.startswith(SOAP_PREFIX + "/"):
+        if path == SOAP_PATH or path.startswith(SOAP_PATH + "/"):
             await self._soap(scope, receive, send)
         else:
             await self._rest(scope, receive, send)

@@ -56,7 +56,9 @@ class StatusChange(BaseModel):
 
 
 class Outcome(BaseModel):
-    """What a finished request answered: the payment, or the error it raised."""
+    """How a finished request ended, for its idempotent replay: the code and message of the
+    canonical error it answered, or neither when it succeeded (the payment it made is the
+    journal's own row, found through the key's payment_id, not carried here)."""
 
     model_config = ConfigDict(frozen=True)
 
