@@ -51,7 +51,7 @@ def test_caller_identifiers_accept_and_refuse_exactly_their_grammar(
     adapter: pydantic.TypeAdapter[str] = pydantic.TypeAdapter(kind)
     for value in good:
         assert adapter.validate_python(value) == value
-    for value in bad + [None]:  # type: ignore[list-item]
+    for value in [*bad, None]:
         with pytest.raises(pydantic.ValidationError):
             adapter.validate_python(value)
 
