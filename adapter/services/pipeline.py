@@ -94,7 +94,8 @@ class Call:
     # Set by the steps:
     correlation_id: str = ""
     principal: Principal | None = None
-    started: float = 0.0
+    started: float = 0.0  # monotonic seconds, when the first step ran
+    elapsed: float = 0.0  # seconds from the first step to the outcome, set before observers
 
 
 def correlation_id_from(header: str | None) -> str:
@@ -210,6 +211,7 @@ class Pipeline:
         return error
 
     def finish(self, call: Call, error: AdapterError | None) -> None:
+        call.elapsed = self._monotonic() - call.started
         for observer in self._observers:
             try:
                 observer(call, error)
@@ -223,8 +225,8 @@ def log_outcome(call: Call, error: AdapterError | None) -> None:
     who = call.principal.id if call.principal is not None else "-"
     if error is None:
         if log.isEnabledFor(logging.DEBUG):
-            log.debug("%s %s by %s ok [%s]", call.edge.name, call.operation, who,
-                      call.correlation_id)
+            log.debug("%s %s by %s ok in %.1f ms [%s]", call.edge.name, call.operation, who,
+                      call.elapsed * 1000, call.correlation_id)
     elif isinstance(error, ServerError):
         log.warning("%s %s by %s failed: %s (%s) [%s]", call.edge.name, call.operation, who,
                     error.code, error.message, call.correlation_id)

@@ -39,6 +39,7 @@ FIRST_LIFE = textwrap.dedent("""
     from adapter.config import ConnectorKind, Settings
     from adapter.connectors.factory import build_core
     from adapter.model import TransferRequest
+    from adapter.model.commands import TransferCommand
     from adapter.services.banking import BankingServices
     from adapter.services.clients import ClientRegistry
     from adapter.services.context import RequestContext

@@ -43,7 +43,7 @@ from adapter.model import (
 )
 from adapter.model import identifiers as ids
 from adapter.model.commands import BillPaymentCommand, GetPaymentQuery, TransferCommand
-from adapter.model.errors import AdapterError, FieldViolation, ValidationError
+from adapter.model.errors import AdapterError, FieldViolation, Forbidden, ValidationError
 from adapter.security.identity import cn_from_asgi_scope
 from adapter.services.banking import BankingServices
 from adapter.services.clients import Caller
@@ -132,7 +132,7 @@ class SoapFrontend:
     async def _verify_token(self, call: Call) -> None:
         principal = call.principal
         if not isinstance(principal, Caller):
-            raise ValidationError("SOAP serves registered clients only")
+            raise Forbidden("the SOAP service serves registered clients only")
         await self.verifier.verify(principal, call.raw.in_header_doc)
 
 
