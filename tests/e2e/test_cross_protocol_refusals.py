@@ -265,15 +265,17 @@ def _send(client: Rest | Soap | Grpc, case: Case) -> Refusal:
     return client.transfer(**parts)
 
 
-@pytest.mark.parametrize("protocol", list(PROTOCOLS))
-@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+# Only the cells a protocol can carry: a None cell is not a test (see the module docstring).
+CELLS = [pytest.param(case, protocol, id=f"{case.id}-{protocol}")
+         for case in CASES for protocol in PROTOCOLS if case.fields[protocol] is not None]
+
+
+@pytest.mark.parametrize(("case", "protocol"), CELLS)
 def test_every_protocol_refuses_the_same_value_the_same_way(
         case: Case, protocol: str, live: Live, clients: dict[str, Rest | Soap | Grpc]) -> None:
     """The bad value is VALIDATION naming its field in the protocol's vocabulary, and the
     ledger is exactly as it was."""
     expected_field = case.fields[protocol]
-    if expected_field is None:
-        pytest.skip(f"{protocol} cannot carry this value or accepts it by its contract")
     client = clients[protocol]
     ledger = live.core.ledger
     accounts = (client.debtor, client.creditor)
