@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from adapter.config import Settings
 from adapter.connectors.factory import build_core
 from adapter.frontends.https import HttpsServer
+from adapter.frontends.soap.asgi import SOAP_PATH
 from adapter.frontends.soap.wssecurity import NONCE_RETENTION
 from adapter.infra import tls
 from adapter.infra.spyne_process import configure_spyne_process
@@ -37,9 +38,6 @@ from adapter.stores.sqlite.reversals import SqliteReversalStore
 log = logging.getLogger("adapter")
 
 
-SOAP_PREFIX = "/soap/v1"
-
-
 class HttpDispatch:
     """REST at the root, SOAP under /soap/v1, on one HTTPS listener. A prefix test is all
     the routing this needs; a Starlette Mount would add a router pass to every request."""
@@ -50,7 +48,7 @@ class HttpDispatch:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope.get("path", "")
-        if path == SOAP_PREFIX or path.startswith(SOAP_PREFIX + "/"):
+        if path == SOAP_PATH or path.startswith(SOAP_PATH + "/"):
             await self._soap(scope, receive, send)
         else:
             await self._rest(scope, receive, send)

@@ -188,13 +188,13 @@ def cmd_pki(args: argparse.Namespace) -> int:
     print(f"{'created' if item.created else 'kept   '} {item.cert} and {item.key}")
     if args.register:
         from adapter.provision import register_client
-        from adapter.services.clients import Caller, Operation, Role
+        from adapter.services.clients import Caller, Operation
 
         state_dir = args.state_dir if args.dir is None else pki_dir.parent
         register_client(state_dir, Caller(
-            id=args.name, role=Role(args.role), accounts=frozenset(args.accounts),
+            id=args.name, accounts=frozenset(args.accounts),
             operations=frozenset(Operation(o) for o in args.operations)))
-        print(f"registered {args.name!r} as {args.role} in {state_dir / 'clients.json'}"
+        print(f"registered {args.name!r} in {state_dir / 'clients.json'}"
               " (restart the adapter to load it)")
     return 0
 
@@ -224,7 +224,9 @@ def build_parser() -> argparse.ArgumentParser:
     issue.add_argument("--state-dir", type=Path, default=Path("bank-adapter-state"))
     issue.add_argument("--register", action="store_true",
                        help="also add the caller to the state folder's clients file")
-    issue.add_argument("--role", choices=["partner", "legacy", "internal"], default="partner")
+    issue.add_argument("--role", choices=["partner", "legacy", "internal"], default="partner",
+                       help="ignored, accepted so older scripts still run: what a caller may "
+                            "do is its --operations on its --accounts")
     issue.add_argument("--accounts", nargs="*", default=[])
     issue.add_argument("--operations", nargs="*", default=["read"])
     return parser

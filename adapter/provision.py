@@ -15,7 +15,6 @@ from adapter.services.clients import (
     Caller,
     ClientRegistry,
     Operation,
-    Role,
     WsSecurityCredential,
     write_clients_file,
 )
@@ -36,12 +35,12 @@ class Provisioned:
 
 def demo_callers(legacy_ws: WsSecurityCredential) -> list[Caller]:
     return [
-        Caller(id="partner", role=Role.PARTNER, accounts=PARTNER_ACCOUNTS, operations=PAYMENTS),
-        Caller(id="legacy", role=Role.LEGACY, accounts=LEGACY_ACCOUNTS, operations=PAYMENTS,
+        Caller(id="partner", accounts=PARTNER_ACCOUNTS, operations=PAYMENTS),
+        Caller(id="legacy", accounts=LEGACY_ACCOUNTS, operations=PAYMENTS,
                ws_security=legacy_ws),
         # The demo internal service is the bank's payment hub: it sees every account, may
         # move money and may watch the event stream.
-        Caller(id="internal", role=Role.INTERNAL, accounts=frozenset({ALL_ACCOUNTS}),
+        Caller(id="internal", accounts=frozenset({ALL_ACCOUNTS}),
                operations=PAYMENTS | {Operation.WATCH}),
     ]
 

@@ -26,9 +26,9 @@ from decimal import Decimal
 from pathlib import Path
 
 from adapter.model import Money, Payment, PaymentKind, PaymentStatus
+from adapter.model.identifiers import new_core_reference, new_payment_id
 from adapter.ports.idempotency import IdempotencyRecord, KeyState, Outcome
 from adapter.services.idempotency import KEY_TTL
-from adapter.services.payments import new_core_reference, new_payment_id
 from adapter.stores.sqlite import SqliteStore
 
 AMOUNT = Money(amount=Decimal("0.01"), currency="EUR")

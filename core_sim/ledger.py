@@ -405,16 +405,16 @@ class Ledger:
                                     amount_minor, currency, end_to_end_id, customer_reference,
                                     remittance)
 
-            debtor = self._locked_account(con, debtor_id)
+            debtor = self._account_row(con, debtor_id)
             if biller_id is not None:
                 row = con.execute("SELECT account_id FROM billers WHERE biller_id = ?",
                                   (biller_id,)).fetchone()
                 if row is None:
                     raise LedgerError("BILLER_NOT_FOUND", f"biller {biller_id} not found")
-                creditor = self._locked_account(con, row["account_id"])
+                creditor = self._account_row(con, row["account_id"])
             else:
                 assert creditor_id is not None
-                creditor = self._locked_account(con, creditor_id)
+                creditor = self._account_row(con, creditor_id)
             if creditor.account_id == debtor.account_id:
                 raise LedgerError("VALIDATION", "debtor and creditor must be different accounts")
             for side in (debtor, creditor):
@@ -512,7 +512,9 @@ class Ledger:
         )
 
     @staticmethod
-    def _locked_account(con: sqlite3.Connection, account_id: str) -> AccountRow:
+    def _account_row(con: sqlite3.Connection, account_id: str) -> AccountRow:
+        # No row lock is taken, nor needed: postings run inside `_write()`'s BEGIN IMMEDIATE,
+        # which holds SQLite's one write lock, so no other writer changes the row meanwhile.
         row = con.execute("SELECT * FROM accounts WHERE id = ?", (account_id,)).fetchone()
         if row is None:
             raise LedgerError("ACCOUNT_NOT_FOUND", f"account {mask(account_id)} not found")

@@ -3,7 +3,7 @@ front-ends, with one field violation per problem, named in the caller's own voca
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 import pydantic
@@ -23,6 +23,13 @@ def _field_path(loc: tuple[Any, ...], rename: Mapping[str, str]) -> str:
     return path
 
 
+# The python-mode wording of a type error, for a value that came from JSON, as JSON calls it.
+JSON_TYPE_MESSAGES = {"model_type": "Input should be an object",
+                      "model_attributes_type": "Input should be an object",
+                      "dict_type": "Input should be an object",
+                      "list_type": "Input should be an array"}
+
+
 def _clean(message: str) -> str:
     for prefix in ("Value error, ", "Assertion failed, "):
         if message.startswith(prefix):
@@ -30,18 +37,20 @@ def _clean(message: str) -> str:
     return message
 
 
-def violations_of(exc: pydantic.ValidationError,
-                  rename: Mapping[str, str] | None = None) -> tuple[FieldViolation, ...]:
+def violations_of(exc: pydantic.ValidationError, rename: Mapping[str, str] | None = None,
+                  messages: Mapping[str, str] | None = None) -> tuple[FieldViolation, ...]:
     rename = rename or {}
+    messages = messages or {}
     return tuple(
-        FieldViolation(_field_path(tuple(err["loc"]), rename), _clean(err["msg"]))
+        FieldViolation(_field_path(tuple(err["loc"]), rename),
+                       messages.get(err["type"]) or _clean(err["msg"]))
         for err in exc.errors(include_url=False)
     )
 
 
-def to_canonical(exc: pydantic.ValidationError,
-                 rename: Mapping[str, str] | None = None) -> ValidationError:
-    violations = violations_of(exc, rename)
+def to_canonical(exc: pydantic.ValidationError, rename: Mapping[str, str] | None = None,
+                 messages: Mapping[str, str] | None = None) -> ValidationError:
+    violations = violations_of(exc, rename, messages)
     summary = "; ".join(f"{v.field}: {v.description}" for v in violations[:5])
     return ValidationError(f"invalid request: {summary}", violations=violations)
 
@@ -53,3 +62,36 @@ def build(model: type[M], data: Any, rename: Mapping[str, str] | None = None) ->
     except pydantic.ValidationError as exc:
         raise to_canonical(exc, rename) from None
 
+
+
+_ADAPTERS: dict[Any, pydantic.TypeAdapter[Any]] = {}
+
+
+def value(type_: Any, data: Any, field: str) -> Any:
+    """Validate one value against a canonical type (an Annotated identifier), naming `field`."""
+    adapter = _ADAPTERS.get(type_)
+    if adapter is None:
+        adapter = _ADAPTERS[type_] = pydantic.TypeAdapter(type_)
+    try:
+        return adapter.validate_python(data)
+    except pydantic.ValidationError as exc:
+        violations = tuple(FieldViolation(field, _clean(err["msg"]))
+                           for err in exc.errors(include_url=False))
+        raise ValidationError(f"invalid request: {field}: {violations[0].description}",
+                              violations=violations) from None
+
+
+def gather(**parts: Callable[[], Any]) -> dict[str, Any]:
+    """Run every part's validation and report all their violations together, in order: a
+    caller fixing a request learns everything wrong with it at once."""
+    values: dict[str, Any] = {}
+    violations: list[FieldViolation] = []
+    for name, part in parts.items():
+        try:
+            values[name] = part()
+        except ValidationError as exc:
+            violations.extend(exc.violations)
+    if violations:
+        summary = "; ".join(f"{v.field}: {v.description}" for v in violations[:5])
+        raise ValidationError(f"invalid request: {summary}", violations=tuple(violations))
+    return values

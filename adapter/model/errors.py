@@ -23,12 +23,16 @@ Invariants:
     │   │   └── AccountBlocked      ACCOUNT_BLOCKED
     │   ├── DuplicateRequest        DUPLICATE_REQUEST  (the core already has this reference)
     │   ├── IdempotencyConflict     IDEMPOTENCY_CONFLICT (same key, different payload)
-    │   └── RequestInProgress       REQUEST_IN_PROGRESS (same key, first call still running)
+    │   ├── RequestInProgress       REQUEST_IN_PROGRESS (same key, first call still running)
+    │   └── SlowConsumer            SLOW_CONSUMER (an event stream fell behind; resume)
     └── ServerError                 the adapter or the core failed; the caller may retry
         ├── CoreTimeout             CORE_TIMEOUT
         ├── CoreUnavailable         CORE_UNAVAILABLE
         ├── DeadlineExceeded        DEADLINE_EXCEEDED
+        ├── ShuttingDown            SHUTTING_DOWN (an event stream ended by a stop; resume)
         └── InternalError           INTERNAL
+
+An error that ends an event stream carries `resume_cursor`: the position to resume from.
 """
 
 from __future__ import annotations
@@ -54,11 +58,13 @@ class AdapterError(Exception):
         correlation_id: str | None = None,
         violations: tuple[FieldViolation, ...] = (),
         payment_id: str | None = None,
+        resume_cursor: str | None = None,
     ) -> None:
         self.message = message or self.default_message
         self.correlation_id = correlation_id
         self.violations = violations
         self.payment_id = payment_id
+        self.resume_cursor = resume_cursor
         super().__init__(self.message)
 
     def with_correlation(self, correlation_id: str) -> AdapterError:
@@ -145,6 +151,13 @@ class RequestInProgress(ClientError):
     default_message = "a request with this idempotency key is still being processed"
 
 
+class SlowConsumer(ClientError):
+    """The consumer read the event stream slower than events arrived and was cut off."""
+
+    code = "SLOW_CONSUMER"
+    default_message = ("the consumer fell behind the event stream; resume from resume_cursor")
+
+
 class ServerError(AdapterError):
     code = "INTERNAL"
     default_message = "internal error"
@@ -163,6 +176,11 @@ class CoreUnavailable(ServerError):
 class DeadlineExceeded(ServerError):
     code = "DEADLINE_EXCEEDED"
     default_message = "the caller's deadline expired"
+
+
+class ShuttingDown(ServerError):
+    code = "SHUTTING_DOWN"
+    default_message = "the server is shutting down; resume from resume_cursor"
 
 
 class InternalError(ServerError):

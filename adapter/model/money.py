@@ -6,12 +6,18 @@ Invariants:
 - Rule 2: an amount carries no more decimals than its currency's minor units (trailing zeros are
   allowed and dropped: "12.500" EUR is 12.50 EUR, "12.505" EUR is refused).
 - Rule 3: at most 18 digits in all (ISO 20022 ActiveCurrencyAndAmount totalDigits), finite.
+- Rule 4: an amount written as text (JSON, protobuf) follows one grammar, ASCII only:
+      amount = ["-"] int ["." 1*DIGIT] ;  int = "0" / %x31-39 *DIGIT ;  DIGIT = %x30-39
+  so "+1.00", "1.", ".5", "01.00", " 1", "1e2" and fullwidth or other non-ASCII digits are
+  refused, not read the way `Decimal()` would read them. SOAP's xs:decimal has its own
+  lexical space (XML Schema Part 2, 3.2.3), checked by the SOAP edge, which hands a Decimal.
 Payment amounts are additionally positive: see `PositiveMoney`.
 """
 
 from __future__ import annotations
 
-from decimal import ROUND_DOWN, Decimal, InvalidOperation
+import re
+from decimal import ROUND_DOWN, Decimal
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, field_validator, model_validator
@@ -19,6 +25,10 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, field_validator, mod
 from adapter.model.currencies import lookup
 
 MAX_DIGITS = 18
+# Rule 4. `[0-9]`, not `\d`: `\d` matches every Unicode decimal digit.
+AMOUNT_RE = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?")
+AMOUNT_GRAMMAR = ("a plain decimal string such as '12.50' (ASCII digits, '-' the only sign, "
+                  "no redundant leading zero, digits on both sides of a '.')")
 
 
 def parse_amount(value: Any) -> Decimal:
@@ -30,13 +40,9 @@ def parse_amount(value: Any) -> Decimal:
     elif isinstance(value, int):
         amount = Decimal(value)
     elif isinstance(value, str):
-        text = value.strip()
-        if not text or text != value or "e" in text.lower() or "_" in text:
-            raise ValueError("amount must be a plain decimal string such as '12.50'")
-        try:
-            amount = Decimal(text)
-        except InvalidOperation:
-            raise ValueError("amount must be a plain decimal string such as '12.50'") from None
+        if not AMOUNT_RE.fullmatch(value):
+            raise ValueError(f"amount must be {AMOUNT_GRAMMAR}")
+        amount = Decimal(value)
     else:
         raise ValueError("amount must be a decimal string")
     if not amount.is_finite():

@@ -15,6 +15,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from adapter.model.accounts import AccountRef
+from adapter.model.identifiers import Cursor
 from adapter.model.money import Money, PositiveMoney
 from adapter.model.status import PaymentStatus, check_transition
 
@@ -152,7 +153,7 @@ class TransactionPage(BaseModel):
 class HistoryQuery(BaseModel):
     model_config = ConfigDict(frozen=True)
 
-    cursor: str | None = None
+    cursor: Cursor | None = None
     limit: int = Field(default=20, ge=1, le=100)
     from_date: date | None = None
     to_date: date | None = None

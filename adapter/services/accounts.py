@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from adapter.model import Account, AccountRef, Balance, HistoryQuery, TransactionPage
+from adapter.model.errors import FieldViolation, ValidationError
+from adapter.model.identifiers import CURSOR_RULE, HISTORY_CURSOR
 from adapter.ports.core import CorePort
 from adapter.services.clients import Operation
 from adapter.services.context import RequestContext
@@ -44,5 +46,15 @@ class AccountService:
         self, ctx: RequestContext, ref: AccountRef, query: HistoryQuery
     ) -> TransactionPage:
         account = await self.get_account(ctx, ref)
-        return await self._core.get_history(
-            account.id, query, timeout=ctx.remaining(self._core_timeout))
+        try:
+            return await self._core.get_history(
+                account.id, query, timeout=ctx.remaining(self._core_timeout))
+        except ValidationError as exc:
+            if query.cursor is None or exc.violations:
+                raise
+            # Everything else in the query was checked by the model; a well-formed cursor is
+            # the one thing only the core that made it can refuse. Name it, as the edge would.
+            raise ValidationError(
+                "invalid request: cursor: not a cursor of this account's history",
+                violations=(FieldViolation(HISTORY_CURSOR, CURSOR_RULE),),
+            ) from None

@@ -11,7 +11,9 @@ from adapter.services.accounts import AccountService
 from adapter.services.clients import ClientRegistry
 from adapter.services.directory import AccountDirectory
 from adapter.services.events import EventBus
+from adapter.services.health import HealthService
 from adapter.services.payments import PaymentService
+from adapter.services.pipeline import Pipeline
 
 
 @dataclass
@@ -20,6 +22,8 @@ class BankingServices:
     accounts: AccountService
     payments: PaymentService
     events: EventBus
+    health: HealthService
+    pipeline: Pipeline
     core: CorePort
     storage: PaymentStorage
 
@@ -36,6 +40,9 @@ class BankingServices:
                                     core_timeout=core_timeout, resolve_timeout=resolve_timeout,
                                     clock=clock),
             events=events,
+            health=HealthService(core),
+            # The certificate caller is the last resolver; customer tokens go before it.
+            pipeline=Pipeline([clients.resolve]),
             core=core,
             storage=storage,
         )

@@ -1,14 +1,17 @@
-"""The clients file: who may call the adapter, in which role, on which accounts.
+"""The clients file: who may call the adapter, which operations, on which accounts.
 
 A caller is identified by the common name (CN) of its client certificate, already verified
-against the project's CA by TLS. The clients file (JSON) maps that CN to a role and to what it
-may touch. Anything not granted is FORBIDDEN: there is no default client.
+against the project's CA by TLS. The clients file (JSON) maps that CN to the operations and
+accounts it may use. Anything not granted is FORBIDDEN: there is no default client.
 
     {"clients": [
-      {"id": "partner", "role": "partner", "accounts": ["10000001", "10000002"],
+      {"id": "partner", "accounts": ["10000001", "10000002"],
        "operations": ["read", "transfer", "bill_payment"]},
-      {"id": "internal", "role": "internal", "accounts": ["*"], "operations": ["read", "watch"]}
+      {"id": "internal", "accounts": ["*"], "operations": ["read", "watch"]}
     ]}
+
+A `role` member, which files written by earlier versions carry, is ignored: no decision ever
+depended on it; what a caller may do is its operations and accounts.
 """
 
 from __future__ import annotations
@@ -18,18 +21,14 @@ import os
 import tempfile
 from enum import StrEnum
 from pathlib import Path
+from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from adapter.model.errors import Forbidden, Unauthenticated
+from adapter.services.principal import Credentials
 
 ALL_ACCOUNTS = "*"
-
-
-class Role(StrEnum):
-    PARTNER = "partner"
-    LEGACY = "legacy"
-    INTERNAL = "internal"
 
 
 class Operation(StrEnum):
@@ -48,10 +47,14 @@ class WsSecurityCredential(BaseModel):
 
 
 class Caller(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    """A registered client: a `services.principal.Principal` of kind "client"."""
+
+    # extra="ignore": an old file's `role` member loads (see the module docstring).
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    kind: ClassVar[str] = "client"
 
     id: str = Field(description="the client certificate's CN")
-    role: Role
     accounts: frozenset[str] = frozenset()
     operations: frozenset[Operation] = frozenset()
     ws_security: WsSecurityCredential | None = None
@@ -99,6 +102,10 @@ class ClientRegistry:
         if caller is None:
             raise Forbidden("this client certificate is not registered with the adapter")
         return caller
+
+    async def resolve(self, credentials: Credentials) -> Caller:
+        """The call pipeline's principal resolver for certificate callers (always the last)."""
+        return self.authenticate(credentials.certificate_cn)
 
     def by_ws_username(self, username: str) -> Caller | None:
         for caller in self._by_id.values():

@@ -1,4 +1,4 @@
-"""The request context a front-end hands to every service call."""
+"""The request context the call pipeline hands to every service call."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import uuid
 from dataclasses import dataclass, field
 
 from adapter.model.errors import DeadlineExceeded
-from adapter.services.clients import Caller
+from adapter.services.principal import Principal
 
 
 def new_correlation_id() -> str:
@@ -16,9 +16,10 @@ def new_correlation_id() -> str:
 
 @dataclass(frozen=True)
 class RequestContext:
-    """Who is calling, under which correlation id, and until when (monotonic seconds)."""
+    """Who the request acts for (`caller`, a Principal), under which correlation id, and
+    until when (monotonic seconds)."""
 
-    caller: Caller
+    caller: Principal
     correlation_id: str = field(default_factory=new_correlation_id)
     deadline: float | None = None
 

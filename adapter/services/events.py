@@ -5,8 +5,9 @@ Invariants:
 - Rule 2: `stream(since)` yields each event with seq > since exactly once and in seq order:
   it subscribes first, then replays the outbox, then switches to live events, dropping any
   live event it already replayed.
-- Rule 3: a subscriber that falls `queue_size` events behind is cut off with `SlowConsumer`
-  instead of holding memory; it resumes from its last seq.
+- Rule 3: a subscriber that falls `queue_size` events behind is cut off with the canonical
+  SLOW_CONSUMER error (model.errors.SlowConsumer) carrying the seq to resume from, instead of
+  holding memory.
 """
 
 from __future__ import annotations
@@ -14,14 +15,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 
+from adapter.model.errors import SlowConsumer
 from adapter.model.events import TransactionEvent
 from adapter.ports.outbox import EventOutbox
-
-
-class SlowConsumer(Exception):
-    def __init__(self, resume_from: int) -> None:
-        super().__init__(f"consumer fell behind; resume from seq {resume_from}")
-        self.resume_from = resume_from
 
 
 class _Subscription:
@@ -72,7 +68,7 @@ class EventBus:
             while True:
                 live = await sub.queue.get()
                 if live is None:
-                    raise SlowConsumer(last)
+                    raise SlowConsumer(resume_cursor=str(last))
                 if live.seq <= last:
                     continue
                 if live.seq > last + 1:

@@ -1,4 +1,5 @@
-"""Idempotency keys: what a valid key is, how a request is fingerprinted, how long keys live.
+"""Idempotency: how a request is fingerprinted and how long keys live. What a valid key is
+belongs to the model (`model.identifiers.IdempotencyKey`), checked once at the edge.
 
 Semantics (shared by REST `Idempotency-Key`, SOAP `RequestId`, gRPC `request_id`, and modelled
 on draft-ietf-httpapi-idempotency-key-header):
@@ -14,24 +15,11 @@ on draft-ietf-httpapi-idempotency-key-header):
 from __future__ import annotations
 
 import hashlib
-import re
 from datetime import timedelta
 
 from pydantic import BaseModel
 
-from adapter.model.errors import FieldViolation, ValidationError
-
 KEY_TTL = timedelta(hours=24)
-KEY_RE = re.compile(r"^[\x21-\x7e]{1,255}$")
-
-
-def check_key(key: str | None, field: str = "idempotency_key") -> str:
-    if key is None or not KEY_RE.match(key):
-        raise ValidationError(
-            "an idempotency key of 1 to 255 visible ASCII characters is required",
-            violations=(FieldViolation(field, "1 to 255 visible ASCII characters"),),
-        )
-    return key
 
 
 def fingerprint(operation: str, request: BaseModel) -> str:

@@ -17,10 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import secrets
-import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -29,13 +25,12 @@ from adapter.infra.logmask import mask
 from adapter.model import (
     Account,
     AccountRef,
-    BillPaymentRequest,
     Payment,
     PaymentKind,
     PaymentStatus,
-    TransferRequest,
 )
 from adapter.model.accounts import AccountStatus
+from adapter.model.commands import BillPaymentCommand, GetPaymentQuery, TransferCommand
 from adapter.model.errors import (
     BY_CODE,
     AccountBlocked,
@@ -50,6 +45,7 @@ from adapter.model.errors import (
     RequestInProgress,
     ValidationError,
 )
+from adapter.model.identifiers import new_core_reference, new_payment_id
 from adapter.ports.core import CoreBooking, CoreBookingState, CorePort, CorePosting
 from adapter.ports.idempotency import IdempotencyKeys, IdempotencyRecord, KeyState, Outcome
 from adapter.ports.journal import PaymentJournal, StaleWrite
@@ -57,32 +53,9 @@ from adapter.services.clients import Operation
 from adapter.services.context import RequestContext
 from adapter.services.directory import AccountDirectory
 from adapter.services.events import EventBus
-from adapter.services.idempotency import KEY_TTL, check_key, fingerprint
+from adapter.services.idempotency import KEY_TTL, fingerprint
 
 log = logging.getLogger("adapter.payments")
-
-_REF_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: no I, L, O, U
-
-
-def new_core_reference() -> str:
-    """12 characters (ISO 8583 field 37 is an 12), 60 random bits from one urandom call;
-    uniqueness is enforced by the journal's UNIQUE constraint."""
-    bits = int.from_bytes(secrets.token_bytes(8), "big") >> 4
-    return "".join(_REF_ALPHABET[(bits >> shift) & 31] for shift in range(55, -1, -5))
-
-
-def new_payment_id() -> str:
-    """A UUIDv7 (RFC 9562): 48 bits of Unix milliseconds, then 74 random bits.
-
-    Time-ordered ids land at the right-hand edge of the journal's indexes, so a commit
-    dirties a few pages instead of one random leaf per payment per index (measured with
-    bench/storebench.py: fewer WAL pages written, and fewer for the checkpointer to copy)."""
-    ms = time.time_ns() // 1_000_000
-    rand = int.from_bytes(os.urandom(10), "big")
-    value = (ms << 80) | (0x7 << 76) | ((rand >> 62) & 0xFFF) << 64 | (0b10 << 62) | (
-        rand & ((1 << 62) - 1))
-    return str(uuid.UUID(int=value))
-
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -125,11 +98,9 @@ class PaymentService:
 
     # -- use cases ---------------------------------------------------------------------
 
-    async def transfer(
-        self, ctx: RequestContext, request: TransferRequest, idempotency_key: str
-    ) -> PaymentResult:
+    async def transfer(self, ctx: RequestContext, command: TransferCommand) -> PaymentResult:
         ctx.caller.require(Operation.TRANSFER)
-        check_key(idempotency_key)
+        request, idempotency_key = command.request, command.key
         fp = fingerprint("transfer", request)
         replay = await self._replay(ctx, idempotency_key, fp)
         if replay is not None:
@@ -154,11 +125,9 @@ class PaymentService:
         )
         return await self._submit(ctx, idempotency_key, fp, payment)
 
-    async def pay_bill(
-        self, ctx: RequestContext, request: BillPaymentRequest, idempotency_key: str
-    ) -> PaymentResult:
+    async def pay_bill(self, ctx: RequestContext, command: BillPaymentCommand) -> PaymentResult:
         ctx.caller.require(Operation.BILL_PAYMENT)
-        check_key(idempotency_key)
+        request, idempotency_key = command.request, command.key
         fp = fingerprint("bill_payment", request)
         replay = await self._replay(ctx, idempotency_key, fp)
         if replay is not None:
@@ -172,8 +141,9 @@ class PaymentService:
         )
         return await self._submit(ctx, idempotency_key, fp, payment)
 
-    async def get_payment(self, ctx: RequestContext, payment_id: str) -> Payment:
+    async def get_payment(self, ctx: RequestContext, query: GetPaymentQuery) -> Payment:
         ctx.caller.require(Operation.READ)
+        payment_id = query.payment_id
         payment = await self._journal.get(payment_id)
         if payment is None or not self._may_see(ctx, payment):
             # Another caller's payment is reported as absent, not as forbidden: payment ids
@@ -279,9 +249,9 @@ class PaymentService:
             await self._save(rejected, Outcome(error_code=exc.code, error_message=exc.message),
                              was=payment.status)
             raise self._for_caller(exc, ctx, payment) from None
-        except (CoreTimeout, Exception) as exc:
-            # Anything else after the request may have left (timeout, dropped connection,
-            # a bug in a connector) is treated as "the core may have booked it".
+        except Exception as exc:
+            # Anything else after the request may have left (CoreTimeout, CoreOutcomeUnknown,
+            # a dropped connection, a bug in a connector) means "the core may have booked it".
             log.warning("payment %s in doubt after %r [%s]",
                         payment.payment_id, exc, ctx.correlation_id)
             in_doubt = payment.transition(PaymentStatus.IN_DOUBT, self._clock(),

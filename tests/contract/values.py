@@ -6,8 +6,8 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from adapter.model import Money, Payment, PaymentKind, PaymentStatus
+from adapter.model.identifiers import new_core_reference, new_payment_id
 from adapter.ports.idempotency import IdempotencyRecord, KeyState
-from adapter.services.payments import new_core_reference, new_payment_id
 from tests.contract.conftest import T0
 
 

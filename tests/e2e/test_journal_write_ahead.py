@@ -25,13 +25,12 @@ from adapter.connectors.factory import build_core
 from adapter.connectors.iso8583 import IsoCoreConnector
 from adapter.model import PaymentStatus
 from adapter.services.banking import BankingServices
-from adapter.services.clients import Caller, ClientRegistry, Operation, Role
+from adapter.services.clients import Caller, ClientRegistry, Operation
 from adapter.services.resolver import Resolver
 from adapter.stores.sqlite import SqliteStore
 from tests.harness.core import RunningCore
 
-PARTNER = Caller(id="partner", role=Role.PARTNER,
-                 accounts=frozenset({"10000001", "10000002"}),
+PARTNER = Caller(id="partner", accounts=frozenset({"10000001", "10000002"}),
                  operations=frozenset({Operation.READ, Operation.TRANSFER}))
 KEY = "crash-key-1"
 
@@ -42,6 +41,7 @@ FIRST_LIFE = textwrap.dedent("""
     from adapter.app import reversal_stores
     from adapter.connectors.factory import build_core
     from adapter.model import TransferRequest
+    from adapter.model.commands import TransferCommand
     from adapter.services.banking import BankingServices
     from adapter.services.clients import ClientRegistry
     from adapter.services.context import RequestContext
@@ -58,7 +58,8 @@ FIRST_LIFE = textwrap.dedent("""
             "debtor": {"id": "10000001"}, "creditor": {"id": "10000002"},
             "amount": {"amount": "25.00", "currency": "EUR"}, "end_to_end_id": "CRASH-1"})
         ctx = RequestContext(caller=PARTNER, correlation_id="crash", deadline=None)
-        await services.payments.transfer(ctx, request, KEY)  # the core never answers
+        # The core never answers.
+        await services.payments.transfer(ctx, TransferCommand(key=KEY, request=request))
 
     asyncio.run(main())
 """)

@@ -189,3 +189,18 @@ class TestErrors:
         error = InsufficientFunds().with_correlation("abc").with_correlation("def")
         assert (error.code, error.message, error.correlation_id) == (
             "INSUFFICIENT_FUNDS", "insufficient funds", "abc")
+
+
+@pytest.mark.parametrize("text", ["0", "1", "12.50", "-3.5", "0.001", "100", "-0.50"])
+def test_amount_grammar_accepts_plain_ascii_decimals(text: str) -> None:
+    """model.money Rule 4: these are amounts, read exactly."""
+    assert Money(amount=text, currency="KWD").amount == Decimal(text)
+
+
+@pytest.mark.parametrize("text", ["+1.00", "\uff11.\uff10\uff10", "\u0661", "1.", ".5", "01",
+                                  "00000000000000000001.00", "-01.0", " 1", "1 ", "1e2",
+                                  "1_000", "1,00", "--1", "-", "", "NaN", "Infinity"])
+def test_amount_grammar_refuses_every_lax_form(text: str) -> None:
+    """What Decimal() would read but the wire grammar does not allow is refused, not read."""
+    with pytest.raises(pydantic.ValidationError, match="plain decimal string"):
+        Money(amount=text, currency="EUR")

@@ -10,9 +10,11 @@ from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any
 
+import pydantic
 import pytest
 
 from adapter.model import AccountRef, BillPaymentRequest, PaymentStatus, TransferRequest
+from adapter.model.commands import BillPaymentCommand, GetPaymentQuery, TransferCommand
 from adapter.model.errors import (
     AccountNotFound,
     CoreTimeout,
@@ -28,7 +30,7 @@ from adapter.model.errors import (
 )
 from adapter.ports.core import CoreBooking, CorePosting
 from adapter.services.banking import BankingServices
-from adapter.services.clients import ALL_ACCOUNTS, Caller, ClientRegistry, Operation, Role
+from adapter.services.clients import ALL_ACCOUNTS, Caller, ClientRegistry, Operation
 from adapter.services.context import RequestContext
 from adapter.services.resolver import Resolver
 from tests.fakes import FakeCore, MemoryStore
@@ -36,10 +38,10 @@ from tests.fakes import FakeCore, MemoryStore
 IBAN_1 = "DE89370400440532013000"
 IBAN_2 = "DE02120300000000202051"
 PAY = frozenset({Operation.READ, Operation.TRANSFER, Operation.BILL_PAYMENT})
-PARTNER = Caller(id="partner", role=Role.PARTNER, accounts=frozenset({"A1", "A2"}),
+PARTNER = Caller(id="partner", accounts=frozenset({"A1", "A2"}),
                  operations=PAY)
-OTHER = Caller(id="other", role=Role.PARTNER, accounts=frozenset({"A3"}), operations=PAY)
-INTERNAL = Caller(id="internal", role=Role.INTERNAL, accounts=frozenset({ALL_ACCOUNTS}),
+OTHER = Caller(id="other", accounts=frozenset({"A3"}), operations=PAY)
+INTERNAL = Caller(id="internal", accounts=frozenset({ALL_ACCOUNTS}),
                   operations=PAY | {Operation.WATCH})
 
 
@@ -50,6 +52,10 @@ def make_core() -> FakeCore:
     core.add("A3", "EUR", "10.00")
     core.add("U1", "USD", "10.00")
     return core
+
+
+def cmd(key: str, request: TransferRequest) -> TransferCommand:
+    return TransferCommand(key=key, request=request)
 
 
 def transfer(amount: str = "10.00", debtor: str = "A1", creditor: str = "A2",
@@ -105,8 +111,8 @@ def balances(core: FakeCore) -> dict[str, Decimal]:
 def test_transfer_books_once_and_replay_returns_the_same_payment() -> None:
     """A replay under the same key returns the stored payment and moves no more money."""
     async def scenario(services: BankingServices, core: FakeCore) -> None:
-        first = await services.payments.transfer(ctx(), transfer(), "key-1")
-        again = await services.payments.transfer(ctx(), transfer(), "key-1")
+        first = await services.payments.transfer(ctx(), cmd("key-1", transfer()))
+        again = await services.payments.transfer(ctx(), cmd("key-1", transfer()))
         assert first.payment.status is PaymentStatus.BOOKED and not first.replayed
         assert again.replayed and again.payment == first.payment
         assert core.post_calls == 1
@@ -122,9 +128,9 @@ def test_transfer_books_once_and_replay_returns_the_same_payment() -> None:
 def test_same_key_different_payload_is_refused() -> None:
     """A key reused for another request is an IDEMPOTENCY_CONFLICT and moves nothing."""
     async def scenario(services: BankingServices, core: FakeCore) -> None:
-        await services.payments.transfer(ctx(), transfer("10.00"), "key-1")
+        await services.payments.transfer(ctx(), cmd("key-1", transfer("10.00")))
         with pytest.raises(IdempotencyConflict) as info:
-            await services.payments.transfer(ctx(), transfer("11.00"), "key-1")
+            await services.payments.transfer(ctx(), cmd("key-1", transfer("11.00")))
         assert info.value.code == "IDEMPOTENCY_CONFLICT"
         assert core.post_calls == 1 and core.balances["A1"] == Decimal("90.00")
 
@@ -134,9 +140,9 @@ def test_same_key_different_payload_is_refused() -> None:
 def test_keys_are_scoped_to_the_caller() -> None:
     """Two callers using the same key get two independent payments."""
     async def scenario(services: BankingServices, core: FakeCore) -> None:
-        mine = await services.payments.transfer(ctx(), transfer(), "shared")
+        mine = await services.payments.transfer(ctx(), cmd("shared", transfer()))
         theirs = await services.payments.transfer(
-            ctx(OTHER), transfer("1.00", debtor="A3", creditor="A1"), "shared")
+            ctx(OTHER), cmd("shared", transfer("1.00", debtor="A3", creditor="A1")))
         assert mine.payment.payment_id != theirs.payment.payment_id
         assert core.post_calls == 2 and core.balances["A3"] == Decimal("9.00")
 
@@ -147,14 +153,14 @@ def test_business_refusal_is_journalled_and_replayed() -> None:
     """Insufficient funds rejects the payment, and a replay returns the same error."""
     async def scenario(services: BankingServices, core: FakeCore) -> None:
         with pytest.raises(InsufficientFunds) as first:
-            await services.payments.transfer(ctx(), transfer("1000.00"), "key-1")
+            await services.payments.transfer(ctx(), cmd("key-1", transfer("1000.00")))
         assert first.value.payment_id is not None
         assert first.value.correlation_id == "corr-1"
         payment = await services.storage.journal.get(first.value.payment_id)
         assert payment is not None and payment.status is PaymentStatus.REJECTED
         assert payment.reason_code == "INSUFFICIENT_FUNDS"
         with pytest.raises(InsufficientFunds) as again:
-            await services.payments.transfer(ctx(), transfer("1000.00"), "key-1")
+            await services.payments.transfer(ctx(), cmd("key-1", transfer("1000.00")))
         assert again.value.payment_id == first.value.payment_id
         assert core.post_calls == 1 and core.balances["A1"] == Decimal("100.00")
 
@@ -167,7 +173,7 @@ def test_lost_reply_is_resolved_to_booked_exactly_once() -> None:
     core.script.append("lose_reply")
 
     async def scenario(services: BankingServices, core: FakeCore) -> None:
-        result = await services.payments.transfer(ctx(), transfer(), "key-1")
+        result = await services.payments.transfer(ctx(), cmd("key-1", transfer()))
         assert result.payment.status is PaymentStatus.BOOKED
         assert (core.post_calls, core.resolve_calls) == (1, 1)
         assert core.balances["A1"] == Decimal("90.00")
@@ -184,13 +190,13 @@ def test_lost_request_is_fenced_and_rejected() -> None:
 
     async def scenario(services: BankingServices, core: FakeCore) -> None:
         with pytest.raises(CoreTimeout) as info:
-            await services.payments.transfer(ctx(), transfer(), "key-1")
+            await services.payments.transfer(ctx(), cmd("key-1", transfer()))
         payment = await services.storage.journal.get(info.value.payment_id or "")
         assert payment is not None and payment.status is PaymentStatus.REJECTED
         assert payment.reason_code == "CORE_TIMEOUT"
         assert core.balances["A1"] == Decimal("100.00")
         with pytest.raises(CoreTimeout):
-            await services.payments.transfer(ctx(), transfer(), "key-1")
+            await services.payments.transfer(ctx(), cmd("key-1", transfer()))
         assert core.post_calls == 1
 
     run(scenario, core)
@@ -204,12 +210,12 @@ def test_unresolvable_payment_stays_in_doubt_until_the_resolver_settles_it() -> 
 
     async def scenario(services: BankingServices, core: FakeCore) -> None:
         with pytest.raises(CoreTimeout) as info:
-            await services.payments.transfer(ctx(), transfer(), "key-1")
+            await services.payments.transfer(ctx(), cmd("key-1", transfer()))
         payment_id = info.value.payment_id or ""
         pending = await services.storage.journal.get(payment_id)
         assert pending is not None and pending.status is PaymentStatus.IN_DOUBT
         assert await resolver(services).run_once(include_recent=True) == 1
-        replay = await services.payments.transfer(ctx(), transfer(), "key-1")
+        replay = await services.payments.transfer(ctx(), cmd("key-1", transfer()))
         assert replay.replayed and replay.payment.status is PaymentStatus.BOOKED
         assert replay.payment.payment_id == payment_id
         assert core.post_calls == 1 and core.balances["A1"] == Decimal("90.00")
@@ -224,10 +230,10 @@ def test_core_unavailable_releases_the_key() -> None:
 
     async def scenario(services: BankingServices, core: FakeCore) -> None:
         with pytest.raises(CoreUnavailable) as info:
-            await services.payments.transfer(ctx(), transfer(), "key-1")
+            await services.payments.transfer(ctx(), cmd("key-1", transfer()))
         failed = await services.storage.journal.get(info.value.payment_id or "")
         assert failed is not None and failed.status is PaymentStatus.REJECTED
-        retry = await services.payments.transfer(ctx(), transfer(), "key-1")
+        retry = await services.payments.transfer(ctx(), cmd("key-1", transfer()))
         assert retry.payment.status is PaymentStatus.BOOKED and not retry.replayed
         assert core.balances["A1"] == Decimal("90.00")
 
@@ -245,15 +251,15 @@ def test_refusals_before_the_core_store_nothing() -> None:
         ]
         for error, request in cases:
             with pytest.raises(error):
-                await services.payments.transfer(ctx(), request, "key-x")
+                await services.payments.transfer(ctx(), cmd("key-x", request))
             assert await services.storage.keys.get("partner", "key-x") is None
         same = TransferRequest.model_validate({
             "debtor": {"id": "A1"}, "creditor": {"iban": IBAN_1},
             "amount": {"amount": "1.00", "currency": "EUR"}, "end_to_end_id": "E"})
         with pytest.raises(ValidationError):
-            await services.payments.transfer(ctx(), same, "key-x")
-        with pytest.raises(ValidationError):
-            await services.payments.transfer(ctx(), transfer(), "bad key with spaces")
+            await services.payments.transfer(ctx(), cmd("key-x", same))
+        with pytest.raises(pydantic.ValidationError):  # the command refuses it, before any call
+            cmd("bad key with spaces", transfer())
         assert core.post_calls == 0 and balances(core) == {
             "A1": Decimal("100.00"), "A2": Decimal("50.00"), "A3": Decimal("10.00")}
 
@@ -265,7 +271,7 @@ def test_expired_deadline_does_nothing() -> None:
     async def scenario(services: BankingServices, core: FakeCore) -> None:
         with pytest.raises(DeadlineExceeded):
             await services.payments.transfer(
-                ctx(deadline=time.monotonic() - 1), transfer(), "key-1")
+                ctx(deadline=time.monotonic() - 1), cmd("key-1", transfer()))
         assert await services.storage.keys.get("partner", "key-1") is None
         assert core.post_calls == 0
 
@@ -293,10 +299,10 @@ def test_retry_while_running_is_refused() -> None:
     core, entered, gate = gated_core()
 
     async def scenario(services: BankingServices, core: FakeCore) -> None:
-        first = asyncio.create_task(services.payments.transfer(ctx(), transfer(), "key-1"))
+        first = asyncio.create_task(services.payments.transfer(ctx(), cmd("key-1", transfer())))
         await entered.wait()
         with pytest.raises(RequestInProgress):
-            await services.payments.transfer(ctx(), transfer(), "key-1")
+            await services.payments.transfer(ctx(), cmd("key-1", transfer()))
         gate.set()
         assert (await first).payment.status is PaymentStatus.BOOKED
         assert core.balances["A1"] == Decimal("90.00")
@@ -309,7 +315,7 @@ def test_caller_cancellation_does_not_leave_half_a_payment() -> None:
     core, entered, gate = gated_core()
 
     async def scenario(services: BankingServices, core: FakeCore) -> None:
-        task = asyncio.create_task(services.payments.transfer(ctx(), transfer(), "key-1"))
+        task = asyncio.create_task(services.payments.transfer(ctx(), cmd("key-1", transfer())))
         await entered.wait()
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
@@ -342,7 +348,7 @@ def test_restart_resolves_payments_left_accepted() -> None:
         core.post = crashing_post  # type: ignore[method-assign]
         core.resolve_fails = 1  # the in-line resolution fails too: left for after restart
         with pytest.raises(CoreTimeout) as info:
-            await services.payments.transfer(ctx(), transfer(), "key-1")
+            await services.payments.transfer(ctx(), cmd("key-1", transfer()))
         return info.value.payment_id or ""
 
     disk = MemoryStore()
@@ -351,7 +357,7 @@ def test_restart_resolves_payments_left_accepted() -> None:
     async def second_life(services: BankingServices, core: FakeCore) -> None:
         assert await resolver(services).run_once(
             include_recent=True) == 1
-        payment = await services.payments.get_payment(ctx(), payment_id)
+        payment = await services.payments.get_payment(ctx(), GetPaymentQuery(payment_id=payment_id))
         assert payment.status is PaymentStatus.BOOKED
         assert core.balances["A1"] == Decimal("90.00")
 
@@ -362,13 +368,13 @@ def test_events_are_durable_and_streamed_in_order() -> None:
     """Booked and rejected payments appear on the stream with growing seq, from a cursor."""
     async def scenario(services: BankingServices, core: FakeCore) -> None:
         start = await services.events.head()
-        await services.payments.transfer(ctx(), transfer(), "k1")
+        await services.payments.transfer(ctx(), cmd("k1", transfer()))
         with pytest.raises(InsufficientFunds):
-            await services.payments.transfer(ctx(), transfer("999.00"), "k2")
+            await services.payments.transfer(ctx(), cmd("k2", transfer("999.00")))
         bill = BillPaymentRequest.model_validate({
             "debtor": {"iban": IBAN_1}, "biller_id": "ELEC01", "customer_reference": "C-1",
             "amount": {"amount": "5.00", "currency": "EUR"}, "end_to_end_id": "B-1"})
-        await services.payments.pay_bill(ctx(), bill, "k3")
+        await services.payments.pay_bill(ctx(), BillPaymentCommand(key="k3", request=bill))
         seen = []
         async for event in services.events.stream(start):
             seen.append((event.seq, event.type.value, event.amount.amount))
@@ -385,13 +391,14 @@ def test_events_are_durable_and_streamed_in_order() -> None:
 def test_payment_visibility() -> None:
     """A payment is visible to its maker and to callers of its accounts, absent to others."""
     async def scenario(services: BankingServices, core: FakeCore) -> None:
-        made = await services.payments.transfer(ctx(), transfer(), "k1")
+        made = await services.payments.transfer(ctx(), cmd("k1", transfer()))
         pid = made.payment.payment_id
-        assert (await services.payments.get_payment(ctx(INTERNAL), pid)).payment_id == pid
+        seen = await services.payments.get_payment(ctx(INTERNAL), GetPaymentQuery(payment_id=pid))
+        assert seen.payment_id == pid
         with pytest.raises(PaymentNotFound):
-            await services.payments.get_payment(ctx(OTHER), pid)
+            await services.payments.get_payment(ctx(OTHER), GetPaymentQuery(payment_id=pid))
         with pytest.raises(PaymentNotFound):
-            await services.payments.get_payment(ctx(), "no-such-id")
+            await services.payments.get_payment(ctx(), GetPaymentQuery(payment_id="no-such-id"))
 
     run(scenario)
 
@@ -421,7 +428,7 @@ def test_two_settlers_at_once_record_one_outcome() -> None:
     async def scenario(services: BankingServices, core: FakeCore) -> None:
         start = await services.events.head()
         with pytest.raises(CoreTimeout) as info:
-            await services.payments.transfer(ctx(), transfer(), "key-1")
+            await services.payments.transfer(ctx(), cmd("key-1", transfer()))
         pending = await services.storage.journal.get(info.value.payment_id or "")
         assert pending is not None and pending.status is PaymentStatus.IN_DOUBT
         first, second = await asyncio.gather(services.payments.settle(pending),

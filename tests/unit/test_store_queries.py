@@ -11,8 +11,8 @@ from decimal import Decimal
 from pathlib import Path
 
 from adapter.model import Money, Payment, PaymentKind, PaymentStatus
+from adapter.model.identifiers import new_core_reference, new_payment_id
 from adapter.ports.idempotency import IdempotencyRecord, KeyState
-from adapter.services.payments import new_core_reference, new_payment_id
 from adapter.stores.sqlite import SqliteStore
 from adapter.stores.sqlite.journal import UNRESOLVED_SQL
 from adapter.stores.sqlite.schema import SCHEMA

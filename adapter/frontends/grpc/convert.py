@@ -18,6 +18,7 @@ from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from adapter.frontends import validation
 from adapter.frontends.grpc.gen.bank.adapter.v1 import banking_pb2 as pb
 from adapter.frontends.validation import build
 from adapter.model import (
@@ -36,8 +37,10 @@ from adapter.model import (
     TransactionPage,
     TransferRequest,
 )
+from adapter.model.commands import BillPaymentCommand, GetPaymentQuery, TransferCommand
 from adapter.model.errors import FieldViolation, ValidationError
 from adapter.model.events import EventType, TransactionEvent
+from adapter.model.identifiers import IdempotencyKey, PaymentId
 
 # -- inbound ---------------------------------------------------------------------------------
 
@@ -97,6 +100,28 @@ def bill_payment_request(request: pb.PayBillRequest) -> BillPaymentRequest:
     _put_str(data, "biller_id", request.biller_id)
     _put_str(data, "customer_reference", request.customer_reference)
     return build(BillPaymentRequest, data)
+
+
+def _request_id(value: str) -> str:
+    key: str = validation.value(IdempotencyKey, value, "request_id")
+    return key
+
+
+def transfer_command(request: pb.TransferFundsRequest) -> TransferCommand:
+    """The key and the transfer, every violation of both reported together."""
+    return TransferCommand.model_construct(**validation.gather(
+        key=lambda: _request_id(request.request_id), request=lambda: transfer_request(request)))
+
+
+def bill_payment_command(request: pb.PayBillRequest) -> BillPaymentCommand:
+    return BillPaymentCommand.model_construct(**validation.gather(
+        key=lambda: _request_id(request.request_id),
+        request=lambda: bill_payment_request(request)))
+
+
+def payment_query(request: pb.GetPaymentRequest) -> GetPaymentQuery:
+    return GetPaymentQuery.model_construct(
+        payment_id=validation.value(PaymentId, request.payment_id, "payment_id"))
 
 
 HISTORY_RENAME = {"limit": "page_size", "cursor": "page_token"}

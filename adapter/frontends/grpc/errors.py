@@ -6,7 +6,8 @@ status follows the gRPC richer error model (`google.rpc.Status` in the `grpc-sta
 trailer, as grpc/grpc examples/python/errors/server.py does):
 
 - `ErrorInfo`: reason = the canonical code (stable), domain = DOMAIN, metadata correlation_id
-  and, when the error is about a payment, payment_id.
+  and, when the error is about a payment, payment_id; when it ends an event stream
+  (SLOW_CONSUMER, SHUTTING_DOWN), resume_cursor.
 - `BadRequest`: one field violation per problem, for VALIDATION only, named by the field's
   path in banking.proto.
 
@@ -26,7 +27,6 @@ from grpc_status import rpc_status
 from adapter.model import errors
 
 DOMAIN = "bank-adapter"
-SLOW_CONSUMER = "SLOW_CONSUMER"
 
 STATUS_FOR: dict[type[errors.AdapterError], StatusCode] = {
     errors.ValidationError: StatusCode.INVALID_ARGUMENT,
@@ -39,11 +39,14 @@ STATUS_FOR: dict[type[errors.AdapterError], StatusCode] = {
     errors.DuplicateRequest: StatusCode.ALREADY_EXISTS,
     errors.IdempotencyConflict: StatusCode.ALREADY_EXISTS,
     errors.RequestInProgress: StatusCode.ABORTED,
+    # The stream outran its consumer's buffer: a resource of the server ran out for it.
+    errors.SlowConsumer: StatusCode.RESOURCE_EXHAUSTED,
     errors.ClientError: StatusCode.INVALID_ARGUMENT,
     # "May be returned even if the operation has completed": exactly an in-doubt payment.
     errors.CoreTimeout: StatusCode.DEADLINE_EXCEEDED,
     errors.DeadlineExceeded: StatusCode.DEADLINE_EXCEEDED,
     errors.CoreUnavailable: StatusCode.UNAVAILABLE,
+    errors.ShuttingDown: StatusCode.UNAVAILABLE,
     errors.AdapterError: StatusCode.INTERNAL,
 }
 
@@ -81,7 +84,11 @@ def rich_status(code: StatusCode, message: str, reason: str, correlation_id: str
 def to_grpc_status(exc: errors.AdapterError, correlation_id: str) -> grpc.Status:
     """The `grpc.Status` to abort with for a canonical error (see the module docstring)."""
     exc.with_correlation(correlation_id)
-    extra = {"payment_id": exc.payment_id} if exc.payment_id else None
+    extra = {}
+    if exc.payment_id:
+        extra["payment_id"] = exc.payment_id
+    if exc.resume_cursor is not None:
+        extra["resume_cursor"] = exc.resume_cursor
     status = rich_status(status_code_for(exc), exc.message, exc.code, exc.correlation_id,
                          extra, exc.violations)
     return rpc_status.to_status(status)

@@ -1,8 +1,8 @@
 """The gRPC listener: a `grpc.aio` server on the adapter's event loop, mutual TLS only.
 
 It serves `bank.adapter.v1.BankingService`, the standard health service (`grpc.health.v1`)
-and server reflection. Health follows the core: a background task asks
-`services.core.healthy()` every `health_interval` seconds and reports SERVING only while the
+and server reflection. Health follows readiness: a background task asks
+`services.health.ready()` every `health_interval` seconds and reports SERVING only while the
 core answers, both for the whole server ("") and for BankingService.
 
 Invariants:
@@ -30,7 +30,6 @@ from adapter.frontends.grpc.gen.bank.adapter.v1 import banking_pb2 as pb
 from adapter.frontends.grpc.servicer import BankingServicer
 from adapter.infra import tls
 from adapter.services.banking import BankingServices
-from adapter.services.health import core_usable
 
 log = logging.getLogger("adapter.grpc")
 
@@ -73,7 +72,7 @@ class GrpcServer:
         reflection.enable_server_reflection(
             (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
         # Known before the first call: a caller never sees SERVING for a dead core.
-        await self._set_health(await core_usable(self._services.core))
+        await self._set_health(await self._services.health.ready())
         credentials = tls.grpc_server_credentials(
             tls.TlsFiles.from_dir(self._settings.pki_dir, "server"))
         address = _address(self._settings.host, self._settings.grpc_port)
@@ -96,7 +95,7 @@ class GrpcServer:
     async def _watch_core(self) -> None:
         while True:
             await asyncio.sleep(self._health_interval)
-            await self._set_health(await core_usable(self._services.core))
+            await self._set_health(await self._services.health.ready())
 
     async def stop(self, grace: float = STOP_GRACE) -> None:
         if self._health_task is not None:

@@ -1,12 +1,19 @@
 """The `bank.adapter.v1.BankingService` servicer: proto -> canonical -> service -> proto.
 
-Each RPC is a translation only. What every RPC shares is in `_unary`:
-- the caller is the CN of the verified client certificate (`context.auth_context()`);
+Each RPC is a translation only. What every RPC shares is the one call pipeline
+(services/pipeline.py), entered through `_unary` (or `WatchTransactions` for the stream) with
+this edge's table (`BankingServicer.edge`):
+- the caller is the CN of the verified client certificate (`context.auth_context()`); the
+  `authorization` metadata, if any, is handed to the pipeline's resolvers too;
+- the correlation id is the caller's `x-request-id` metadata, or a new one;
+- every string field of the request message and every text metadata value is checked for
+  control characters (INVALID_ARGUMENT naming the field);
 - the caller's remaining deadline becomes the RequestContext deadline, so it bounds the
   core call; a payment already sent to the core finishes even if the RPC is cancelled
   (PaymentService Rule 3), so an expired deadline never leaves a half-done payment;
-- a canonical error is turned into a status once (errors.to_grpc_status); anything else is
-  logged and reported as INTERNAL without internals.
+- a canonical error is turned into a status once (errors.to_grpc_status), including the
+  stream's SLOW_CONSUMER and SHUTTING_DOWN; anything else is logged and reported as INTERNAL
+  without internals.
 
 Handlers run directly on the event loop: no thread hop, no interceptor.
 """
@@ -15,29 +22,29 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, NoReturn, TypeVar
 
 import grpc
-from grpc_status import rpc_status
+from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.message import Message
 
 from adapter.frontends.grpc import convert
-from adapter.frontends.grpc.errors import SLOW_CONSUMER, rich_status, to_grpc_status
+from adapter.frontends.grpc.errors import to_grpc_status
 from adapter.frontends.grpc.gen.bank.adapter.v1 import banking_pb2 as pb
 from adapter.frontends.grpc.gen.bank.adapter.v1 import banking_pb2_grpc as pb_grpc
 from adapter.frontends.grpc.wire import MalformedRequest
-from adapter.model.errors import AdapterError, FieldViolation, InternalError, ValidationError
+from adapter.model.errors import AdapterError, FieldViolation, ShuttingDown, ValidationError
 from adapter.model.events import TransactionEvent
+from adapter.model.identifiers import HISTORY_CURSOR
 from adapter.security.identity import cn_from_grpc_auth_context
 from adapter.services.banking import BankingServices
 from adapter.services.clients import Operation
-from adapter.services.context import RequestContext, new_correlation_id
-from adapter.services.events import SlowConsumer
-from adapter.services.idempotency import KEY_RE
-
-log = logging.getLogger("adapter.grpc")
+from adapter.services.context import RequestContext
+from adapter.services.pipeline import Call, Edge
+from adapter.services.principal import Credentials
 
 STREAM_CURSOR = "stream-cursor"  # initial metadata of WatchTransactions: its start position
 
@@ -45,53 +52,57 @@ Req = TypeVar("Req")
 Resp = TypeVar("Resp")
 Handler = Callable[["BankingServicer", Req, RequestContext], Awaitable[Resp]]
 
+# Canonical field names of errors raised by the services, by their path in banking.proto.
+FIELD_NAMES = {HISTORY_CURSOR: "page_token"}
 
-async def _abort(context: grpc.aio.ServicerContext, exc: Exception, correlation_id: str) -> None:
-    if not isinstance(exc, AdapterError):
-        log.exception("unexpected error in a gRPC handler [%s]", correlation_id, exc_info=exc)
-        exc = InternalError()
-    await context.abort_with_status(to_grpc_status(exc, correlation_id))
+
+def _strings(message: Any, prefix: str = "") -> Iterator[tuple[str, str]]:
+    """(proto field path, value) of every string set anywhere in `message`."""
+    if not isinstance(message, Message):
+        return
+    for field, value in message.ListFields():
+        path = f"{prefix}{field.name}"
+        if field.type == FieldDescriptor.TYPE_STRING:
+            values = value if field.is_repeated else (value,)
+            for item in values:
+                yield path, item
+        elif field.type == FieldDescriptor.TYPE_MESSAGE:
+            items = value if field.is_repeated else (value,)
+            for item in items:
+                yield from _strings(item, path + ".")
+
+
+@dataclass(frozen=True)
+class Rpc:
+    """The edge's own view of a call (`Call.raw`)."""
+
+    request: Any
+    context: grpc.aio.ServicerContext
+
+
+async def _render(error: AdapterError, call: Call) -> NoReturn:
+    context: grpc.aio.ServicerContext = call.raw.context
+    await context.abort_with_status(to_grpc_status(error, call.correlation_id))
+    raise AssertionError("unreachable: abort_with_status raises")
+
+
+async def _refuse_malformed(call: Call) -> None:
+    """Bytes that were not a message of the method's type (wire.MalformedRequest)."""
+    request = call.raw.request
+    if isinstance(request, MalformedRequest):
+        raise request.error()
 
 
 def _unary(fn: Handler[Req, Resp]) -> Callable[..., Awaitable[Resp]]:
     @functools.wraps(fn)
     async def handler(self: BankingServicer, request: Req,
                       context: grpc.aio.ServicerContext) -> Resp:
-        correlation_id = new_correlation_id()
-        try:
-            ctx = self._context(context, correlation_id)
-            if isinstance(request, MalformedRequest):
-                raise request.error()
-            return await fn(self, request, ctx)
-        except Exception as exc:
-            await _abort(context, exc, correlation_id)
-            raise  # unreachable: abort_with_status raises
+        call = self._call(fn.__name__, request, context)
+        result: Resp = await self._services.pipeline.run(
+            call, lambda ctx: fn(self, request, ctx))
+        return result
 
     return handler
-
-
-def _request_id(value: str) -> tuple[FieldViolation, ...]:
-    # The service checks the key too, but under its own field name; check it here so the
-    # violation names the proto field and is reported together with the body's violations.
-    if KEY_RE.match(value):
-        return ()
-    return (FieldViolation("request_id", "1 to 255 visible ASCII characters"),)
-
-
-def _validated(build: Callable[[Any], Resp], request: Any) -> Resp:
-    key_problems = _request_id(request.request_id)
-    try:
-        value = build(request)
-    except ValidationError as exc:
-        if not key_problems:
-            raise
-        violations = key_problems + exc.violations
-    else:
-        if not key_problems:
-            return value
-        violations = key_problems
-    summary = "; ".join(f"{v.field}: {v.description}" for v in violations[:5])
-    raise ValidationError(f"invalid request: {summary}", violations=violations)
 
 
 class BankingServicer(pb_grpc.BankingServiceServicer):
@@ -99,13 +110,26 @@ class BankingServicer(pb_grpc.BankingServiceServicer):
         self._services = services
         self._watchers: set[asyncio.Task[Any]] = set()
         self.closing = False
+        self.edge = Edge("grpc", _render, FIELD_NAMES, checks=(_refuse_malformed,))
 
-    def _context(self, context: grpc.aio.ServicerContext, correlation_id: str) -> RequestContext:
-        caller = self._services.clients.authenticate(
-            cn_from_grpc_auth_context(context.auth_context()))
+    def _call(self, operation: str, request: Any, context: grpc.aio.ServicerContext) -> Call:
+        metadata: dict[str, str] = {}
+        for key, value in context.invocation_metadata() or ():
+            if isinstance(value, str):  # "-bin" values are bytes and carry no text
+                metadata[key] = value
         remaining = context.time_remaining()
         deadline = None if remaining is None else time.monotonic() + remaining
-        return RequestContext(caller=caller, correlation_id=correlation_id, deadline=deadline)
+
+        def texts() -> Iterator[tuple[str, str]]:
+            yield from _strings(request)
+            yield from metadata.items()
+
+        return Call(
+            self.edge, operation,
+            Credentials(cn_from_grpc_auth_context(context.auth_context()),
+                        metadata.get("authorization")),
+            correlation_header=metadata.get("x-request-id"), deadline=deadline,
+            texts=texts, raw=Rpc(request, context))
 
     # -- accounts --------------------------------------------------------------------------
 
@@ -140,36 +164,34 @@ class BankingServicer(pb_grpc.BankingServiceServicer):
     @_unary
     async def TransferFunds(self, request: pb.TransferFundsRequest,
                             ctx: RequestContext) -> pb.Payment:
-        transfer = _validated(convert.transfer_request, request)
-        result = await self._services.payments.transfer(ctx, transfer, request.request_id)
+        command = convert.transfer_command(request)
+        result = await self._services.payments.transfer(ctx, command)
         return convert.payment(result.payment, replayed=result.replayed)
 
     @_unary
     async def PayBill(self, request: pb.PayBillRequest, ctx: RequestContext) -> pb.Payment:
-        bill = _validated(convert.bill_payment_request, request)
-        result = await self._services.payments.pay_bill(ctx, bill, request.request_id)
+        command = convert.bill_payment_command(request)
+        result = await self._services.payments.pay_bill(ctx, command)
         return convert.payment(result.payment, replayed=result.replayed)
 
     @_unary
     async def GetPayment(self, request: pb.GetPaymentRequest, ctx: RequestContext) -> pb.Payment:
-        if not request.payment_id:
-            raise convert.required("payment_id")
-        return convert.payment(await self._services.payments.get_payment(ctx, request.payment_id))
+        query = convert.payment_query(request)
+        return convert.payment(await self._services.payments.get_payment(ctx, query))
 
     # -- events ----------------------------------------------------------------------------
 
     async def WatchTransactions(  # type: ignore[override]
         self, request: pb.WatchTransactionsRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.TransactionEvent]:
-        correlation_id = new_correlation_id()
+        pipeline = self._services.pipeline
+        call = self._call("WatchTransactions", request, context)
         task = asyncio.current_task()
         assert task is not None
         self._watchers.add(task)
         last = 0
         try:
-            ctx = self._context(context, correlation_id)
-            if isinstance(request, MalformedRequest):
-                raise request.error()
+            ctx = await pipeline.admit(call)
             caller = ctx.caller
             caller.require(Operation.WATCH)
             for account_id in request.account_ids:
@@ -192,27 +214,18 @@ class BankingServicer(pb_grpc.BankingServiceServicer):
                     return any(a in wanted for a in accounts)
                 return any(caller.may_use_account(a) for a in accounts)
 
+            # A consumer that falls behind gets the bus's SLOW_CONSUMER (a canonical error
+            # with its resume cursor), answered below like any other error.
             async for event in self._services.events.stream(last, accept):
                 yield convert.event(event)
                 last = event.seq
-        except SlowConsumer:
-            status = rich_status(
-                grpc.StatusCode.RESOURCE_EXHAUSTED,
-                "the consumer fell behind the event stream; resume from resume_cursor",
-                SLOW_CONSUMER, correlation_id, {"resume_cursor": str(last)},
-            )
-            await context.abort_with_status(rpc_status.to_status(status))
         except asyncio.CancelledError:
             if not self.closing:
                 raise
             # Server shutdown: end the stream with a status a client reconnects on.
-            status = rich_status(
-                grpc.StatusCode.UNAVAILABLE, "the server is shutting down; resume from "
-                "resume_cursor", "SHUTTING_DOWN", correlation_id, {"resume_cursor": str(last)},
-            )
-            await context.abort_with_status(rpc_status.to_status(status))
+            await pipeline.fail(call, ShuttingDown(resume_cursor=str(last)))
         except Exception as exc:
-            await _abort(context, exc, correlation_id)
+            await pipeline.fail(call, exc)
         finally:
             self._watchers.discard(task)
 

@@ -1,27 +1,27 @@
-"""The REST front-end: routes, the per-request envelope, and nothing else.
+"""The REST front-end: routes, the REST edge of the call pipeline, and nothing else.
 
-Every resource handler runs inside one envelope (`RestApi._endpoint`) that:
-- takes the correlation id from `X-Request-ID` (or makes one) and echoes it on every answer;
-- authenticates the caller from its client certificate (ASGI TLS extension, see
-  frontends/https.py): no certificate -> 401, a certificate the clients file does not know
-  -> 403;
-- turns every canonical error into problem+json through problems.py, and anything else into
-  a bare INTERNAL problem (the stack trace goes to the log, never to the caller).
+Every resource handler runs through the one call pipeline (services/pipeline.py) with this
+edge's table (`RestApi.edge`):
+- the correlation id is the caller's `X-Request-ID` (or a new one), echoed on every answer;
+- the caller's identity is the client certificate from the ASGI TLS extension (see
+  frontends/https.py) plus the `Authorization` header, for resolvers that read a token:
+  no certificate -> 401, a certificate the clients file does not know -> 403;
+- every query parameter and header value is one of the texts the pipeline checks for control
+  characters (400 naming the parameter);
+- every canonical error becomes problem+json through problems.py (`render`), once.
 
 Handlers run on the event loop, call the services directly and write responses with
 pydantic's serialiser: no thread hop, no second parse.
 
-POST requests need `Idempotency-Key` (draft-ietf-httpapi-idempotency-key-header): its
-semantics live in services/idempotency.py and are the same for SOAP and gRPC. Keys are
-scoped to the caller and expire 24 hours after first use (`KEY_TTL`).
+POST requests need `Idempotency-Key` (draft-ietf-httpapi-idempotency-key-header): the key is
+a canonical type (model.identifiers) carried in the command; its semantics live in
+services/idempotency.py and are the same for SOAP and gRPC. Keys are scoped to the caller and
+expire 24 hours after first use (`KEY_TTL`).
 """
 
 from __future__ import annotations
 
-import logging
-import re
-import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from urllib.parse import urlencode
 
 from pydantic import BaseModel
@@ -39,30 +39,30 @@ from adapter.frontends.rest.problems import (
     MethodNotAllowed,
     RouteNotFound,
     problem_response,
-    status_for,
 )
-from adapter.infra.logmask import mask_text
 from adapter.model import Account, AccountRef, Payment
-from adapter.model.errors import AdapterError, ClientError, CoreUnavailable, InternalError
+from adapter.model.errors import AdapterError, ClientError, CoreUnavailable
+from adapter.model.identifiers import HISTORY_CURSOR
 from adapter.security.identity import cn_from_asgi_scope
 from adapter.services.banking import BankingServices
 from adapter.services.context import RequestContext
-from adapter.services.health import core_usable
-from adapter.services.idempotency import check_key
-
-log = logging.getLogger("adapter.rest")
+from adapter.services.pipeline import Call, Edge, correlation_id_from
+from adapter.services.principal import Credentials
 
 JSON = "application/json"
-# Echoed in a header and written to logs: visible ASCII only, bounded.
-REQUEST_ID_RE = re.compile(r"^[\x21-\x7e]{1,128}$")
 
 Handler = Callable[[Request, RequestContext], Awaitable[Response]]
 
+# Header names as the API documents them (Starlette hands them lower-cased).
+HEADER_NAMES = {"idempotency-key": "Idempotency-Key", "x-request-id": "X-Request-ID",
+                "content-type": "Content-Type", "content-length": "Content-Length",
+                "authorization": "Authorization"}
+# Canonical field names of errors raised by the services, in this API's vocabulary.
+FIELD_NAMES = {HISTORY_CURSOR: "cursor"}
+
 
 def correlation_id(header: str | None) -> str:
-    if header is not None and REQUEST_ID_RE.match(header):
-        return header
-    return uuid.uuid4().hex
+    return correlation_id_from(header)
 
 
 def json_response(model: BaseModel, ctx: RequestContext, status: int = 200,
@@ -74,45 +74,62 @@ def json_response(model: BaseModel, ctx: RequestContext, status: int = 200,
                     headers=out)
 
 
+def _header_name(name: str) -> str:
+    return HEADER_NAMES.get(name) or "-".join(part.capitalize() for part in name.split("-"))
+
+
+def _texts(request: Request) -> Callable[[], Iterable[tuple[str, str]]]:
+    def texts() -> Iterable[tuple[str, str]]:
+        for name, value in request.query_params.multi_items():
+            yield "query", name
+            yield name, value
+        for key, value in request.path_params.items():
+            if isinstance(value, str):
+                yield key, value
+    return texts
+
+
+def _header_texts(request: Request) -> Callable[[], Iterable[tuple[str, str]]]:
+    def texts() -> Iterable[tuple[str, str]]:
+        for name, value in request.headers.items():
+            yield _header_name(name), value
+    return texts
+
+
+async def _render(error: AdapterError, call: Call) -> Response:
+    return problem_response(error, call.correlation_id)
+
+
 class RestApi:
     def __init__(self, services: BankingServices, settings: Settings) -> None:
         self._services = services
         self._max_body = settings.max_body_bytes
         self._openapi = openapi_document()
+        self.edge = Edge("rest", _render, FIELD_NAMES, passthrough=(ClientDisconnect,))
 
-    # -- the envelope --------------------------------------------------------------------
+    # -- the REST edge of the call pipeline ----------------------------------------------
 
-    def _endpoint(self, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
-        clients = self._services.clients
+    def _endpoint(self, template: str, handler: Handler,
+                  ) -> Callable[[Request], Awaitable[Response]]:
+        pipeline = self._services.pipeline
+        edge = self.edge
 
         async def endpoint(request: Request) -> Response:
-            cid = correlation_id(request.headers.get("x-request-id"))
+            headers = request.headers
+            call = Call(
+                edge, template,
+                Credentials(cn_from_asgi_scope(request.scope), headers.get("authorization"),
+                            {"method": request.method}),
+                correlation_header=headers.get("x-request-id"),
+                texts=_texts(request), header_texts=_header_texts(request), raw=request,
+            )
             try:
-                caller = clients.authenticate(cn_from_asgi_scope(request.scope))
-                return await handler(request, RequestContext(caller, cid))
-            except AdapterError as exc:
-                return self._problem(exc, cid, request)
+                return await pipeline.run(call, lambda ctx: handler(request, ctx))
             except ClientDisconnect:
                 # Nobody is left to answer; the status only shows in tests and traces.
-                return Response(status_code=499, headers={"x-request-id": cid})
-            except Exception:
-                log.exception("unexpected error on %s %s [%s]", request.method,
-                              mask_text(request.url.path), cid)
-                return problem_response(InternalError(correlation_id=cid), cid)
+                return Response(status_code=499, headers={"x-request-id": call.correlation_id})
 
         return endpoint
-
-    @staticmethod
-    def _problem(exc: AdapterError, cid: str, request: Request) -> Response:
-        status = status_for(exc)
-        # A path may hold an IBAN: logs never show one whole.
-        path = mask_text(request.url.path)
-        if status >= 500:
-            log.warning("%s %s failed: %s (%s) [%s]", request.method, path, exc.code,
-                        exc.message, cid)
-        else:
-            log.debug("%s %s refused: %s [%s]", request.method, path, exc.code, cid)
-        return problem_response(exc, cid)
 
     async def http_exception(self, request: Request, exc: Exception) -> Response:
         """Routing refusals (no such path, wrong method) in the same problem+json shape."""
@@ -170,20 +187,16 @@ class RestApi:
 
     # -- payments ------------------------------------------------------------------------
 
-    @staticmethod
-    def _idempotency_key(request: Request) -> str:
-        return check_key(request.headers.get("idempotency-key"), "Idempotency-Key")
-
     async def create_transfer(self, request: Request, ctx: RequestContext) -> Response:
-        key = self._idempotency_key(request)
-        transfer = wire.parse_transfer(await read_json(request, self._max_body))
-        result = await self._services.payments.transfer(ctx, transfer, key)
+        body = await read_json(request, self._max_body)
+        command = wire.parse_transfer(body, request.headers.get("idempotency-key"))
+        result = await self._services.payments.transfer(ctx, command)
         return self._created(result.payment, result.replayed, ctx)
 
     async def create_bill_payment(self, request: Request, ctx: RequestContext) -> Response:
-        key = self._idempotency_key(request)
-        bill = wire.parse_bill_payment(await read_json(request, self._max_body))
-        result = await self._services.payments.pay_bill(ctx, bill, key)
+        body = await read_json(request, self._max_body)
+        command = wire.parse_bill_payment(body, request.headers.get("idempotency-key"))
+        result = await self._services.payments.pay_bill(ctx, command)
         return self._created(result.payment, result.replayed, ctx)
 
     @staticmethod
@@ -194,7 +207,8 @@ class RestApi:
         return json_response(wire.payment_out(payment), ctx, 201, headers)
 
     async def get_payment(self, request: Request, ctx: RequestContext) -> Response:
-        payment = await self._services.payments.get_payment(ctx, request.path_params["payment_id"])
+        query = wire.parse_payment_query(request.path_params["payment_id"])
+        payment = await self._services.payments.get_payment(ctx, query)
         return json_response(wire.payment_out(payment), ctx)
 
     # -- service documents ---------------------------------------------------------------
@@ -210,24 +224,25 @@ class RestApi:
             "x-request-id": correlation_id(request.headers.get("x-request-id"))})
 
     async def readyz(self, request: Request) -> Response:
-        """Readiness: the core is usable too, as gRPC health reports it."""
+        """Readiness: the core is usable too, as gRPC health reports it (services.health)."""
         rid = correlation_id(request.headers.get("x-request-id"))
-        if not await core_usable(self._services.core):
+        if not await self._services.health.ready():
             return problem_response(
                 CoreUnavailable("the core banking system is not usable; retry later"), rid)
         return Response(b'{"status":"ready"}', media_type=JSON, headers={"x-request-id": rid})
 
     def routes(self) -> list[Route]:
-        e = self._endpoint
+        def route(method: str, path: str, handler: Handler) -> Route:
+            return Route(path, self._endpoint(f"{method} {path}", handler), methods=[method])
+
         return [
-            Route("/v1/accounts", e(self.list_accounts), methods=["GET"]),
-            Route("/v1/accounts/{account_id}", e(self.get_account), methods=["GET"]),
-            Route("/v1/accounts/{account_id}/balances", e(self.get_balances), methods=["GET"]),
-            Route("/v1/accounts/{account_id}/transactions", e(self.list_transactions),
-                  methods=["GET"]),
-            Route("/v1/transfers", e(self.create_transfer), methods=["POST"]),
-            Route("/v1/bill-payments", e(self.create_bill_payment), methods=["POST"]),
-            Route("/v1/payments/{payment_id}", e(self.get_payment), methods=["GET"]),
+            route("GET", "/v1/accounts", self.list_accounts),
+            route("GET", "/v1/accounts/{account_id}", self.get_account),
+            route("GET", "/v1/accounts/{account_id}/balances", self.get_balances),
+            route("GET", "/v1/accounts/{account_id}/transactions", self.list_transactions),
+            route("POST", "/v1/transfers", self.create_transfer),
+            route("POST", "/v1/bill-payments", self.create_bill_payment),
+            route("GET", "/v1/payments/{payment_id}", self.get_payment),
             # Reachable by any certificate of our CA, registered or not: they describe the
             # API and the process, not anyone's accounts.
             Route("/openapi.json", self.openapi, methods=["GET"]),

@@ -63,6 +63,10 @@ STATUS: dict[type[e.AdapterError], int] = {
     # different payload, 409 for a retry while the original request is still processing.
     e.IdempotencyConflict: 422,
     e.RequestInProgress: 409,
+    # Event streams' errors, for the streaming edges to come (SSE): RFC 6585 section 4 and
+    # RFC 9110 section 15.6.4.
+    e.SlowConsumer: 429,
+    e.ShuttingDown: 503,
     e.ServerError: 500,
     e.CoreTimeout: 504,
     e.CoreUnavailable: 503,
@@ -76,7 +80,8 @@ STATUS: dict[type[e.AdapterError], int] = {
 TITLES: dict[int, str] = {
     400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
     405: "Method Not Allowed", 409: "Conflict", 413: "Content Too Large",
-    415: "Unsupported Media Type", 422: "Unprocessable Content", 500: "Internal Server Error",
+    415: "Unsupported Media Type", 422: "Unprocessable Content", 429: "Too Many Requests",
+    500: "Internal Server Error",
     503: "Service Unavailable", 504: "Gateway Timeout",
 }
 

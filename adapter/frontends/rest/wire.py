@@ -5,9 +5,11 @@ Invariants:
 - Rule 1: an amount on the wire is a JSON string holding a decimal ("12.50"), never a JSON
   number: a number may have passed through a binary float on the caller's side, so it is
   refused with a message naming the field, not converted.
-- Rule 2: a request is parsed once, straight from the body bytes (`model_validate_json`); the
-  wire models check the shape and the canonical constructors check the meaning (IBAN mod-97,
-  currency minor units...). Every violation is reported under its wire name.
+- Rule 2: a request body is parsed once, strictly (body.py: UTF-8, unique member names, no
+  NaN); the wire models check the shape and the canonical constructors check the meaning (IBAN
+  mod-97, currency minor units, the amount grammar of model.money Rule 4...). Every violation
+  is reported under its wire name. A command carries the `Idempotency-Key` header with the
+  body, and a problem with either is reported together.
 - Rule 3: responses are built from canonical values the services already checked, so they are
   assembled with `model_construct` (no re-validation) and written by pydantic's serialiser.
 """
@@ -37,12 +39,16 @@ from adapter.model import (
     TransferRequest,
 )
 from adapter.model.accounts import ACCOUNT_ID_RE, IBAN_RE
+from adapter.model.commands import BillPaymentCommand, GetPaymentQuery, TransferCommand
+from adapter.model.identifiers import IdempotencyKey, PaymentId
 from adapter.model.payments import CreditDebit
 
 M = TypeVar("M", bound=BaseModel)
 
-AMOUNT_PATTERN = r"^[0-9]{1,18}(\.[0-9]{1,18})?$"
-SIGNED_AMOUNT_PATTERN = r"^-?[0-9]{1,18}(\.[0-9]{1,18})?$"
+# model.money Rule 4, bounded by Rule 3's 18 digits: ASCII digits, no redundant leading zero,
+# digits on both sides of a '.'; requests carry no sign (payments are positive).
+AMOUNT_PATTERN = r"^(0|[1-9][0-9]{0,17})(\.[0-9]{1,18})?$"
+SIGNED_AMOUNT_PATTERN = r"^-?(0|[1-9][0-9]{0,17})(\.[0-9]{1,18})?$"
 CURRENCY_PATTERN = r"^[A-Z]{3}$"
 ACCOUNT_PATH_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9-]{0,33}$"
 
@@ -67,12 +73,12 @@ def money_text(amount: Decimal) -> str:
     return f"{amount:f}"
 
 
-def build_json(model: type[M], body: bytes) -> M:
-    """Parse and validate in one pass, straight from the bytes (Rule 2)."""
+def build_json(model: type[M], body: Any) -> M:
+    """Validate a parsed JSON body (body.parse_json) against its wire model (Rule 2)."""
     try:
-        return model.model_validate_json(body)
+        return model.model_validate(body)
     except pydantic.ValidationError as exc:
-        raise validation.to_canonical(exc) from None
+        raise validation.to_canonical(exc, messages=validation.JSON_TYPE_MESSAGES) from None
 
 
 # -- requests -------------------------------------------------------------------------------
@@ -140,7 +146,30 @@ _BILL_NAMES = {**_TRANSFER_NAMES, "biller_id": "billerId",
 _QUERY_NAMES = {"from_date": "dateFrom", "to_date": "dateTo", "body": "dateFrom"}
 
 
-def parse_transfer(body: bytes) -> TransferRequest:
+KEY_HEADER = "Idempotency-Key"
+
+
+def _key(header: str | None) -> str:
+    key: str = validation.value(IdempotencyKey, header, KEY_HEADER)
+    return key
+
+
+def parse_transfer(body: Any, key: str | None) -> TransferCommand:
+    parts = validation.gather(key=lambda: _key(key), request=lambda: _transfer(body))
+    return TransferCommand.model_construct(**parts)
+
+
+def parse_bill_payment(body: Any, key: str | None) -> BillPaymentCommand:
+    parts = validation.gather(key=lambda: _key(key), request=lambda: _bill_payment(body))
+    return BillPaymentCommand.model_construct(**parts)
+
+
+def parse_payment_query(payment_id: str) -> GetPaymentQuery:
+    return GetPaymentQuery.model_construct(
+        payment_id=validation.value(PaymentId, payment_id, "payment_id"))
+
+
+def _transfer(body: Any) -> TransferRequest:
     wire = build_json(TransferInitiation, body)
     return validation.build(TransferRequest, {
         "debtor": wire.debtorAccount,
@@ -152,7 +181,7 @@ def parse_transfer(body: bytes) -> TransferRequest:
     }, _TRANSFER_NAMES)
 
 
-def parse_bill_payment(body: bytes) -> BillPaymentRequest:
+def _bill_payment(body: Any) -> BillPaymentRequest:
     wire = build_json(BillPaymentInitiation, body)
     return validation.build(BillPaymentRequest, {
         "debtor": wire.debtorAccount,

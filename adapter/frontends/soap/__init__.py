@@ -47,7 +47,7 @@ from .types import TNS
 from .wssecurity import UsernameTokenVerifier
 
 SERVICE_NAME = "BankAdapterService"
-COMMITTED_ADDRESS = "https://localhost:8443/soap/v1"
+COMMITTED_ADDRESS = f"https://localhost:8443{SOAP_PATH}"
 
 
 def build_application(frontend: SoapFrontend | None = None) -> Application:

@@ -5,13 +5,18 @@ spyne's parse and deserialisation inline on the event loop, awaits the coroutine
 returns, then serialises with spyne: no thread hop (see the package docstring for figures).
 
 Invariants:
-- Rule 1: before any service call, `SoapFrontend.call` checks, in this order: the SOAPAction
-  header (empty, absent or the operation's name; SOAP 1.1 section 6.1.1), headers marked
-  `mustUnderstand` (only wsse:Security is understood; SOAP 1.1 section 4.2.3), the client
-  certificate's caller (mutual TLS), then the WS-Security UsernameToken (wssecurity.py).
-- Rule 2: every error leaves through `faults.to_fault`, with the request's correlation id.
-- Rule 3: `RequestId` is the caller-scoped idempotency key, checked here so a violation names
-  the SOAP element; replay and conflict semantics are the services' (services.idempotency).
+- Rule 1: every operation runs through the one call pipeline (services/pipeline.py) with this
+  edge's table (`SoapFrontend.edge`). Before any service call it checks, in this order: the
+  SOAPAction header (empty, absent or the operation's name; SOAP 1.1 section 6.1.1), headers
+  marked `mustUnderstand` (only wsse:Security is understood; SOAP 1.1 section 4.2.3), every
+  `Amount` in XML Schema's xs:decimal lexical space, no control character in any element's
+  text, the client certificate's caller (mutual TLS), then the WS-Security UsernameToken
+  (wssecurity.py).
+- Rule 2: every error leaves through `faults.to_fault`, once, with the request's correlation
+  id (the caller's `X-Request-ID` HTTP header when it sends a usable one).
+- Rule 3: `RequestId`, `PaymentId` and `Cursor` are canonical types (model.identifiers),
+  checked while the command is built, so a violation names the SOAP element; replay and
+  conflict semantics are the services' (services.idempotency).
 """
 
 from __future__ import annotations
@@ -19,11 +24,12 @@ from __future__ import annotations
 import adapter.infra.spyne_six  # noqa: F401  (before spyne: Python 3.12+)
 
 import logging
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+import re
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import date
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
+from lxml import etree
 from spyne import Service, rpc
 
 from adapter.frontends import validation
@@ -37,12 +43,16 @@ from adapter.model import (
     TransactionPage,
     TransferRequest,
 )
-from adapter.model.errors import AdapterError, FieldViolation, InternalError, ValidationError
+from adapter.model import identifiers as ids
+from adapter.model.commands import BillPaymentCommand, GetPaymentQuery, TransferCommand
+from adapter.model.errors import AdapterError, FieldViolation, Forbidden, ValidationError
 from adapter.security.identity import cn_from_asgi_scope
 from adapter.services.banking import BankingServices
-from adapter.services.context import RequestContext, new_correlation_id
-from adapter.services.idempotency import check_key
+from adapter.services.clients import Caller
+from adapter.services.context import RequestContext
 from adapter.services.payments import PaymentResult
+from adapter.services.pipeline import Call, Edge
+from adapter.services.principal import Credentials
 
 from . import types as t
 from .faults import to_fault
@@ -65,47 +75,76 @@ _PAYMENT_NAMES = {
 }
 _HISTORY_NAMES = {"cursor": "Cursor", "limit": "Limit", "from_date": "FromDate",
                   "to_date": "ToDate"}
+# Canonical field names of errors raised by the services, in this contract's element names.
+FIELD_NAMES = {ids.HISTORY_CURSOR: "Cursor"}
+
+# XML Schema Part 2 (1.0) section 3.2.3.1, the lexical space of xs:decimal, ASCII digits only
+# ([0-9], never \d). whiteSpace is "collapse" (section 4.3.6): surrounding blanks are allowed.
+XS_DECIMAL_RE = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)")
+XML_BLANKS = " \t\n\r"
+DECIMAL_ELEMENTS = frozenset({"Amount"})
 
 
-@dataclass
-class RequestData:
-    """What the fault listener needs to know about the request (spyne's `ctx.udc`)."""
+def _local(tag: Any) -> str:
+    return etree.QName(tag).localname if isinstance(tag, str) else ""
 
-    correlation_id: str
+
+def _leaves(element: Any, prefix: str = "") -> Iterator[tuple[str, str]]:
+    """(dotted element path below the operation, text) of every element without children."""
+    for child in element:
+        name = _local(child.tag)
+        if not name:
+            continue  # a comment or a processing instruction
+        path = f"{prefix}.{name}" if prefix else name
+        if len(child):
+            yield from _leaves(child, path)
+        else:
+            yield path, child.text or ""
 
 
 class SoapFrontend:
-    """The services and the WS-Security verifier, reachable from spyne methods as
-    `ctx.app.frontend`."""
+    """The services, the WS-Security verifier and the SOAP edge's table, reachable from spyne
+    methods as `ctx.app.frontend`."""
 
     def __init__(self, services: BankingServices, verifier: UsernameTokenVerifier) -> None:
         self.services = services
         self.verifier = verifier
+        self.edge = Edge("soap", _render, FIELD_NAMES,
+                         checks=(_check_soap_action, _check_must_understand, _check_decimals),
+                         verifiers=(self._verify_token,))
 
     async def call(self, ctx: Any, fn: Callable[[RequestContext], Awaitable[T]]) -> T:
-        operation: str = ctx.descriptor.name
-        correlation_id = new_correlation_id()
-        ctx.udc = RequestData(correlation_id)
         scope = ctx.transport.scope
-        cn = None
-        try:
-            _check_soap_action(scope, operation)
-            _check_must_understand(ctx.in_header_doc)
-            caller = self.services.clients.authenticate(cn_from_asgi_scope(scope))
-            cn = caller.id
-            await self.verifier.verify(caller, ctx.in_header_doc)
-            return await fn(RequestContext(caller=caller, correlation_id=correlation_id))
-        except AdapterError as exc:
-            log.info("SOAP %s refused for %s: %s [%s]", operation, cn or "-", exc.code,
-                     correlation_id)
-            raise to_fault(exc, correlation_id) from None
-        except Exception:
-            log.exception("SOAP %s failed [%s]", operation, correlation_id)
-            raise to_fault(InternalError(), correlation_id) from None
+        correlation = None
+        for key, value in scope.get("headers", ()):
+            if key == b"x-request-id":
+                correlation = bytes(value).decode("latin-1")
+        body = ctx.in_body_doc
+
+        def texts() -> Iterator[tuple[str, str]]:
+            # Blanks around a value are the indentation of pretty-printed XML.
+            for path, text in _leaves(body) if body is not None else ():
+                yield path, text.strip(XML_BLANKS)
+
+        call = Call(self.edge, ctx.descriptor.name,
+                    Credentials(cn_from_asgi_scope(scope)), correlation_header=correlation,
+                    texts=texts, raw=ctx)
+        return await self.services.pipeline.run(call, fn)
+
+    async def _verify_token(self, call: Call) -> None:
+        principal = call.principal
+        if not isinstance(principal, Caller):
+            raise Forbidden("the SOAP service serves registered clients only")
+        await self.verifier.verify(principal, call.raw.in_header_doc)
 
 
-def _check_soap_action(scope: Any, operation: str) -> None:
-    for key, value in scope.get("headers", ()):
+async def _render(error: AdapterError, call: Call) -> NoReturn:
+    raise to_fault(error, call.correlation_id)
+
+
+async def _check_soap_action(call: Call) -> None:
+    operation = call.operation
+    for key, value in call.raw.transport.scope.get("headers", ()):
         if key == b"soapaction":
             action = bytes(value).decode("latin-1").strip().strip('"')
             if action and action != operation:
@@ -116,12 +155,26 @@ def _check_soap_action(scope: Any, operation: str) -> None:
                 )
 
 
-def _check_must_understand(header: Any) -> None:
-    for element in header or ():
+async def _check_must_understand(call: Call) -> None:
+    for element in call.raw.in_header_doc or ():
         flag = element.get(f"{{{SOAP_ENV}}}mustUnderstand")
         if flag in ("1", "true") and element.tag != f"{{{WSSE}}}Security":
             raise ValidationError(
                 f"the header {element.tag[:128]} is marked mustUnderstand but is not supported")
+
+
+async def _check_decimals(call: Call) -> None:
+    """spyne reads an xs:decimal with Python's Decimal(), which also takes fullwidth and other
+    non-ASCII digits, "1_000" and "NaN": hold each Amount to the schema's lexical space."""
+    body = call.raw.in_body_doc
+    if body is None:
+        return
+    for path, text in _leaves(body):
+        if (path.rpartition(".")[2] in DECIMAL_ELEMENTS
+                and not XS_DECIMAL_RE.fullmatch(text.strip(XML_BLANKS))):
+            raise ValidationError(f"invalid request: {path}: not an xs:decimal", violations=(
+                FieldViolation(path, "an xs:decimal: ASCII digits, one optional sign and at "
+                                     "most one '.'"),))
 
 
 def _frontend(ctx: Any) -> SoapFrontend:
@@ -141,6 +194,11 @@ def _ref_data(ref: Any) -> dict[str, Any]:
 def _account_ref(ref: Any, element: str) -> AccountRef:
     names = {k: f"{element}.{v}" for k, v in _REF_NAMES.items()}
     return validation.build(AccountRef, _ref_data(ref), names)
+
+
+def _key(request_id: Any) -> str:
+    key: str = validation.value(ids.IdempotencyKey, request_id, "RequestId")
+    return key
 
 
 def _money(amount: Any, currency: Any) -> dict[str, Any]:
@@ -241,9 +299,6 @@ class BankAdapterService(Service):  # type: ignore[misc]
                                     ToDate):
         async def run(rc: RequestContext) -> t.TransactionPage:
             ref = _account_ref(Account, "Account")
-            if Cursor is not None and len(Cursor) > 512:
-                raise ValidationError("Cursor is too long", violations=(
-                    FieldViolation("Cursor", "at most 512 characters"),))
             data: dict[str, Any] = {"cursor": Cursor or None, "from_date":
                                     _optional_date(FromDate), "to_date": _optional_date(ToDate)}
             if Limit is not None:
@@ -261,13 +316,14 @@ class BankAdapterService(Service):  # type: ignore[misc]
     async def TransferFunds(ctx, RequestId, Debtor, Creditor, Amount,  # type: ignore[no-untyped-def]
                             Currency, EndToEndId, Remittance):
         async def run(rc: RequestContext) -> tuple[t.Payment, bool]:
-            key = check_key(RequestId, "RequestId")
-            request = validation.build(TransferRequest, {
-                "debtor": _ref_data(Debtor), "creditor": _ref_data(Creditor),
-                "amount": _money(Amount, Currency), "end_to_end_id": EndToEndId,
-                "remittance": Remittance or None,
-            }, _PAYMENT_NAMES)
-            return _result_out(await f.services.payments.transfer(rc, request, key))
+            command = TransferCommand.model_construct(**validation.gather(
+                key=lambda: _key(RequestId),
+                request=lambda: validation.build(TransferRequest, {
+                    "debtor": _ref_data(Debtor), "creditor": _ref_data(Creditor),
+                    "amount": _money(Amount, Currency), "end_to_end_id": EndToEndId,
+                    "remittance": Remittance or None,
+                }, _PAYMENT_NAMES)))
+            return _result_out(await f.services.payments.transfer(rc, command))
 
         f = _frontend(ctx)
         return await f.call(ctx, run)
@@ -280,13 +336,14 @@ class BankAdapterService(Service):  # type: ignore[misc]
     async def PayBill(ctx, RequestId, Debtor, BillerId, CustomerReference,  # type: ignore[no-untyped-def]
                       Amount, Currency, EndToEndId, Remittance):
         async def run(rc: RequestContext) -> tuple[t.Payment, bool]:
-            key = check_key(RequestId, "RequestId")
-            request = validation.build(BillPaymentRequest, {
-                "debtor": _ref_data(Debtor), "biller_id": BillerId,
-                "customer_reference": CustomerReference, "amount": _money(Amount, Currency),
-                "end_to_end_id": EndToEndId, "remittance": Remittance or None,
-            }, _PAYMENT_NAMES)
-            return _result_out(await f.services.payments.pay_bill(rc, request, key))
+            command = BillPaymentCommand.model_construct(**validation.gather(
+                key=lambda: _key(RequestId),
+                request=lambda: validation.build(BillPaymentRequest, {
+                    "debtor": _ref_data(Debtor), "biller_id": BillerId,
+                    "customer_reference": CustomerReference, "amount": _money(Amount, Currency),
+                    "end_to_end_id": EndToEndId, "remittance": Remittance or None,
+                }, _PAYMENT_NAMES)))
+            return _result_out(await f.services.payments.pay_bill(rc, command))
 
         f = _frontend(ctx)
         return await f.call(ctx, run)
@@ -295,10 +352,9 @@ class BankAdapterService(Service):  # type: ignore[misc]
          _faults=FAULTS)
     async def GetPaymentStatus(ctx, PaymentId):  # type: ignore[no-untyped-def]
         async def run(rc: RequestContext) -> t.Payment:
-            if not PaymentId or len(PaymentId) > 64:
-                raise ValidationError("PaymentId must be 1 to 64 characters", violations=(
-                    FieldViolation("PaymentId", "1 to 64 characters"),))
-            return _payment_out(await f.services.payments.get_payment(rc, PaymentId))
+            query = GetPaymentQuery.model_construct(
+                payment_id=validation.value(ids.PaymentId, PaymentId, "PaymentId"))
+            return _payment_out(await f.services.payments.get_payment(rc, query))
 
         f = _frontend(ctx)
         return await f.call(ctx, run)
