@@ -135,8 +135,9 @@ class StartupError(Exception):
 
 
 def os_reason(exc: OSError) -> str:
-    """`[Errno 98] Address already in use` -> `address already in use`."""
-    text = exc.strerror or str(exc)
+    """`[Errno 98] Address already in use` -> `address already in use`. From the errno:
+    socket.create_server and asyncio rewrite strerror into a longer sentence."""
+    text = os.strerror(exc.errno) if exc.errno else exc.strerror or str(exc)
     return text[:1].lower() + text[1:]
 
 

@@ -126,7 +126,8 @@ async def _serve(sim: CoreSim) -> None:
         except OSError as exc:
             what, port, flag = (("SOAP", config.soap_port, "--soap-port") if sim.soap_port is None
                                 else ("ISO 8583", config.iso_port, "--iso-port"))
-            reason = exc.strerror or str(exc)
+            # The errno's text: asyncio and socket.create_server rewrite strerror.
+            reason = os.strerror(exc.errno) if exc.errno else str(exc)
             raise StartupFailed(f"cannot listen for {what} on {config.host}:{port}: "
                                 f"{reason[:1].lower()}{reason[1:]}", flag) from exc
         freeze_startup_objects()
