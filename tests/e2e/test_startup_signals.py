@@ -58,7 +58,7 @@ def test_sigterm_at_each_startup_stage_stops_the_core_child(tmp_path: Path, stag
 def test_ctrl_c_to_the_whole_group_while_listening_stops_everything(tmp_path: Path) -> None:
     """SIGINT to the process group (a terminal's Ctrl-C reaches parent and child at once)."""
     state = tmp_path / "state"
-    up, core_pid, ports = _pause(state, "listening")
+    up, _, ports = _pause(state, "listening")
     try:
         up.signal(signal.SIGINT, group=True)
         assert up.wait() == 0

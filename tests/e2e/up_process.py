@@ -15,7 +15,8 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-PAUSED = re.compile(r"^bank-adapter up: paused at (\S+) \(core pid (\d+|none), ports ([\d ]+|none)\)")
+PAUSED = re.compile(
+    r"^bank-adapter up: paused at (\S+) \(core pid (\d+|none), ports ([\d ]+|none)\)")
 
 
 def clean_env(**extra: str) -> dict[str, str]:
