@@ -12,14 +12,17 @@ server share it, and so do the services, the store and the connector's connectio
 
 from __future__ import annotations
 
+import errno
 import logging
+import socket
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from adapter.config import Settings
+from adapter.config import Settings, StartupError, os_reason
 from adapter.connectors.factory import build_core
 from adapter.frontends.https import HttpsServer
 from adapter.frontends.soap.asgi import SOAP_PATH
@@ -71,6 +74,40 @@ def reversal_stores(settings: Settings) -> Callable[[Path], SqliteReversalStore]
     return make
 
 
+def load_clients(path: Path) -> ClientRegistry:
+    """The clients file, or a StartupError naming the file and its first problem."""
+    try:
+        return ClientRegistry.load(path)
+    except OSError as exc:
+        raise StartupError(f"cannot read the clients file {path}: {os_reason(exc)}") from exc
+    except ValidationError as exc:
+        errors = exc.errors()
+        first = errors[0]
+        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in first["loc"])
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise StartupError(f"the clients file {path} is not valid: "
+                           f"{where.lstrip('.') + ': ' if where else ''}{first['msg']}{more}"
+                           ) from exc
+
+
+def _listen_error(what: str, host: str, port: int, setting: str, exc: OSError) -> StartupError:
+    # A host that is not an address of this machine is the host's fault, not the port's.
+    if isinstance(exc, socket.gaierror) or exc.errno == errno.EADDRNOTAVAIL:
+        setting = "host"
+    return StartupError(f"cannot listen for {what} on {host}:{port}: {os_reason(exc)}",
+                        setting=setting)
+
+
+def _probe_bind(host: str, port: int) -> None:
+    """Bind and release the gRPC address first: grpc reports a failed bind as a bare
+    RuntimeError (and a C-core log line), while the OS error says why."""
+    if port == 0:
+        return
+    with socket.create_server((host, port), family=socket.AF_INET6 if ":" in host
+                              else socket.AF_INET):
+        pass
+
+
 class AdapterApp:
     """Everything the adapter runs, started and stopped together."""
 
@@ -83,6 +120,7 @@ class AdapterApp:
         self.grpc_port: int | None = None
         self._resolver: Resolver | None = None
         self._nonces: NonceStore | None = None
+        self._store: SqliteStore | None = None
 
     @property
     def http_port(self) -> int:
@@ -94,13 +132,23 @@ class AdapterApp:
             self.services.payments.in_doubt_found.set()
 
     async def start(self) -> None:
+        """Start everything, or (on any failure, or a cancellation) stop what had started and
+        raise: a bind failure or a bad clients file is a StartupError."""
+        try:
+            await self._start()
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _start(self) -> None:
         s = self.settings
         configure_spyne_process()  # the adapter's SOAP front-end runs on spyne
+        clients = load_clients(s.clients_file)
         store = SqliteStore(s.adapter_db, synchronous=s.sqlite_synchronous,
                             linger=s.sqlite_linger_ms / 1000)
+        self._store = store
         core = self._given_core or await build_core(
             s, reversal_stores=reversal_stores(s), on_reversed=self._wake_resolver)
-        clients = ClientRegistry.load(s.clients_file)
         services = BankingServices.build(
             core, store, clients, core_timeout=s.core_timeout, resolve_timeout=s.resolve_timeout
         )
@@ -109,27 +157,46 @@ class AdapterApp:
         self._resolver.start()
         self._nonces = MemoryNonceStore(NONCE_RETENTION)
         server_tls = tls.TlsFiles.from_dir(s.pki_dir, "server")
-        self.https = HttpsServer(
-            build_http_app(services, s, nonces=self._nonces), tls.server_context(server_tls),
-            s.host, s.http_port,
-        )
+        try:
+            self.https = HttpsServer(
+                build_http_app(services, s, nonces=self._nonces), tls.server_context(server_tls),
+                s.host, s.http_port,
+            )
+        except OSError as exc:
+            raise _listen_error("HTTPS (REST and SOAP)", s.host, s.http_port, "http_port",
+                                exc) from exc
         await self.https.start()
         log.info("adapter HTTPS listening on https://%s:%d", s.host, self.https.port)
         from adapter.frontends.grpc import start_grpc_server
 
-        self.grpc = await start_grpc_server(services, s)
+        try:
+            _probe_bind(s.host, s.grpc_port)
+            self.grpc = await start_grpc_server(services, s)
+        except OSError as exc:
+            raise _listen_error("gRPC", s.host, s.grpc_port, "grpc_port", exc) from exc
+        except RuntimeError as exc:  # grpc's "Failed to bind", lost the race with the probe
+            raise StartupError(f"cannot listen for gRPC on {s.host}:{s.grpc_port}",
+                               setting="grpc_port") from exc
         self.grpc_port = self.grpc.port
         log.info("adapter gRPC listening on %s:%d", s.host, self.grpc_port)
 
     async def stop(self) -> None:
-        if self.grpc is not None:
-            await self.grpc.stop()
-        if self.https is not None:
-            await self.https.stop()
-        if self._resolver is not None:
-            await self._resolver.stop()
-        if self.services is not None:
-            await self.services.core.aclose()
-            await self.services.storage.aclose()
-        if self._nonces is not None:
-            await self._nonces.aclose()
+        """Stop what runs; safe after a partial start and when called twice."""
+        grpc, self.grpc = self.grpc, None
+        https = self.https  # kept: its port stays readable; its stop() is idempotent
+        resolver, self._resolver = self._resolver, None
+        services, self.services = self.services, None
+        store, self._store = self._store, None
+        nonces, self._nonces = self._nonces, None
+        if grpc is not None:
+            await grpc.stop()
+        if https is not None:
+            await https.stop()
+        if resolver is not None:
+            await resolver.stop()
+        if services is not None:
+            await services.core.aclose()
+        if store is not None:
+            await store.aclose()
+        if nonces is not None:
+            await nonces.aclose()

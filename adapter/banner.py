@@ -1,28 +1,61 @@
-"""What `bank-adapter up` prints once everything listens: endpoints, demo accounts and
-copy-paste calls that use the demo client certificates."""
+"""What `bank-adapter up` prints once everything listens: endpoints, demo accounts with their
+current balances, and copy-paste calls that use the demo client certificates.
+
+Invariants:
+- Rule 1: the banner holds no secret and no full IBAN (it goes to stdout, and stdout ends up
+  in terminals, CI logs and tickets): it names the file that holds the legacy caller's
+  password, and shows IBANs masked with `adapter.infra.logmask.mask`. Account ids stay whole: the
+  copy-paste calls need them, and they are the demo's public data.
+- Rule 2: balances are the core's current ones, read at start-up, not the seed table; an
+  account the core cannot answer for shows "-".
+"""
 
 from __future__ import annotations
 
+import asyncio
+from decimal import Decimal
 from typing import Any
 
 from adapter.config import Settings
+from adapter.infra.logmask import mask
+from adapter.ports.core import CorePort
 from core_sim.demo_data import DEMO_ACCOUNTS
 
+# Accounts by internal id (AccountReference `id`), so the example carries no IBAN (Rule 1).
 TRANSFER_BODY = (
-    '{"debtorAccount": {"iban": "DE89370400440532013000"}, '
-    '"creditorAccount": {"iban": "DE02120300000000202051"}, '
+    '{"debtorAccount": {"id": "10000001"}, '
+    '"creditorAccount": {"id": "10000002"}, '
     '"instructedAmount": {"currency": "EUR", "amount": "12.50"}, '
     '"endToEndIdentification": "INV-2026-0042", '
     '"remittanceInformationUnstructured": "invoice 42"}'
 )
 
 
-def banner(settings: Settings, app: Any, legacy_password: str) -> str:
+async def current_balances(core: CorePort, *, timeout: float) -> dict[str, Decimal | None]:
+    """Rule 2: each demo account's booked balance as the core holds it now (None: no answer)."""
+
+    async def one(account_id: str) -> Decimal | None:
+        try:
+            return (await core.get_balance(account_id, timeout=timeout)).booked.amount
+        except Exception:  # an unknown or unreachable account shows "-" (Rule 2)
+            return None
+
+    ids = [a.account_id for a in DEMO_ACCOUNTS]
+    return dict(zip(ids, await asyncio.gather(*(one(i) for i in ids)), strict=True))
+
+
+def banner(settings: Settings, app: Any, balances: dict[str, Decimal | None]) -> str:
     pki = settings.pki_dir
     http = f"https://localhost:{app.http_port}"
     curl = f"curl --cert {pki}/partner.crt --key {pki}/partner.key --cacert {pki}/ca.crt"
+
+    def balance(account_id: str) -> str:
+        value = balances.get(account_id)
+        return "-" if value is None else str(value)
+
     accounts = "\n".join(
-        f"  {a.account_id}  {a.currency}  {(a.iban or '-'):<28} {a.balance:>12}  {a.name}"
+        f"  {a.account_id}  {a.currency}  {mask(a.iban) or '-':<28} "
+        f"{balance(a.account_id):>12}  {a.name}"
         + (f"  (biller {a.biller_id})" if a.biller_id else "")
         + ("  [blocked]" if a.status == "blocked" else "")
         for a in DEMO_ACCOUNTS
@@ -38,11 +71,11 @@ bank-adapter is up (state folder: {settings.state_dir})
 
 Demo callers (client certificates in {pki}):
   partner   accounts 10000001, 10000002 (REST)
-  legacy    accounts 10000003-10000005; WS-Security user 'legacy', password {legacy_password}
-            (also in {pki}/legacy.password)
+  legacy    accounts 10000003-10000005; WS-Security user 'legacy', password in
+            {pki}/legacy.password
   internal  every account, and the gRPC event stream
 
-Demo accounts:
+Demo accounts (current balances):
 {accounts}
 
 Try:

@@ -5,6 +5,18 @@
     bank-adapter bench       measure every protocol and connector against bare echoes
     bank-adapter pki init    create the dev PKI
     bank-adapter pki issue   issue one more client certificate (onboarding a caller)
+
+Every `up` setting is also an environment variable (`bank-adapter up --help` lists them).
+
+Invariants:
+- Rule 1: every flag of every subcommand has help text with its default, and its environment
+  variable where it has one; `up`'s settings flags are generated from `adapter.config.Settings`
+  (adapter/cli_settings.py), never written out here.
+- Rule 2: a refused flag or variable is one line on stderr naming it and what is allowed, and
+  exit 2; a start-up failure is one line `bank-adapter up: ...` naming what and where, and
+  exit 1. Neither is a traceback.
+- Rule 3: `up` makes files 0600 and folders 0700 (umask 077, inherited by its core_sim child),
+  so the SQLite files and their -wal/-shm are as private as the keys.
 """
 
 from __future__ import annotations
@@ -12,170 +24,84 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import queue
-import re
-import signal
-import subprocess
+import os
 import sys
-import threading
+from collections.abc import Coroutine
 from pathlib import Path
-from typing import IO
+from typing import Any, NoReturn
 
-from adapter.config import ConnectorKind, Settings, env_defaults
+import adapter
+from adapter.cli_settings import SettingError, add_flags, settings_from
+from adapter.config import Settings, StartupError, env_name
 from adapter.security import pki
+from adapter.services.clients import Operation
 
 log = logging.getLogger("adapter.cli")
 
-
-def _add_settings_flags(p: argparse.ArgumentParser) -> None:
-    env = env_defaults()
-    d = Settings.model_fields
-
-    def default(name: str) -> object:
-        return env.get(name, d[name].default)
-
-    p.add_argument("--state-dir", type=Path, default=Path(str(default("state_dir"))),
-                   help="PKI, clients file and databases (env BANK_ADAPTER_STATE_DIR)")
-    p.add_argument("--host", default=default("host"))
-    p.add_argument("--http-port", type=int, default=default("http_port"),
-                   help="HTTPS for REST and SOAP (env BANK_ADAPTER_HTTP_PORT, default 8443)")
-    p.add_argument("--grpc-port", type=int, default=default("grpc_port"),
-                   help="gRPC (env BANK_ADAPTER_GRPC_PORT, default 9443)")
-    p.add_argument("--core-host", default=default("core_host"))
-    p.add_argument("--core-soap-port", type=int, default=default("core_soap_port"),
-                   help="the core's SOAP port (env BANK_ADAPTER_CORE_SOAP_PORT, default 7443)")
-    p.add_argument("--core-iso-port", type=int, default=default("core_iso_port"),
-                   help="the core's ISO 8583 port (env BANK_ADAPTER_CORE_ISO_PORT, default 7583)")
-    p.add_argument("--core-connector", choices=[k.value for k in ConnectorKind],
-                   default=default("core_connector"),
-                   help="how the adapter talks to the core (env BANK_ADAPTER_CORE_CONNECTOR)")
-    p.add_argument("--core-timeout", type=float, default=default("core_timeout"),
-                   help="seconds the adapter waits for the core before resolving (default 5)")
-    p.add_argument("--iso-terminal-id", default=default("iso_terminal_id"),
-                   help="ISO 8583 field 41, 8 characters (default ADAPTER1)")
-    p.add_argument("--iso-bitmap", choices=["ascii", "binary"], default=default("iso_bitmap"),
-                   help="ISO 8583 bitmap encoding (default ascii: 16 hex characters)")
-    p.add_argument("--iso-echo-interval", type=float, default=default("iso_echo_interval"),
-                   help="seconds of idleness before an ISO 8583 echo (0800/301)")
-    p.add_argument("--sqlite-synchronous", choices=["NORMAL", "FULL"],
-                   default=default("sqlite_synchronous"),
-                   help="FULL: the adapter's journal and reversal store survive a power loss "
-                        "(an fsync per commit); NORMAL (default): a process crash")
-    p.add_argument("--sqlite-linger-ms", type=float, default=default("sqlite_linger_ms"),
-                   help="under load, at most one journal commit per this many ms, each "
-                        "holding every write queued meanwhile (default 2; 0: one per loop turn)")
-    p.add_argument("--log-level", default=default("log_level"))
+PRIVATE_UMASK = 0o077
 
 
-def settings_from(args: argparse.Namespace) -> Settings:
-    return Settings(
-        state_dir=args.state_dir, host=args.host, http_port=args.http_port,
-        grpc_port=args.grpc_port, core_host=args.core_host, core_soap_port=args.core_soap_port,
-        core_iso_port=args.core_iso_port, core_connector=args.core_connector,
-        core_timeout=args.core_timeout, log_level=args.log_level,
-        iso_terminal_id=args.iso_terminal_id, iso_bitmap=args.iso_bitmap,
-        iso_echo_interval=args.iso_echo_interval, sqlite_synchronous=args.sqlite_synchronous,
-        sqlite_linger_ms=args.sqlite_linger_ms,
-    )
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a refusal is one line (Rule 2) rather than the usage block and a line."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-_CORE_READY = re.compile(r"^core_sim: SOAP https://[^:/]+:(\d+)/core/v1 .*ISO 8583 \S+:(\d+)")
+def _fail(prog: str, message: str, code: int) -> int:
+    from adapter.infra.logmask import mask_text
+
+    print(f"{prog}: {mask_text(message)}", file=sys.stderr)
+    return code
 
 
-def _start_core(settings: Settings) -> tuple[subprocess.Popen[str], Settings]:
-    """Start core_sim as a child process and wait for its ready line, which names the ports
-    it really bound (so port 0 works). Its later output is passed through."""
-    cmd = [
-        sys.executable, "-m", "core_sim",
-        "--db", str(settings.core_db), "--pki-dir", str(settings.pki_dir),
-        "--host", settings.core_host,
-        "--soap-port", str(settings.core_soap_port), "--iso-port", str(settings.core_iso_port),
-    ]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, bufsize=1)
-    assert proc.stdout is not None
-    ready: queue.Queue[re.Match[str] | None] = queue.Queue()
-
-    def pump(stream: IO[str]) -> None:
-        for line in stream:
-            match = _CORE_READY.match(line)
-            if match:
-                ready.put(match)
-            sys.stdout.write(line)
-        ready.put(None)
-
-    threading.Thread(target=pump, args=(proc.stdout,), name="core-sim-output",
-                     daemon=True).start()
+def _run(coro: Coroutine[Any, Any, int]) -> int:
     try:
-        match = ready.get(timeout=30)
-    except queue.Empty:
-        proc.kill()
-        raise SystemExit("core-sim did not report ready within 30 s") from None
-    if match is None:
-        raise SystemExit(f"core-sim exited during start-up with code {proc.wait()}")
-    ports = {"core_soap_port": int(match.group(1)), "core_iso_port": int(match.group(2))}
-    return proc, settings.model_copy(update=ports)
-
-
-async def _serve(settings: Settings, announce: bool, password: str) -> None:
-    from adapter.app import AdapterApp
-    from adapter.banner import banner
-    from adapter.infra.gctune import freeze_startup_objects
-
-    app = AdapterApp(settings)
-    await app.start()
-    freeze_startup_objects()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    if announce:
-        print(banner(settings, app, password), flush=True)
-    try:
-        await stop.wait()
-    finally:
-        print("stopping...", flush=True)
-        await app.stop()
+        import uvloop
+    except ImportError:
+        return asyncio.run(coro)
+    return uvloop.run(coro)
 
 
 def cmd_up(args: argparse.Namespace) -> int:
     from adapter.infra import logmask
-    from adapter.provision import provision
+    from adapter.startup import flag_note, run_up
 
-    settings = settings_from(args)
-    logmask.install(getattr(logging, settings.log_level.upper(), logging.INFO))
-    provisioned = provision(settings.state_dir)
-    core = None
-    if not args.no_core:
-        core, settings = _start_core(settings)
+    prog = "bank-adapter up"
     try:
-        _run(_serve(settings, True, provisioned.legacy_password))
-    finally:
-        if core is not None:
-            core.send_signal(signal.SIGTERM)
-            try:
-                core.wait(10)
-            except subprocess.TimeoutExpired:
-                core.kill()
-    return 0
-
-
-def _run(coro: object) -> None:
+        settings: Settings = settings_from(args)
+    except SettingError as exc:
+        print(f"{prog}: error: {exc} (see {prog} --help)", file=sys.stderr)
+        return 2
+    os.umask(PRIVATE_UMASK)
+    logmask.install(getattr(logging, settings.log_level.upper()))
     try:
-        import uvloop
+        return _run(run_up(settings, with_core=not args.no_core))
+    except StartupError as exc:
+        return _fail(prog, f"{exc}{flag_note(exc.setting)}", 1)
+    except Exception as exc:  # Rule 2: a bug, too, is one line; the traceback is at debug level
+        log.debug("start-up failed", exc_info=True)
+        return _fail(prog, f"failed: {type(exc).__name__}: {exc}", 1)
 
-        uvloop.run(coro)  # type: ignore[arg-type]
-    except ImportError:
-        asyncio.run(coro)  # type: ignore[arg-type]
+
+def cmd_core_sim(rest: list[str]) -> int:
+    from core_sim.__main__ import main as core_main
+
+    return core_main(rest, prog="bank-adapter core-sim")
 
 
-def cmd_core_sim(args: argparse.Namespace, rest: list[str]) -> int:
-    from core_sim.server import main as core_main
-
-    return core_main(rest)
+def _state_dir(args: argparse.Namespace) -> Path:
+    """`--state-dir`, else BANK_ADAPTER_STATE_DIR, else the model's default."""
+    if args.state_dir is not None:
+        return Path(args.state_dir)
+    from_env = os.environ.get(env_name("state_dir"))
+    default = Settings.model_fields["state_dir"].default
+    return Path(from_env) if from_env else Path(default)
 
 
 def cmd_pki(args: argparse.Namespace) -> int:
-    pki_dir: Path = args.dir or (args.state_dir / "pki")
+    state_dir = _state_dir(args)
+    pki_dir: Path = args.dir or (state_dir / "pki")
     if args.pki_command == "init":
         for item in pki.init(pki_dir):
             print(f"{'created' if item.created else 'kept   '} {item.cert}")
@@ -190,7 +116,7 @@ def cmd_pki(args: argparse.Namespace) -> int:
         from adapter.provision import register_client
         from adapter.services.clients import Caller, Operation
 
-        state_dir = args.state_dir if args.dir is None else pki_dir.parent
+        state_dir = state_dir if args.dir is None else pki_dir.parent
         register_client(state_dir, Caller(
             id=args.name, accounts=frozenset(args.accounts),
             operations=frozenset(Operation(o) for o in args.operations)))
@@ -199,36 +125,57 @@ def cmd_pki(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="bank-adapter", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True)
+def _add_pki_folders(p: argparse.ArgumentParser) -> None:
+    default = Settings.model_fields["state_dir"].default
+    p.add_argument("--dir", type=Path, default=None, metavar="DIR",
+                   help="the PKI folder (default: the state folder's pki/)")
+    p.add_argument("--state-dir", type=Path, default=None, metavar="DIR",
+                   help=f"the state folder (default {default}; env {env_name('state_dir')})")
 
-    up = sub.add_parser("up", help="start the simulated core and the adapter")
-    _add_settings_flags(up)
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(prog="bank-adapter", description=__doc__.split("\n\nInvariants")[0],
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version",
+                        version=f"bank-adapter {adapter.__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    up = sub.add_parser("up", help="start the simulated core and the adapter",
+                        description="Provision the state folder (first start only), start the "
+                                    "simulated core and the adapter, print where they listen, "
+                                    "and run until SIGINT or SIGTERM.")
+    add_flags(up)
     up.add_argument("--no-core", action="store_true",
-                    help="do not start the simulated core (use one already running)")
+                    help="do not start the simulated core; use the one at --core-host and its "
+                         "ports (default: start it)")
 
     sub.add_parser("core-sim", help="run the simulated core alone (see `core-sim --help`)",
                    add_help=False)
     sub.add_parser("bench", help="the benchmark (see `bench --help`)", add_help=False)
 
     pki_p = sub.add_parser("pki", help="the development PKI")
-    pki_sub = pki_p.add_subparsers(dest="pki_command", required=True)
-    init = pki_sub.add_parser("init", help="create the CA and every certificate")
-    init.add_argument("--dir", type=Path, default=None)
-    init.add_argument("--state-dir", type=Path, default=Path("bank-adapter-state"))
-    issue = pki_sub.add_parser("issue", help="issue a client certificate for another caller")
-    issue.add_argument("name", help="the caller's name: the certificate's CN")
-    issue.add_argument("--dir", type=Path, default=None, help="the PKI folder")
-    issue.add_argument("--state-dir", type=Path, default=Path("bank-adapter-state"))
+    pki_sub = pki_p.add_subparsers(dest="pki_command", required=True, metavar="COMMAND")
+    init = pki_sub.add_parser("init", help="create the CA and every certificate",
+                              description="Create the development CA and the server, core and "
+                                          "demo client certificates; keep those that exist.")
+    _add_pki_folders(init)
+    issue = pki_sub.add_parser("issue", help="issue a client certificate for another caller",
+                               description="Issue a client certificate (CN = NAME) from the "
+                                           "existing CA, optionally registering the caller.")
+    issue.add_argument("name", metavar="NAME", help="the caller's name: the certificate's CN")
+    _add_pki_folders(issue)
     issue.add_argument("--register", action="store_true",
-                       help="also add the caller to the state folder's clients file")
+                       help="also add the caller to the state folder's clients file "
+                            "(default: only issue the certificate)")
     issue.add_argument("--role", choices=["partner", "legacy", "internal"], default="partner",
                        help="ignored, accepted so older scripts still run: what a caller may "
-                            "do is its --operations on its --accounts")
-    issue.add_argument("--accounts", nargs="*", default=[])
-    issue.add_argument("--operations", nargs="*", default=["read"])
+                            "do is its --operations on its --accounts (default partner)")
+    issue.add_argument("--accounts", nargs="*", default=[], metavar="ACCOUNT",
+                       help="account ids the caller may use, * for all (default: none)")
+    issue.add_argument("--operations", nargs="*", choices=[o.value for o in Operation],
+                       default=[Operation.READ.value], metavar="OPERATION",
+                       help=f"what the caller may do: {', '.join(o.value for o in Operation)} "
+                            "(default read)")
     return parser
 
 
@@ -236,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     if argv and argv[0] == "core-sim":
-        return cmd_core_sim(argparse.Namespace(), argv[1:])
+        return cmd_core_sim(argv[1:])
     if argv and argv[0] == "bench":
         from adapter.bench_launcher import run_bench
 

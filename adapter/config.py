@@ -1,5 +1,17 @@
-"""Settings: one place for every knob, read from flags and `BANK_ADAPTER_*` environment
-variables, with embedded defaults that run on one machine (SQLite, a generated dev PKI).
+"""Settings: one place for every knob of the adapter, with embedded defaults that run on one
+machine (SQLite, a generated dev PKI).
+
+Owns the `Settings` model. Every field carries a `description=`; `adapter.cli_settings`
+generates from the fields, and only from them, the `bank-adapter up` flags, the
+`BANK_ADAPTER_*` environment variables and the README's settings table.
+
+Invariants:
+- Rule 1: a field is a setting: it has a flag `--field-name`, an environment variable
+  `BANK_ADAPTER_FIELD_NAME` and a description, and nothing else reads the environment for it.
+- Rule 2: a field's type and constraints are the whole of its validation (the CLI validates a
+  flag or a variable against exactly that), so a refused value is refused everywhere alike.
+- Rule 3: a list-valued field's items validate from one string each (a repeatable flag, or
+  one item of a comma-separated variable).
 
 Layout of the state folder (stable: operators and scripts rely on it):
 
@@ -15,12 +27,18 @@ Layout of the state folder (stable: operators and scripts rely on it):
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 ENV_PREFIX = "BANK_ADAPTER_"
+# Rule 3: the separator of a list-valued environment variable.
+LIST_SEPARATOR = ","
+
+LogLevel = Literal["debug", "info", "warning", "error", "critical"]
 
 
 class ConnectorKind(StrEnum):
@@ -31,29 +49,66 @@ class ConnectorKind(StrEnum):
 class Settings(BaseModel):
     model_config = ConfigDict(frozen=True)
 
-    state_dir: Path = Path("bank-adapter-state")
-    host: str = "127.0.0.1"
-    http_port: int = Field(default=8443, ge=0, le=65535)
-    grpc_port: int = Field(default=9443, ge=0, le=65535)
-    core_host: str = "127.0.0.1"
-    core_soap_port: int = Field(default=7443, ge=0, le=65535)
-    core_iso_port: int = Field(default=7583, ge=0, le=65535)
-    core_connector: ConnectorKind = ConnectorKind.SOAP
-    core_timeout: float = Field(default=5.0, gt=0)
-    resolve_timeout: float = Field(default=10.0, gt=0)
-    max_body_bytes: int = Field(default=256 * 1024, gt=0)
-    iso_terminal_id: str = Field(default="ADAPTER1", min_length=8, max_length=8)
-    iso_bitmap: str = Field(default="ascii", pattern="^(ascii|binary)$")
-    # An idle ISO 8583 link echoes (0800/301) after this many seconds without a byte, and one
-    # owing a reply with nothing received for `iso_liveness_timeout` is unhealthy: a stopped
-    # core is reported within the sum (adapter/connectors/iso8583/liveness.py).
-    iso_echo_interval: float = Field(default=1.0, gt=0)
-    iso_liveness_timeout: float = Field(default=2.0, gt=0)
-    # NORMAL: commits survive a process crash; FULL: also a power loss (an fsync per commit).
-    sqlite_synchronous: str = Field(default="NORMAL", pattern="^(NORMAL|FULL)$")
-    # Under load, at most one commit per linger (adapter/infra/group_commit.py, "Pacing").
-    sqlite_linger_ms: float = Field(default=2.0, ge=0, le=100)
-    log_level: str = "info"
+    state_dir: Path = Field(
+        default=Path("bank-adapter-state"), json_schema_extra={"metavar": "DIR"},
+        description="folder of the PKI, the clients file and the databases")
+    host: str = Field(
+        default="127.0.0.1", min_length=1, json_schema_extra={"metavar": "HOST"},
+        description="address the adapter's HTTPS and gRPC listeners bind to")
+    http_port: int = Field(
+        default=8443, ge=0, le=65535, json_schema_extra={"metavar": "PORT"},
+        description="the adapter's HTTPS port, REST and SOAP under /soap/v1; 0 picks a free port")
+    grpc_port: int = Field(
+        default=9443, ge=0, le=65535, json_schema_extra={"metavar": "PORT"},
+        description="the adapter's gRPC port; 0 picks a free port")
+    core_host: str = Field(
+        default="127.0.0.1", min_length=1, json_schema_extra={"metavar": "HOST"},
+        description="address of the core: the simulated core binds to it, the adapter calls it")
+    core_soap_port: int = Field(
+        default=7443, ge=0, le=65535, json_schema_extra={"metavar": "PORT"},
+        description="the core's SOAP port; 0 lets the simulated core pick a free one")
+    core_iso_port: int = Field(
+        default=7583, ge=0, le=65535, json_schema_extra={"metavar": "PORT"},
+        description="the core's ISO 8583 port; 0 lets the simulated core pick a free one")
+    core_connector: ConnectorKind = Field(
+        default=ConnectorKind.SOAP,
+        description="how the adapter talks to the core")
+    core_timeout: float = Field(
+        default=5.0, gt=0, json_schema_extra={"metavar": "SECONDS"},
+        description="seconds the adapter waits for the core before it resolves the call")
+    resolve_timeout: float = Field(
+        default=10.0, gt=0, json_schema_extra={"metavar": "SECONDS"},
+        description="seconds one resolution of an unanswered posting (status query or "
+                    "reversal) may take before the payment is left in doubt for the resolver")
+    max_body_bytes: int = Field(
+        default=256 * 1024, gt=0, json_schema_extra={"metavar": "BYTES"},
+        description="largest REST or SOAP request body accepted, in bytes; a larger one gets 413")
+    iso_terminal_id: str = Field(
+        default="ADAPTER1", min_length=8, max_length=8,
+        description="ISO 8583 field 41, the card acceptor terminal id, ans 8")
+    iso_bitmap: Literal["ascii", "binary"] = Field(
+        default="ascii",
+        description="ISO 8583 bitmap encoding: ascii is 16 hex characters, binary 8 bytes")
+    # A stopped core is reported within echo interval + liveness timeout
+    # (adapter/connectors/iso8583/liveness.py).
+    iso_echo_interval: float = Field(
+        default=1.0, gt=0, json_schema_extra={"metavar": "SECONDS"},
+        description="seconds of idleness before an ISO 8583 echo test: 0800 with field 70 = 301")
+    iso_liveness_timeout: float = Field(
+        default=2.0, gt=0, json_schema_extra={"metavar": "SECONDS"},
+        description="an ISO 8583 link owing a reply with nothing received for this many "
+                    "seconds is unhealthy: new postings are refused at once")
+    sqlite_synchronous: Literal["NORMAL", "FULL"] = Field(
+        default="NORMAL",
+        description="durability of the adapter's SQLite files: NORMAL survives a process "
+                    "crash, FULL also a power loss, at an fsync per commit")
+    sqlite_linger_ms: float = Field(
+        default=2.0, ge=0, le=100, json_schema_extra={"metavar": "MS"},
+        description="under load, at most one journal commit per this many ms, holding every "
+                    "write queued meanwhile; 0 means one commit per event-loop turn")
+    log_level: LogLevel = Field(
+        default="info",
+        description="least severe log record written to stderr")
 
     @property
     def pki_dir(self) -> Path:
@@ -76,12 +131,45 @@ class Settings(BaseModel):
         return f"https://{self.core_host}:{self.core_soap_port}/core/v1"
 
 
-def env_defaults(environ: dict[str, str] | None = None) -> dict[str, str]:
-    """Settings given as BANK_ADAPTER_<FIELD> environment variables (flags override them)."""
-    environ = dict(os.environ if environ is None else environ)
-    out = {}
-    for name in Settings.model_fields:
-        value = environ.get(ENV_PREFIX + name.upper())
-        if value is not None:
+class StartupError(Exception):
+    """A start-up failure the operator can fix. The message says what failed and where, in
+    one line; `setting` names the field to change (the CLI adds its flag and variable)."""
+
+    def __init__(self, message: str, *, setting: str | None = None) -> None:
+        super().__init__(message)
+        self.setting = setting
+
+
+def os_reason(exc: OSError) -> str:
+    """`[Errno 98] Address already in use` -> `address already in use`. From the errno:
+    socket.create_server and asyncio rewrite strerror into a longer sentence."""
+    text = os.strerror(exc.errno) if exc.errno else exc.strerror or str(exc)
+    return text[:1].lower() + text[1:]
+
+
+def env_name(field: str) -> str:
+    """Rule 1: `core_timeout` -> `BANK_ADAPTER_CORE_TIMEOUT`."""
+    return ENV_PREFIX + field.upper()
+
+
+def is_list_field(field: str, model: type[BaseModel] = Settings) -> bool:
+    annotation = model.model_fields[field].annotation
+    return getattr(annotation, "__origin__", None) in (list, tuple, frozenset, set)
+
+
+def env_defaults(environ: Mapping[str, str] | None = None,
+                 model: type[BaseModel] = Settings) -> dict[str, str | list[str]]:
+    """The settings given as environment variables, unvalidated: a list-valued one split on
+    commas (Rule 3; an empty variable is an empty list). Flags override these."""
+    environ = os.environ if environ is None else environ
+    out: dict[str, str | list[str]] = {}
+    for name in model.model_fields:
+        value = environ.get(env_name(name))
+        if value is None:
+            continue
+        if is_list_field(name, model):
+            out[name] = [item.strip() for item in value.split(LIST_SEPARATOR) if item.strip()]
+        else:
             out[name] = value
     return out
+

@@ -1,7 +1,170 @@
-"""`python -m core_sim`: run the simulated core standalone (see core_sim.server.main)."""
+"""`python -m core_sim` and `bank-adapter core-sim`: the simulated core's command line.
 
+Owns the flags (each with its help and default), the checks made before anything is created,
+the process's signal handling and its ready line:
+
+    core_sim: SOAP https://localhost:PORT/core/v1  WSDL ...?wsdl  ISO 8583 HOST:PORT
+
+Invariants:
+- Rule 1: a refused flag is one line and exit 2. A start-up failure (a PKI file missing or
+  unreadable, the ledger not creatable, a port in use) is one line on stderr,
+  `core-sim: error: <what and where> (--flag)`, and exit 1; never a traceback.
+  `bank-adapter up` reads that prefix and the trailing flag to relay the error as its own.
+- Rule 2: nothing is created before the PKI loads: no ledger file for a core that cannot
+  serve.
+- Rule 3: files are created 0600 and folders 0700 (umask 077), like the keys.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sqlite3
+import ssl
 import sys
+from pathlib import Path
+from typing import NoReturn
 
-from core_sim.server import main
+from adapter.infra import logmask
+from adapter.infra.gctune import freeze_startup_objects
+from adapter.infra.tls import TlsFiles, server_context
+from core_sim.faults import DROP_MODES, FaultSettings
+from core_sim.server import CoreSim, CoreSimConfig
 
-sys.exit(main())
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+PRIVATE_UMASK = 0o077
+
+
+class StartupFailed(Exception):
+    """Rule 1: `str()` is the line to print; `flag` the flag to change."""
+
+    def __init__(self, message: str, flag: str) -> None:
+        super().__init__(f"{message} ({flag})")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _port(raw: str) -> int:
+    try:
+        port = int(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid value {raw!r}: not a port number") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"invalid value {raw!r}: a port is 0-65535")
+    return port
+
+
+def build_parser(prog: str = "core-sim") -> argparse.ArgumentParser:
+    p = _Parser(prog=prog, description="The simulated core banking system: a double-entry "
+                "ledger on SQLite served over SOAP and ISO 8583, mutual TLS only.")
+    p.add_argument("--db", type=Path, default=Path("bank-adapter-state/core.db"), metavar="FILE",
+                   help="the SQLite ledger, created and seeded with the demo accounts if "
+                        "missing (default bank-adapter-state/core.db)")
+    p.add_argument("--pki-dir", type=Path, default=Path("bank-adapter-state/pki"), metavar="DIR",
+                   help="the dev PKI: core.crt, core.key and ca.crt, made by `bank-adapter pki "
+                        "init` (default bank-adapter-state/pki)")
+    p.add_argument("--host", default="127.0.0.1", metavar="HOST",
+                   help="address both listeners bind to (default 127.0.0.1)")
+    p.add_argument("--soap-port", type=_port, default=7443, metavar="PORT",
+                   help="the SOAP listener's port, 0-65535, 0: any free port (default 7443)")
+    p.add_argument("--iso-port", type=_port, default=7583, metavar="PORT",
+                   help="the ISO 8583 listener's port, 0-65535, 0: any free port "
+                        "(default 7583)")
+    p.add_argument("--latency-ms", type=int, default=0, metavar="MS",
+                   help="delay before every posting is handled, >= 0 (default 0)")
+    p.add_argument("--error-rate", type=float, default=0.0, metavar="RATE",
+                   help="share of postings refused with CORE_UNAVAILABLE, nothing booked, "
+                        "0-1 (default 0)")
+    p.add_argument("--drop-reply-rate", type=float, default=0.0, metavar="RATE",
+                   help="share of postings booked whose reply is lost, 0-1 (default 0)")
+    p.add_argument("--drop-mode", choices=DROP_MODES, default="reset",
+                   help="how a reply is lost: reset aborts the connection, hang never answers "
+                        "(default reset)")
+    p.add_argument("--log-level", choices=LOG_LEVELS, default="info",
+                   help="least severe log record written to stderr (default info)")
+    return p
+
+
+def _check_pki(pki_dir: Path) -> ssl.SSLContext:
+    """Rule 2: the core's TLS context, loaded before anything is created."""
+    files = TlsFiles.from_dir(pki_dir, "core")
+    for path in (files.cert, files.key, files.ca):
+        if not path.is_file():
+            raise StartupFailed(f"the PKI file {path} is missing; create the PKI with "
+                                f"`bank-adapter pki init --dir {pki_dir}`", "--pki-dir")
+    try:
+        return server_context(files)
+    except (OSError, ssl.SSLError) as exc:
+        raise StartupFailed(f"cannot load the core's certificate and key from {pki_dir}: "
+                            f"{exc.strerror or exc}", "--pki-dir") from exc
+
+
+def _open(config: CoreSimConfig) -> CoreSim:
+    try:
+        config.db_path.parent.mkdir(parents=True, exist_ok=True)
+        return CoreSim(config)
+    except (OSError, sqlite3.Error) as exc:
+        raise StartupFailed(f"cannot open the ledger {config.db_path}: {exc}", "--db") from exc
+
+
+async def _serve(sim: CoreSim) -> None:
+    config = sim.config
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        try:
+            await sim.start()
+        except OSError as exc:
+            what, port, flag = (("SOAP", config.soap_port, "--soap-port") if sim.soap_port is None
+                                else ("ISO 8583", config.iso_port, "--iso-port"))
+            # The errno's text: asyncio and socket.create_server rewrite strerror.
+            reason = os.strerror(exc.errno) if exc.errno else str(exc)
+            raise StartupFailed(f"cannot listen for {what} on {config.host}:{port}: "
+                                f"{reason[:1].lower()}{reason[1:]}", flag) from exc
+        freeze_startup_objects()
+        print(f"core_sim: SOAP {sim.soap_url}  WSDL {sim.soap_url}?wsdl"
+              + (f"  ISO 8583 {config.host}:{sim.iso_port}" if sim.iso_port else ""), flush=True)
+        await stop.wait()
+    finally:
+        await sim.stop()
+
+
+def main(argv: list[str] | None = None, *, prog: str = "core-sim") -> int:
+    parser = build_parser(prog)
+    args = parser.parse_args(argv)
+    try:
+        faults = FaultSettings(latency_ms=args.latency_ms, error_rate=args.error_rate,
+                               drop_reply_rate=args.drop_reply_rate, drop_mode=args.drop_mode)
+    except ValueError as exc:
+        parser.error(str(exc))
+    os.umask(PRIVATE_UMASK)
+    logmask.install(getattr(logging, args.log_level.upper()))  # masked like the adapter's
+    config = CoreSimConfig(db_path=args.db, pki_dir=args.pki_dir, host=args.host,
+                           soap_port=args.soap_port, iso_port=args.iso_port, faults=faults)
+    loop_factory = None
+    with contextlib.suppress(ImportError):
+        import uvloop
+
+        loop_factory = uvloop.new_event_loop
+    try:
+        _check_pki(args.pki_dir)
+        sim = _open(config)
+        with asyncio.Runner(loop_factory=loop_factory) as runner:
+            runner.run(_serve(sim))
+    except StartupFailed as exc:
+        print(f"{prog}: error: {logmask.mask_text(str(exc))}", file=sys.stderr, flush=True)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

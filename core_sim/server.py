@@ -17,12 +17,10 @@ Invariants:
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import json
 import logging
-import signal
 import socket
 import ssl
 from collections.abc import Iterator, MutableMapping
@@ -35,8 +33,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from adapter.infra import logmask
-from adapter.infra.gctune import freeze_startup_objects
 from adapter.infra.spyne_asgi import Receive, Scope, Send, SpyneAsgi
 from adapter.infra.spyne_process import configure_spyne_process
 from adapter.infra.tls import TlsFiles, server_context
@@ -226,57 +222,3 @@ class CoreSim:
                                headers={"allow": "GET, PUT"})(scope, receive, send)
             return
         await JSONResponse(self.faults.to_dict())(scope, receive, send)
-
-
-# -- standalone process ---------------------------------------------------------------------
-
-
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="core-sim", description="The simulated core banking system.")
-    p.add_argument("--db", type=Path, default=Path("state/core_sim.db"), help="SQLite ledger")
-    p.add_argument("--pki-dir", type=Path, default=Path("state/pki"), help="dev PKI directory")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--soap-port", type=int, default=7443)
-    p.add_argument("--iso-port", type=int, default=7583)
-    p.add_argument("--latency-ms", type=int, default=0)
-    p.add_argument("--error-rate", type=float, default=0.0)
-    p.add_argument("--drop-reply-rate", type=float, default=0.0)
-    p.add_argument("--drop-mode", choices=["reset", "hang"], default="reset")
-    return p
-
-
-async def _run(config: CoreSimConfig) -> None:
-    sim = CoreSim(config)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await sim.start()
-    freeze_startup_objects()
-    print(f"core_sim: SOAP {sim.soap_url}  WSDL {sim.soap_url}?wsdl"
-          + (f"  ISO 8583 {config.host}:{sim.iso_port}" if sim.iso_port else ""), flush=True)
-    try:
-        await stop.wait()
-    finally:
-        await sim.stop()
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    try:
-        faults = FaultSettings(latency_ms=args.latency_ms, error_rate=args.error_rate,
-                               drop_reply_rate=args.drop_reply_rate, drop_mode=args.drop_mode)
-    except ValueError as exc:
-        _parser().error(str(exc))
-    args.db.parent.mkdir(parents=True, exist_ok=True)
-    config = CoreSimConfig(db_path=args.db, pki_dir=args.pki_dir, host=args.host,
-                           soap_port=args.soap_port, iso_port=args.iso_port, faults=faults)
-    logmask.install(logging.INFO)  # the core's logs are masked like the adapter's
-    loop_factory = None
-    with contextlib.suppress(ImportError):
-        import uvloop
-
-        loop_factory = uvloop.new_event_loop
-    with asyncio.Runner(loop_factory=loop_factory) as runner:
-        runner.run(_run(config))
-    return 0

@@ -112,3 +112,5 @@ class HttpsServer:
             await self._task
             await self._server.shutdown(sockets=[self.socket])
             self._task = None
+        else:  # never started (start-up failed after the bind): release the port
+            self.socket.close()
