@@ -17,8 +17,9 @@ from __future__ import annotations
 import os
 from enum import StrEnum
 from pathlib import Path
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 ENV_PREFIX = "BANK_ADAPTER_"
 
@@ -50,6 +51,39 @@ class Settings(BaseModel):
     # Under load, at most one commit per linger (adapter/stores/group_commit.py, "Pacing").
     sqlite_linger_ms: float = Field(default=2.0, ge=0, le=100)
     log_level: str = "info"
+    # A pool of core nodes on one ledger (adapter/connectors/pool); empty: the one core above.
+    core_nodes: tuple[str, ...] = Field(
+        default=(), description="a core node as host:soap_port:iso_port[:weight]; repeat the "
+        "flag for each node (env: comma-separated); replaces --core-host and its ports")
+    # The values of adapter.connectors.pool.strategies.BalanceKind (config imports no connector).
+    core_balance: Literal["round-robin", "least-outstanding", "weighted-round-robin",
+                          "primary-secondary"] = Field(
+        default="round-robin", description="how requests are spread over the core "
+        "nodes: round-robin, least-outstanding, weighted-round-robin or primary-secondary")
+    core_health_interval: float = Field(
+        default=1.0, gt=0, le=3600,
+        description="seconds between active health checks of each core node")
+    core_health_timeout: float = Field(
+        default=1.0, gt=0, le=60, description="seconds a core node's health check may take")
+    core_eject_after: int = Field(
+        default=5, ge=1, le=1000,
+        description="consecutive failed calls that eject a core node (open its breaker)")
+    core_eject_seconds: float = Field(
+        default=1.0, gt=0, le=3600, description="first ejection time of a core node, in "
+        "seconds; each further ejection adds as much, up to --core-eject-max-seconds")
+    core_eject_max_seconds: float = Field(
+        default=30.0, gt=0, le=86400, description="longest ejection time of a core node")
+    core_half_open_probes: int = Field(
+        default=1, ge=1, le=100,
+        description="calls let through at once to a core node whose ejection has ended")
+
+    @field_validator("core_nodes", mode="before")
+    @classmethod
+    def _split_nodes(cls, value: object) -> object:
+        # The environment variable carries every node in one comma-separated string.
+        if isinstance(value, str):
+            return tuple(v for v in (p.strip() for p in value.split(",")) if v)
+        return value
 
     @property
     def pki_dir(self) -> Path:

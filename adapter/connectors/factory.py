@@ -16,6 +16,10 @@ async def build_core(settings: Settings, *, on_reversed: Callable[[str], None] |
     connector delegates those to the SOAP connector on the same core (see its README table).
     `on_reversed` is told when a background reversal completes, to wake the resolver.
     """
+    if settings.core_nodes:  # a pool of nodes on one ledger, each with its own connector(s)
+        from adapter.connectors.pool.build import build_pool
+
+        return await build_pool(settings, on_reversed=on_reversed)
     from adapter.connectors.soap import SoapCoreConnector
 
     soap = SoapCoreConnector.create(settings.core_soap_url, settings.pki_dir)

@@ -50,7 +50,13 @@ from adapter.model.errors import (
     RequestInProgress,
     ValidationError,
 )
-from adapter.ports.core import CoreBooking, CoreBookingState, CorePort, CorePosting
+from adapter.ports.core import (
+    CoreBooking,
+    CoreBookingState,
+    CoreOutcomeUnknown,
+    CorePort,
+    CorePosting,
+)
 from adapter.ports.store import IdempotencyRecord, KeyState, Outcome, StaleWrite, StorePort
 from adapter.services.clients import Operation
 from adapter.services.context import RequestContext
@@ -281,8 +287,9 @@ class PaymentService:
             # a bug in a connector) is treated as "the core may have booked it".
             log.warning("payment %s in doubt after %r [%s]",
                         payment.payment_id, exc, ctx.correlation_id)
-            in_doubt = payment.transition(PaymentStatus.IN_DOUBT, self._clock(),
-                                          reason_code=CoreTimeout.code)
+            in_doubt = payment.transition(
+                PaymentStatus.IN_DOUBT, self._clock(), reason_code=CoreTimeout.code,
+                core_node=exc.core_node if isinstance(exc, CoreOutcomeUnknown) else None)
             await self._save(in_doubt, was=payment.status)
             settled = await self.settle(in_doubt)
             return self._outcome_for_caller(settled, ctx)
@@ -339,6 +346,8 @@ class PaymentService:
         return payment.transition(
             PaymentStatus.BOOKED, self._clock(),
             core_transaction_id=booking.transaction_id,
+            # The node it was sent to; a resolve may have been answered by another node.
+            core_node=payment.core_node or booking.node,
             booked_at=booking.booked_at or self._clock(),
             reason_code=None, reason_message=None,
         )

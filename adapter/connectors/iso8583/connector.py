@@ -181,6 +181,11 @@ class IsoCoreConnector:
         self.mux.fail_all("the connector is closing")
         self.store.close()
 
+    @property
+    def signed_on(self) -> bool:
+        """Connected and signed on now (no I/O: a pool of nodes reads it per request)."""
+        return self._ready.is_set()
+
     async def healthy(self) -> bool:
         """Connected, signed on, and the last echo (if any) was answered."""
         return self._ready.is_set() and self._echo_failures == 0

@@ -1,0 +1,97 @@
+"""Build a `CorePool` from the settings: one SOAP connector per node, and for ISO 8583 one
+ISO connector per node that reads through that node's SOAP connector.
+
+Invariants:
+- Rule 1: each node's ISO 8583 connector keeps its reversals in its own store
+  (`STATE/iso8583-nodes/<host>_<soap>_<iso>/`), so two connectors never share one SQLite
+  file and a node's owed reversals survive a restart next to its name.
+- Rule 2: a node's SOAP connection set-up is bounded by the health-check timeout, so a node
+  that accepts TCP but never finishes TLS (a stopped process) fails fast as CoreUnavailable
+  (nothing sent) instead of holding a caller for its whole deadline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from adapter.config import ConnectorKind, Settings
+from adapter.connectors.pool.breaker import Breaker, BreakerOptions, Clock
+from adapter.connectors.pool.health import HealthOptions, Probe
+from adapter.connectors.pool.nodes import Node, NodeAddress, parse_nodes
+from adapter.connectors.pool.pool import CorePool
+from adapter.connectors.pool.strategies import BalanceKind, make_strategy
+from adapter.ports.core import CorePort
+
+if TYPE_CHECKING:
+    from adapter.connectors.iso8583 import IsoCoreConnector
+
+STATUS_FILE = "core-nodes.json"
+
+
+def node_state_dir(state_dir: Path, address: NodeAddress) -> Path:
+    return Path(state_dir) / "iso8583-nodes" / address.name.replace(":", "_")
+
+
+def breaker_options(settings: Settings) -> BreakerOptions:
+    return BreakerOptions(
+        failures_to_open=settings.core_eject_after, base_ejection=settings.core_eject_seconds,
+        max_ejection=max(settings.core_eject_seconds, settings.core_eject_max_seconds),
+        max_probes=settings.core_half_open_probes)
+
+
+async def build_pool(settings: Settings, *, on_reversed: Callable[[str], None] | None = None,
+                     clock: Clock | None = None, **iso_options: Any) -> CorePool:
+    """The pool for `settings.core_nodes`; started (its first health round is under way)."""
+    from adapter.connectors.soap import SoapCoreConnector
+
+    addresses = parse_nodes(list(settings.core_nodes))
+    health = HealthOptions(interval=settings.core_health_interval,
+                           timeout=settings.core_health_timeout)
+    options = breaker_options(settings)
+    nodes: list[Node] = []
+    probes: dict[str, Probe] = {}
+    closers: list[Callable[[], Awaitable[None]]] = []
+    for address in addresses:
+        soap = SoapCoreConnector.create(address.soap_url, settings.pki_dir,
+                                        default_timeout=health.timeout)  # Rule 2
+        closers.append(soap.aclose)
+        port: CorePort = soap
+        link_up: Callable[[], bool] = _always
+        probe: Probe = soap.healthy  # GetTransferStatus of a reference never booked
+        if settings.core_connector is ConnectorKind.ISO8583:
+            from adapter.connectors.iso8583 import BitmapEncoding, IsoCoreConnector
+
+            iso = IsoCoreConnector.create(
+                address.host, address.iso_port, settings.pki_dir,
+                node_state_dir(settings.state_dir, address),  # Rule 1
+                terminal_id=settings.iso_terminal_id,
+                bitmap=BitmapEncoding(settings.iso_bitmap),
+                echo_interval=settings.iso_echo_interval,
+                synchronous=settings.sqlite_synchronous,
+                linger=settings.sqlite_linger_ms / 1000,
+                # As in the single-core factory: the payment journal is the write-ahead log.
+                write_ahead=False, reads=soap, on_reversed=on_reversed,
+                connect_timeout=health.timeout, **iso_options,
+            )
+            await iso.start()
+            closers.insert(0, iso.aclose)
+            port, link_up, probe = iso, _signed_on(iso), iso.echo  # 0800, field 70 = 301
+        breaker = Breaker(options) if clock is None else Breaker(options, clock=clock)
+        nodes.append(Node(address, port, breaker, link_up=link_up))
+        probes[address.name] = probe
+    kind = BalanceKind(settings.core_balance)
+    pool = CorePool(nodes, make_strategy(kind), probes, health=health, balance=kind,
+                    closers=closers, status_path=Path(settings.state_dir) / STATUS_FILE,
+                    **({} if clock is None else {"clock": clock}))
+    await pool.start()
+    return pool
+
+
+def _always() -> bool:
+    return True
+
+
+def _signed_on(iso: IsoCoreConnector) -> Callable[[], bool]:
+    return lambda: iso.signed_on
