@@ -42,6 +42,7 @@ from adapter.spyne_bridge import Receive, Scope, Send, SpyneAsgi
 from core_sim.faults import FaultSettings
 from core_sim.iso_host import IsoHost
 from core_sim.ledger import Ledger
+from core_sim.nodes import MAX_NODES, run_nodes
 from core_sim.soap_service import PATH, ReplyFate, build_application, reply_fate
 
 logger = logging.getLogger(__name__)
@@ -169,6 +170,12 @@ class CoreSim:
             await JSONResponse({"error": "not found"}, status_code=404)(scope, receive, send)
 
     async def _soap_with_faults(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.faults.stop_answering:  # silent: the request is never read nor answered
+            await self._until_disconnect_or_stop(receive)
+            abort = scope.get("extensions", {}).get(ABORT_EXTENSION)
+            if abort is not None:
+                abort()
+            return
         fate = ReplyFate()
 
         async def guarded_send(message: MutableMapping[str, Any]) -> None:
@@ -240,10 +247,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--error-rate", type=float, default=0.0)
     p.add_argument("--drop-reply-rate", type=float, default=0.0)
     p.add_argument("--drop-mode", choices=["reset", "hang"], default="reset")
+    p.add_argument("--nodes", type=int, default=1,
+                   help="run this many nodes (processes) on the one ledger; node i listens on "
+                        "--soap-port + i and --iso-port + i (see core_sim.nodes)")
+    p.add_argument("--node-name", default=None, help="this node's name in its ready line")
     return p
 
 
-async def _run(config: CoreSimConfig) -> None:
+async def _run(config: CoreSimConfig, node_name: str | None = None) -> None:
     sim = CoreSim(config)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -252,7 +263,8 @@ async def _run(config: CoreSimConfig) -> None:
     await sim.start()
     freeze_startup_objects()
     print(f"core_sim: SOAP {sim.soap_url}  WSDL {sim.soap_url}?wsdl"
-          + (f"  ISO 8583 {config.host}:{sim.iso_port}" if sim.iso_port else ""), flush=True)
+          + (f"  ISO 8583 {config.host}:{sim.iso_port}" if sim.iso_port else "")
+          + (f"  node {node_name}" if node_name else ""), flush=True)
     try:
         await stop.wait()
     finally:
@@ -267,6 +279,13 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         _parser().error(str(exc))
     args.db.parent.mkdir(parents=True, exist_ok=True)
+    if not 1 <= args.nodes <= MAX_NODES:
+        _parser().error(f"--nodes must be from 1 to {MAX_NODES}")
+    if args.nodes > 1:
+        extra = ["--latency-ms", str(args.latency_ms), "--error-rate", str(args.error_rate),
+                 "--drop-reply-rate", str(args.drop_reply_rate), "--drop-mode", args.drop_mode]
+        return run_nodes(args.nodes, args.db, args.pki_dir, args.host, args.soap_port,
+                         args.iso_port, extra)
     config = CoreSimConfig(db_path=args.db, pki_dir=args.pki_dir, host=args.host,
                            soap_port=args.soap_port, iso_port=args.iso_port, faults=faults)
     logmask.install(logging.INFO)  # the core's logs are masked like the adapter's
@@ -276,5 +295,5 @@ def main(argv: list[str] | None = None) -> int:
 
         loop_factory = uvloop.new_event_loop
     with asyncio.Runner(loop_factory=loop_factory) as runner:
-        runner.run(_run(config))
+        runner.run(_run(config, args.node_name))
     return 0

@@ -76,6 +76,7 @@ class CorePool:
         self._closers = list(closers)
         self._status_path = status_path
         self._ready = asyncio.Event()
+        self._changed = asyncio.Event()  # pulsed (set, then replaced) after every call/round
         self._checker: asyncio.Task[None] | None = None
         self._sent_to: OrderedDict[str, str] = OrderedDict()
 
@@ -136,7 +137,24 @@ class CorePool:
             self._ready.set()
         else:
             self._ready.clear()
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
         return usable
+
+    async def wait_until(self, predicate: Callable[[], bool], timeout: float) -> bool:
+        """Wait, without polling, until `predicate()` holds after some call or health round;
+        False if it did not within `timeout` (operators' tools, tests)."""
+        deadline = self._clock() + timeout
+        while True:
+            changed = self._changed
+            if predicate():
+                return True
+            remaining = deadline - self._clock()
+            if remaining <= 0:
+                return False
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(remaining):
+                    await changed.wait()
 
     def _choose(self, tried: set[str], prefer: str | None) -> tuple[Node, Ticket] | None:
         candidates = [n for n in self.nodes if n.name not in tried and n.usable()]
