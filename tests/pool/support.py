@@ -41,7 +41,7 @@ def pool_settings(tmp_path: Path, pki_dir: Path, nodes: CoreNodes, connector: st
     values: dict[str, Any] = {
         "state_dir": state, "core_nodes": tuple(addresses),
         "core_connector": ConnectorKind(connector), "core_balance": balance,
-        "core_health_interval": 0.2, "core_health_timeout": 0.5, "core_eject_after": 3,
+        "core_health_interval": 0.25, "core_health_timeout": 1.0, "core_eject_after": 5,
         "core_eject_seconds": 1.0, "core_eject_max_seconds": 5.0,
         "sqlite_linger_ms": 0.0, **extra}
     return Settings(**values)

@@ -34,7 +34,7 @@ from tests.pool.support import (
 from tests.unit.test_services import INTERNAL, ctx, transfer
 
 CALLERS = 32
-EJECT_BOUND_S = 5.0  # health every 0.2 s, 0.5 s timeout, DOWN after 2: well under this
+EJECT_BOUND_S = 5.0  # health every 0.25 s, 1 s timeout, DOWN after 2: well under this
 
 
 async def settle_everything(services: BankingServices, store: SqliteStore) -> None:
@@ -69,6 +69,7 @@ async def _kill_and_freeze(nodes: CoreNodes, pki_dir: Path, tmp_path: Path,
     services = BankingServices.build(pool, store, ClientRegistry([INTERNAL]),
                                      core_timeout=1.5, resolve_timeout=2.0)
     answers: dict[str, tuple[str, str | None]] = {}  # key -> (outcome code, payment id)
+    messages: Counter[str] = Counter()
     progress = asyncio.Event()
     goal = [0]
     stop = asyncio.Event()
@@ -86,6 +87,7 @@ async def _kill_and_freeze(nodes: CoreNodes, pki_dir: Path, tmp_path: Path,
                 answers[key] = ("BOOKED", result.payment.payment_id)
             except AdapterError as exc:
                 answers[key] = (exc.code, exc.payment_id)
+                messages[exc.message] += 1
             if len(answers) >= goal[0]:
                 progress.set()
 
@@ -146,6 +148,7 @@ async def _kill_and_freeze(nodes: CoreNodes, pki_dir: Path, tmp_path: Path,
     assert None not in per_node
     return {
         "answers": len(answers), "answer codes": dict(Counter(c for c, _ in answers.values())),
+        "error messages": dict(messages),
         "journal": dict(outcomes), "booked per node": dict(per_node),
         "ejected after s": round(ejected_after, 2),
         "readmitted after s": round(readmitted_after, 2),

@@ -352,3 +352,18 @@ def test_payment_records_the_node_it_was_sent_to(tmp_path: Path):
     # it was resolved (booked) through a: each names the node it was sent to.
     assert first.core_node == pool.nodes[1].name
     assert second.status.value == "booked" and second.core_node == pool.nodes[0].name
+
+
+def test_a_failed_probe_does_not_take_down_a_node_that_answers_calls():
+    """Probes time out while real calls succeed (congestion): the node stays UP; once it
+    answers nothing between rounds, two failed probes take it DOWN."""
+    pool, fakes, _, _ = make_pool(count=1)
+    fakes[0].healthy_answer = False
+    for i in range(3):
+        run(pool.post(posting(f"C{i}"), timeout=1))
+        run(pool.check_now())
+    assert pool.nodes[0].health is Health.UP and pool.nodes[0].stats.checks_failed == 3
+    run(pool.check_now())
+    assert pool.nodes[0].health is Health.UP
+    run(pool.check_now())
+    assert pool.nodes[0].health is Health.DOWN

@@ -8,6 +8,10 @@ Invariants:
 - Rule 2: a node's SOAP connection set-up is bounded by the health-check timeout, so a node
   that accepts TCP but never finishes TLS (a stopped process) fails fast as CoreUnavailable
   (nothing sent) instead of holding a caller for its whole deadline.
+- Rule 3: every node's SOAP connector is sized to carry the whole load alone. When the
+  other nodes fail, their traffic lands on the survivors; an undersized connection pool
+  would time its callers out in its local queue (CoreUnavailable), and the breaker would
+  eject a healthy node for the pool's own congestion.
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ if TYPE_CHECKING:
     from adapter.connectors.iso8583 import IsoCoreConnector
 
 STATUS_FILE = "core-nodes.json"
+# Each node's SOAP connector can carry the whole load alone (Rule 3).
+NODE_CONNECTIONS = 32
 
 
 def node_state_dir(state_dir: Path, address: NodeAddress) -> Path:
@@ -55,6 +61,7 @@ async def build_pool(settings: Settings, *, on_reversed: Callable[[str], None] |
     closers: list[Callable[[], Awaitable[None]]] = []
     for address in addresses:
         soap = SoapCoreConnector.create(address.soap_url, settings.pki_dir,
+                                        max_connections=NODE_CONNECTIONS,  # Rule 3
                                         default_timeout=health.timeout)  # Rule 2
         closers.append(soap.aclose)
         port: CorePort = soap

@@ -14,6 +14,9 @@ Invariants:
   being the probe.
 - Rule 4: probes of different nodes run concurrently; one stalled node never delays the
   verdict on another by more than `timeout`.
+- Rule 5: a failed probe of a node that answered real calls since the previous round does not
+  count towards DOWN: the probe lost to congestion (the node, or this process, is busy), not
+  to a dead node. A stopped or dead node answers nothing, so it still goes DOWN.
 """
 
 from __future__ import annotations
@@ -59,6 +62,8 @@ async def check_once(node: Node, probe: Probe, options: HealthOptions) -> bool:
     """One probe of `node`; updates its health (Rule 2) and, if half-open, its breaker."""
     ticket = node.breaker.admit() if node.breaker.state is BreakerState.HALF_OPEN else None
     ok = await _run_probe(probe, options.timeout)
+    answered = node.stats.answered != node.answered_at_last_check  # Rule 5
+    node.answered_at_last_check = node.stats.answered
     if ticket is not None:
         (node.breaker.success if ok else node.breaker.failure)(ticket)
     before = node.health
@@ -68,6 +73,8 @@ async def check_once(node: Node, probe: Probe, options: HealthOptions) -> bool:
         if before is not Health.UP and (before is Health.STARTING
                                         or node.passed_checks_in_a_row >= options.healthy_after):
             node.health = Health.UP
+    elif answered and ticket is None:
+        node.stats.checks_failed += 1  # Rule 5: counted, but no step towards DOWN
     else:
         node.stats.checks_failed += 1
         node.passed_checks_in_a_row = 0

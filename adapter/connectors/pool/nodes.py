@@ -89,6 +89,7 @@ class Health(StrEnum):
 class NodeStats:
     requests: int = 0
     errors: int = 0  # calls that ended in a failure of the node (not business refusals)
+    answered: int = 0  # calls the node answered (booked, read, or refused by the bank)
     failovers: int = 0  # calls that could not be sent here and went to another node
     checks_failed: int = 0
 
@@ -104,6 +105,7 @@ class Node:
     stats: NodeStats = field(default_factory=NodeStats)
     failed_checks_in_a_row: int = 0
     passed_checks_in_a_row: int = 0
+    answered_at_last_check: int = 0
 
     @property
     def name(self) -> str:

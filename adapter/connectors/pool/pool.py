@@ -214,6 +214,7 @@ class CorePool:
                 continue
             except ClientError:
                 node.breaker.success(ticket)  # the node answered; the request was refused
+                node.stats.answered += 1
                 raise
             except asyncio.CancelledError:
                 node.breaker.release(ticket)
@@ -229,6 +230,7 @@ class CorePool:
                 raise
             else:
                 node.breaker.success(ticket)
+                node.stats.answered += 1
                 return result, node
             finally:
                 node.in_flight -= 1
