@@ -1,7 +1,8 @@
 """The `bank-adapter` command line.
 
     bank-adapter up          provision the state folder, start the simulated core and the adapter
-    bank-adapter core-sim    run the simulated core alone
+    bank-adapter core-sim    run the simulated core alone (--nodes N: N nodes on one ledger)
+    bank-adapter status      the running adapter's core nodes: health, breaker, load
     bank-adapter bench       measure every protocol and connector against bare echoes
     bank-adapter pki init    create the dev PKI
     bank-adapter pki issue   issue one more client certificate (onboarding a caller)
@@ -18,8 +19,9 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from adapter.config import ConnectorKind, Settings, env_defaults
 from adapter.security import pki
@@ -65,6 +67,39 @@ def _add_settings_flags(p: argparse.ArgumentParser) -> None:
                    help="under load, at most one journal commit per this many ms, each "
                         "holding every write queued meanwhile (default 2; 0: one per loop turn)")
     p.add_argument("--log-level", default=default("log_level"))
+    _add_pool_flags(p, default)
+
+
+def _add_pool_flags(p: argparse.ArgumentParser, default: Callable[[str], object]) -> None:
+    """The core node pool's flags (adapter/connectors/pool), from the Settings fields."""
+    d = Settings.model_fields
+    nodes = default("core_nodes")
+    p.add_argument("--core-node", dest="core_nodes", action="append", metavar="NODE",
+                   default=None,
+                   help=f"{d['core_nodes'].description} (env BANK_ADAPTER_CORE_NODES)")
+    p.set_defaults(core_nodes_env=nodes)
+    p.add_argument("--core-balance", default=default("core_balance"),
+                   choices=["round-robin", "least-outstanding", "weighted-round-robin",
+                            "primary-secondary"], help=d["core_balance"].description)
+    for name, kind in (("core_health_interval", float), ("core_health_timeout", float),
+                       ("core_eject_after", int), ("core_eject_seconds", float),
+                       ("core_eject_max_seconds", float), ("core_half_open_probes", int)):
+        p.add_argument("--" + name.replace("_", "-"), type=kind, default=default(name),
+                       help=f"{d[name].description} (default {d[name].default})")
+
+
+def _pool_settings(args: argparse.Namespace) -> dict[str, Any]:
+    from adapter.connectors.pool.nodes import parse_nodes
+
+    nodes = args.core_nodes if args.core_nodes is not None else args.core_nodes_env
+    try:
+        parse_nodes(list(Settings(core_nodes=nodes).core_nodes))
+    except ValueError as exc:
+        raise SystemExit(f"bank-adapter: error: {exc}") from None
+    return {"core_nodes": nodes, "core_balance": args.core_balance,
+            **{name: getattr(args, name) for name in (
+                "core_health_interval", "core_health_timeout", "core_eject_after",
+                "core_eject_seconds", "core_eject_max_seconds", "core_half_open_probes")}}
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -75,7 +110,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         core_timeout=args.core_timeout, log_level=args.log_level,
         iso_terminal_id=args.iso_terminal_id, iso_bitmap=args.iso_bitmap,
         iso_echo_interval=args.iso_echo_interval, sqlite_synchronous=args.sqlite_synchronous,
-        sqlite_linger_ms=args.sqlite_linger_ms,
+        sqlite_linger_ms=args.sqlite_linger_ms, **_pool_settings(args),
     )
 
 
@@ -199,6 +234,18 @@ def cmd_pki(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_status(args: argparse.Namespace) -> int:
+    """The running adapter's core nodes, from the file its pool rewrites every health round."""
+    from adapter.connectors.pool.status import read_status, render_table
+
+    try:
+        print(render_table(read_status(args.state_dir)))
+    except (OSError, ValueError) as exc:
+        print(f"bank-adapter status: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bank-adapter", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -212,6 +259,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("core-sim", help="run the simulated core alone (see `core-sim --help`)",
                    add_help=False)
     sub.add_parser("bench", help="the benchmark (see `bench --help`)", add_help=False)
+
+    status = sub.add_parser("status", help="the core nodes of the running adapter (a table)")
+    status.add_argument("--state-dir", type=Path,
+                        default=Path(env_defaults().get("state_dir", "bank-adapter-state")))
 
     pki_p = sub.add_parser("pki", help="the development PKI")
     pki_sub = pki_p.add_subparsers(dest="pki_command", required=True)
@@ -242,6 +293,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "up":
         return cmd_up(args)
+    if args.command == "status":
+        return cmd_status(args)
     return cmd_pki(args)
 
 
