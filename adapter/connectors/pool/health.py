@@ -84,7 +84,8 @@ async def check_once(node: Node, probe: Probe, options: HealthOptions) -> bool:
                                           >= options.unhealthy_after):
             node.health = Health.DOWN
     if node.health is not before:
-        log.warning("core node %s is now %s", node.name, node.health.value)
+        log.log(logging.INFO if node.health is Health.UP else logging.WARNING,
+                "core node %s is now %s", node.name, node.health.value)
     return ok
 
 
