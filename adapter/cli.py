@@ -1,7 +1,8 @@
 """The `bank-adapter` command line.
 
     bank-adapter up          provision the state folder, start the simulated core and the adapter
-    bank-adapter core-sim    run the simulated core alone
+    bank-adapter core-sim    run the simulated core alone (--nodes N: N nodes on one ledger)
+    bank-adapter status      the running adapter's core nodes: health, breaker, load
     bank-adapter bench       measure every protocol and connector against bare echoes
     bank-adapter pki init    create the dev PKI
     bank-adapter pki issue   issue one more client certificate (onboarding a caller)
@@ -125,6 +126,20 @@ def cmd_pki(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_status(args: argparse.Namespace) -> int:
+    """The running adapter's core nodes, from the file its pool rewrites every health round."""
+    from adapter.connectors.pool.status import read_status, render_table
+
+    try:
+        state_dir = args.state_dir or Path(os.environ.get(
+            env_name("state_dir"), str(Settings.model_fields["state_dir"].default)))
+        print(render_table(read_status(state_dir)))
+    except (OSError, ValueError) as exc:
+        print(f"bank-adapter status: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def _add_pki_folders(p: argparse.ArgumentParser) -> None:
     default = Settings.model_fields["state_dir"].default
     p.add_argument("--dir", type=Path, default=None, metavar="DIR",
@@ -152,6 +167,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("core-sim", help="run the simulated core alone (see `core-sim --help`)",
                    add_help=False)
     sub.add_parser("bench", help="the benchmark (see `bench --help`)", add_help=False)
+
+    status = sub.add_parser("status", help="the core nodes of the running adapter (a table)")
+    status.add_argument("--state-dir", type=Path, default=None, metavar="DIR",
+                        help=f"the adapter's state folder (default "
+                             f"{Settings.model_fields['state_dir'].default}; "
+                             f"env {env_name('state_dir')})")
 
     pki_p = sub.add_parser("pki", help="the development PKI")
     pki_sub = pki_p.add_subparsers(dest="pki_command", required=True, metavar="COMMAND")
@@ -191,6 +212,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "up":
         return cmd_up(args)
+    if args.command == "status":
+        return cmd_status(args)
     return cmd_pki(args)
 
 

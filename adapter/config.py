@@ -32,7 +32,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 ENV_PREFIX = "BANK_ADAPTER_"
 # Rule 3: the separator of a list-valued environment variable.
@@ -109,6 +109,39 @@ class Settings(BaseModel):
     log_level: LogLevel = Field(
         default="info",
         description="least severe log record written to stderr")
+    # A pool of core nodes on one ledger (adapter/connectors/pool); empty: the one core above.
+    core_nodes: tuple[str, ...] = Field(
+        default=(), description="a core node as host:soap_port:iso_port[:weight]; repeat the "
+        "flag for each node (env: comma-separated); replaces --core-host and its ports")
+    # The values of adapter.connectors.pool.strategies.BalanceKind (config imports no connector).
+    core_balance: Literal["round-robin", "least-outstanding", "weighted-round-robin",
+                          "primary-secondary"] = Field(
+        default="round-robin", description="how requests are spread over the core "
+        "nodes: round-robin, least-outstanding, weighted-round-robin or primary-secondary")
+    core_health_interval: float = Field(
+        default=1.0, gt=0, le=3600,
+        description="seconds between active health checks of each core node")
+    core_health_timeout: float = Field(
+        default=1.0, gt=0, le=60, description="seconds a core node's health check may take")
+    core_eject_after: int = Field(
+        default=5, ge=1, le=1000,
+        description="consecutive failed calls that eject a core node (open its breaker)")
+    core_eject_seconds: float = Field(
+        default=1.0, gt=0, le=3600, description="first ejection time of a core node, in "
+        "seconds; each further ejection adds as much, up to --core-eject-max-seconds")
+    core_eject_max_seconds: float = Field(
+        default=30.0, gt=0, le=86400, description="longest ejection time of a core node")
+    core_half_open_probes: int = Field(
+        default=1, ge=1, le=100,
+        description="calls let through at once to a core node whose ejection has ended")
+
+    @field_validator("core_nodes", mode="before")
+    @classmethod
+    def _split_nodes(cls, value: object) -> object:
+        # The environment variable carries every node in one comma-separated string.
+        if isinstance(value, str):
+            return tuple(v for v in (p.strip() for p in value.split(",")) if v)
+        return value
 
     @property
     def pki_dir(self) -> Path:

@@ -33,6 +33,7 @@ from adapter.infra import logmask
 from adapter.infra.gctune import freeze_startup_objects
 from adapter.infra.tls import TlsFiles, server_context
 from core_sim.faults import DROP_MODES, FaultSettings
+from core_sim.nodes import MAX_NODES, run_nodes
 from core_sim.server import CoreSim, CoreSimConfig
 
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
@@ -89,6 +90,11 @@ def build_parser(prog: str = "core-sim") -> argparse.ArgumentParser:
                         "(default reset)")
     p.add_argument("--log-level", choices=LOG_LEVELS, default="info",
                    help="least severe log record written to stderr (default info)")
+    p.add_argument("--nodes", type=int, default=1, metavar="N",
+                   help=f"run N nodes (processes, 1 to {MAX_NODES}) on the one ledger; node i "
+                        "listens on --soap-port + i and --iso-port + i (default 1)")
+    p.add_argument("--node-name", default=None, metavar="NAME",
+                   help="this node's name in its ready line (default: none)")
     return p
 
 
@@ -114,7 +120,7 @@ def _open(config: CoreSimConfig) -> CoreSim:
         raise StartupFailed(f"cannot open the ledger {config.db_path}: {exc}", "--db") from exc
 
 
-async def _serve(sim: CoreSim) -> None:
+async def _serve(sim: CoreSim, node_name: str | None = None) -> None:
     config = sim.config
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -132,7 +138,8 @@ async def _serve(sim: CoreSim) -> None:
                                 f"{reason[:1].lower()}{reason[1:]}", flag) from exc
         freeze_startup_objects()
         print(f"core_sim: SOAP {sim.soap_url}  WSDL {sim.soap_url}?wsdl"
-              + (f"  ISO 8583 {config.host}:{sim.iso_port}" if sim.iso_port else ""), flush=True)
+              + (f"  ISO 8583 {config.host}:{sim.iso_port}" if sim.iso_port else "")
+              + (f"  node {node_name}" if node_name else ""), flush=True)
         await stop.wait()
     finally:
         await sim.stop()
@@ -146,7 +153,21 @@ def main(argv: list[str] | None = None, *, prog: str = "core-sim") -> int:
                                drop_reply_rate=args.drop_reply_rate, drop_mode=args.drop_mode)
     except ValueError as exc:
         parser.error(str(exc))
+    if not 1 <= args.nodes <= MAX_NODES:
+        parser.error(f"--nodes must be from 1 to {MAX_NODES}")
     os.umask(PRIVATE_UMASK)
+    if args.nodes > 1:
+        extra = ["--latency-ms", str(args.latency_ms), "--error-rate", str(args.error_rate),
+                 "--drop-reply-rate", str(args.drop_reply_rate), "--drop-mode", args.drop_mode,
+                 "--log-level", args.log_level]
+        try:
+            _check_pki(args.pki_dir)
+        except StartupFailed as exc:
+            print(f"{prog}: error: {logmask.mask_text(str(exc))}", file=sys.stderr, flush=True)
+            return 1
+        args.db.parent.mkdir(parents=True, exist_ok=True)
+        return run_nodes(args.nodes, args.db, args.pki_dir, args.host, args.soap_port,
+                         args.iso_port, extra)
     logmask.install(getattr(logging, args.log_level.upper()))  # masked like the adapter's
     config = CoreSimConfig(db_path=args.db, pki_dir=args.pki_dir, host=args.host,
                            soap_port=args.soap_port, iso_port=args.iso_port, faults=faults)
@@ -159,7 +180,7 @@ def main(argv: list[str] | None = None, *, prog: str = "core-sim") -> int:
         _check_pki(args.pki_dir)
         sim = _open(config)
         with asyncio.Runner(loop_factory=loop_factory) as runner:
-            runner.run(_serve(sim))
+            runner.run(_serve(sim, args.node_name))
     except StartupFailed as exc:
         print(f"{prog}: error: {logmask.mask_text(str(exc))}", file=sys.stderr, flush=True)
         return 1

@@ -6,6 +6,7 @@ changed while they run (HTTPS `PUT /admin/faults`, or in-process from a test's t
 How a listener applies it to a posting, in this order:
 
     await faults.delay()            # latency_ms, before anything is read or booked
+    (stop_answering: the request is ignored before anything else, and never answered)
     if faults.should_fail(): ...    # refuse with a system error; NOTHING is booked
     book the posting                # committed in the ledger
     if faults.should_drop(): ...    # the reply is lost: "reset" aborts the connection,
@@ -39,6 +40,9 @@ class FaultSettings:
     drop_mode: DropMode = "reset"
     fail_next: int = 0
     drop_next: int = 0
+    # Nothing is read, booked or answered (SOAP calls hang, ISO 8583 frames, 0800 included,
+    # are ignored) until it is switched off; the admin endpoint still answers.
+    stop_answering: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
     _rng: random.Random = field(default_factory=random.Random, repr=False, compare=False)
 
@@ -84,7 +88,7 @@ class FaultSettings:
     def reset(self) -> FaultSettings:
         """Back to no faults at all."""
         return self.update(latency_ms=0, error_rate=0.0, drop_reply_rate=0.0, drop_mode="reset",
-                           fail_next=0, drop_next=0)
+                           fail_next=0, drop_next=0, stop_answering=False)
 
     def seed(self, seed: int) -> None:
         """Make the rate rolls reproducible."""
@@ -109,5 +113,7 @@ class FaultSettings:
             if isinstance(value, bool) or not isinstance(value, int | float) \
                     or not 0 <= value <= 1:
                 raise ValueError(f"{name} must be a number from 0 to 1")
+        if not isinstance(values["stop_answering"], bool):
+            raise ValueError("stop_answering must be true or false")
         if values["drop_mode"] not in DROP_MODES:
             raise ValueError(f"drop_mode must be one of {', '.join(DROP_MODES)}")

@@ -153,6 +153,8 @@ class IsoHost:
                     continue
                 self.received.append(msg)
                 self.received_event.set()
+                if self.faults.stop_answering:
+                    continue  # the node is silent: nothing applied, nothing answered
                 if self.faults.latency_ms > 0 and msg["t"] in DELAYED:
                     task = asyncio.create_task(self._answer_later(stream, msg))
                     self._tasks.add(task)

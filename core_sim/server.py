@@ -167,6 +167,12 @@ class CoreSim:
             await JSONResponse({"error": "not found"}, status_code=404)(scope, receive, send)
 
     async def _soap_with_faults(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.faults.stop_answering:  # silent: the request is never read nor answered
+            await self._until_disconnect_or_stop(receive)
+            abort = scope.get("extensions", {}).get(ABORT_EXTENSION)
+            if abort is not None:
+                abort()
+            return
         fate = ReplyFate()
 
         async def guarded_send(message: MutableMapping[str, Any]) -> None:

@@ -50,6 +50,11 @@ async def build_core(settings: Settings, *, reversal_stores: ReversalStores | No
     connector delegates those to the SOAP connector on the same core (see its README table).
     `on_reversed` is told when a background reversal completes, to wake the resolver.
     """
+    if settings.core_nodes:  # a pool of nodes on one ledger, each with its own connector(s)
+        from adapter.connectors.pool.build import build_pool
+
+        return await build_pool(settings, reversal_stores=reversal_stores,
+                                on_reversed=on_reversed)
     from adapter.connectors.soap import SoapCoreConnector
 
     soap = SoapCoreConnector.create(settings.core_soap_url, settings.pki_dir)

@@ -108,6 +108,7 @@ class Payment(BaseModel):
     remittance: str | None = None
     core_reference: str
     core_transaction_id: str | None = None
+    core_node: str | None = None  # the core node it was sent to, when the core is a pool
     reason_code: str | None = None
     reason_message: str | None = None
     created_at: datetime

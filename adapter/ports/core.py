@@ -27,6 +27,8 @@ from adapter.model.errors import CoreTimeout
 class CoreOutcomeUnknown(CoreTimeout):
     """The request may or may not have been executed by the core; resolve it before anything."""
 
+    core_node: str | None = None  # the core node that was sent the request (set by a pool)
+
 
 class CorePosting(BaseModel):
     """One instruction to move money, as the core sees it.
@@ -62,6 +64,7 @@ class CoreBooking(BaseModel):
     state: CoreBookingState
     transaction_id: str | None = None
     booked_at: datetime | None = None
+    node: str | None = None  # the core node that answered (set by a pool of nodes)
 
 
 @runtime_checkable

@@ -46,7 +46,13 @@ from adapter.model.errors import (
     ValidationError,
 )
 from adapter.model.identifiers import new_core_reference, new_payment_id
-from adapter.ports.core import CoreBooking, CoreBookingState, CorePort, CorePosting
+from adapter.ports.core import (
+    CoreBooking,
+    CoreBookingState,
+    CoreOutcomeUnknown,
+    CorePort,
+    CorePosting,
+)
 from adapter.ports.idempotency import IdempotencyKeys, IdempotencyRecord, KeyState, Outcome
 from adapter.ports.journal import PaymentJournal, StaleWrite
 from adapter.services.clients import Operation
@@ -254,8 +260,9 @@ class PaymentService:
             # a dropped connection, a bug in a connector) means "the core may have booked it".
             log.warning("payment %s in doubt after %r [%s]",
                         payment.payment_id, exc, ctx.correlation_id)
-            in_doubt = payment.transition(PaymentStatus.IN_DOUBT, self._clock(),
-                                          reason_code=CoreTimeout.code)
+            in_doubt = payment.transition(
+                PaymentStatus.IN_DOUBT, self._clock(), reason_code=CoreTimeout.code,
+                core_node=exc.core_node if isinstance(exc, CoreOutcomeUnknown) else None)
             await self._save(in_doubt, was=payment.status)
             settled = await self.settle(in_doubt)
             return self._outcome_for_caller(settled, ctx)
@@ -312,6 +319,8 @@ class PaymentService:
         return payment.transition(
             PaymentStatus.BOOKED, self._clock(),
             core_transaction_id=booking.transaction_id,
+            # The node it was sent to; a resolve may have been answered by another node.
+            core_node=payment.core_node or booking.node,
             booked_at=booking.booked_at or self._clock(),
             reason_code=None, reason_message=None,
         )

@@ -199,7 +199,8 @@ def test_admin_endpoint_reads_and_changes_faults(core_sim: RunningCore) -> None:
     assert changed.status_code == 200
     assert (refused.status_code, unknown.status_code) == (400, 400)
     assert current.json() == {"latency_ms": 7, "error_rate": 0.0, "drop_reply_rate": 0.0,
-                              "drop_mode": "hang", "fail_next": 0, "drop_next": 0}
+                              "drop_mode": "hang", "fail_next": 0, "drop_next": 0,
+                              "stop_answering": False}
     assert core_sim.faults.latency_ms == 7
 
 
@@ -247,3 +248,17 @@ def test_drop_hang_commits_the_posting_and_never_answers(core_sim: RunningCore) 
     posting = core_sim.ledger.transfer_status(POST["Reference"])
     assert posting is not None and posting.state == "booked"
     assert core_sim.ledger.entry_count(POST["Reference"]) == 2
+
+
+def test_stop_answering_leaves_soap_silent_and_books_nothing(core_sim: RunningCore) -> None:
+    """stop_answering: a PostTransfer gets no answer and books nothing; the admin endpoint
+    still answers, and switching it off brings the service back."""
+    admin = core_sim.soap_url.replace("/core/v1", "/admin/faults")
+    before = core_sim.ledger.totals(), core_sim.ledger.balance("10000001")
+    with client(core_sim) as http:
+        assert http.put(admin, json={"stop_answering": True}).json()["stop_answering"] is True
+        with pytest.raises(httpx.TimeoutException):
+            http.post(core_sim.soap_url, content=b"<x/>", timeout=0.5)
+        assert http.put(admin, json={"stop_answering": False}).status_code == 200
+        assert http.get(core_sim.soap_url + "?wsdl").status_code == 200
+    assert (core_sim.ledger.totals(), core_sim.ledger.balance("10000001")) == before

@@ -42,7 +42,7 @@ from adapter.connectors.iso8583.exceptions import (
 )
 from adapter.connectors.iso8583.options import IsoOptions
 from adapter.connectors.iso8583.reverser import ReversalCallback, Reverser, log_late_reply
-from adapter.connectors.iso8583.session import IsoSession
+from adapter.connectors.iso8583.session import IsoSession, LinkState
 from adapter.infra.tls import TlsFiles, client_context
 from adapter.model import Account, AccountRef, Balance, HistoryQuery, TransactionPage
 from adapter.model.errors import CoreUnavailable, DuplicateRequest
@@ -99,6 +99,11 @@ class IsoCoreConnector:
         await self.store.aclose()
         if self._reads is not None:
             await self._reads.aclose()
+
+    @property
+    def signed_on(self) -> bool:
+        """Connected and signed on now (no I/O: a pool of nodes reads it per request)."""
+        return self.session.state is LinkState.UP
 
     async def healthy(self) -> bool:
         """Signed on and the core answering: `liveness` (readiness uses this)."""
