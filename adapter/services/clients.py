@@ -30,6 +30,9 @@ class Role(StrEnum):
     PARTNER = "partner"
     LEGACY = "legacy"
     INTERNAL = "internal"
+    # The bank's mobile back-end: relays customer requests; acts only with a customer's own
+    # proofs (adapter/services/customers), never on its certificate alone.
+    MOBILE = "mobile"
 
 
 class Operation(StrEnum):
