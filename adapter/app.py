@@ -13,11 +13,13 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from adapter.config import Settings
 from adapter.connectors.factory import build_core
+from adapter.customer_root import build_customer_service
 from adapter.frontends.https import HttpsServer
 from adapter.ports.core import CorePort
 from adapter.security import tls
 from adapter.services.banking import BankingServices
 from adapter.services.clients import ClientRegistry
+from adapter.services.customers.service import CustomerService
 from adapter.services.resolver import Resolver
 from adapter.stores.sqlite import SqliteStore
 
@@ -43,11 +45,13 @@ class HttpDispatch:
             await self._rest(scope, receive, send)
 
 
-def build_http_app(services: BankingServices, settings: Settings) -> ASGIApp:
+def build_http_app(services: BankingServices, settings: Settings,
+                   customers: CustomerService | None = None) -> ASGIApp:
     from adapter.frontends.rest import build_rest_app
     from adapter.frontends.soap import build_soap_app
 
-    return HttpDispatch(build_rest_app(services, settings), build_soap_app(services, settings))
+    return HttpDispatch(build_rest_app(services, settings, customers),
+                        build_soap_app(services, settings))
 
 
 class AdapterApp:
@@ -61,6 +65,7 @@ class AdapterApp:
         self.grpc: Any = None
         self.grpc_port: int | None = None
         self._resolver: Resolver | None = None
+        self.customers: CustomerService | None = None
 
     @property
     def http_port(self) -> int:
@@ -84,8 +89,10 @@ class AdapterApp:
         self._resolver = Resolver(services.payments, store)
         self._resolver.start()
         server_tls = tls.TlsFiles.from_dir(s.pki_dir, "server")
+        self.customers = build_customer_service(s)
         self.https = HttpsServer(
-            build_http_app(services, s), tls.server_context(server_tls), s.host, s.http_port
+            build_http_app(services, s, self.customers), tls.server_context(server_tls),
+            s.host, s.http_port,
         )
         await self.https.start()
         log.info("adapter HTTPS listening on https://%s:%d", s.host, self.https.port)
@@ -102,6 +109,9 @@ class AdapterApp:
             await self.https.stop()
         if self._resolver is not None:
             await self._resolver.stop()
+        if self.customers is not None:
+            await self.customers.store.aclose()
+            self.customers.passwords.close()
         if self.services is not None:
             await self.services.core.aclose()
             await self.services.store.aclose()

@@ -34,6 +34,11 @@ class PasswordCheckBusy(ServerError):
     default_message = "too many logins are being checked right now; retry in a moment"
 
 
+def hasher_for(time_cost: int, memory_kib: int, parallelism: int) -> PasswordHasher:
+    return PasswordHasher(time_cost=time_cost, memory_cost=memory_kib,
+                          parallelism=parallelism, hash_len=32, salt_len=16, type=Type.ID)
+
+
 class PasswordVerifier:
     def __init__(self, hasher: PasswordHasher | None = None, *, workers: int = 1,
                  queue_limit: int = 32) -> None:
@@ -42,7 +47,10 @@ class PasswordVerifier:
                                             thread_name_prefix="argon2")
         self._waiting = 0
         self._capacity = workers + queue_limit
-        self._dummy = self._hasher.hash("not a password: the unknown-username decoy")
+        # Made on the executor, first in its queue, so start-up does not wait for it and
+        # every verification (which queues behind it) finds it ready.
+        self._dummy = self._executor.submit(
+            self._hasher.hash, "not a password: the unknown-username decoy")
 
     @property
     def in_flight(self) -> int:
@@ -61,7 +69,7 @@ class PasswordVerifier:
 
     def _verify(self, stored: str | None, password: str) -> tuple[bool, str | None]:
         try:
-            self._hasher.verify(stored or self._dummy, password)
+            self._hasher.verify(stored or self._dummy.result(), password)
         except (VerificationError, InvalidHashError):
             return False, None
         if stored is None:
