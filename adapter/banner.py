@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from adapter.config import Settings
+from adapter.customer_root import customer_banner as customer_lines
 from core_sim.demo_data import DEMO_ACCOUNTS
 
 TRANSFER_BODY = (
@@ -42,6 +43,7 @@ Demo callers (client certificates in {pki}):
             (also in {pki}/legacy.password)
   internal  every account, and the gRPC event stream
 
+{customer_lines(settings)}
 Demo accounts:
 {accounts}
 

@@ -5,6 +5,7 @@
     bank-adapter bench       measure every protocol and connector against bare echoes
     bank-adapter pki init    create the dev PKI
     bank-adapter pki issue   issue one more client certificate (onboarding a caller)
+    bank-adapter customers   mobile-app customers: add, list, unlock, reset-otp
 """
 
 from __future__ import annotations
@@ -144,6 +145,9 @@ def cmd_up(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     logmask.install(getattr(logging, settings.log_level.upper(), logging.INFO))
     provisioned = provision(settings.state_dir)
+    from adapter.customer_root import seed_demo_customers
+
+    seed_demo_customers(settings)
     core = None
     if not args.no_core:
         core, settings = _start_core(settings)
@@ -212,6 +216,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("core-sim", help="run the simulated core alone (see `core-sim --help`)",
                    add_help=False)
     sub.add_parser("bench", help="the benchmark (see `bench --help`)", add_help=False)
+    sub.add_parser("customers", help="mobile-app customers: add|list|unlock|reset-otp",
+                   add_help=False)
 
     pki_p = sub.add_parser("pki", help="the development PKI")
     pki_sub = pki_p.add_subparsers(dest="pki_command", required=True)
@@ -235,6 +241,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     if argv and argv[0] == "core-sim":
         return cmd_core_sim(argparse.Namespace(), argv[1:])
+    if argv and argv[0] == "customers":
+        from adapter.customer_cli import main as customers_main
+
+        return customers_main(argv[1:])
     if argv and argv[0] == "bench":
         from bench.__main__ import main as bench_main
 

@@ -115,5 +115,17 @@ async def _seed(settings: Settings) -> None:
         fh.write("\n")
 
 
-__all__ = ["build_customer_service", "demo_credentials",
+def customer_banner(settings: Settings) -> str:
+    """The banner's lines about the mobile app's demo customers."""
+    lines = ["Demo customers of the mobile app (REST /v1/customer, via the 'mobile' relay"
+             " certificate;", f"  passwords and TOTP secrets in {settings.state_dir / DEMO_FILE}):"]
+    for c in demo_credentials(settings.state_dir):
+        lines.append(f"  {c['username']:<9} owns {', '.join(c['accounts'])}; password "
+                     f"{c['password']}")
+    lines.append("  play the app: python examples/mobile_device.py --state-dir "
+                 f"{settings.state_dir}")
+    return "\n".join(lines) + "\n"
+
+
+__all__ = ["build_customer_service", "customer_banner", "demo_credentials",
            "provision_customers", "seed_demo_customers"]

@@ -300,7 +300,9 @@ class CustomerApi:
         if kind not in ("transfer", "bill_payment"):
             raise ValidationError("kind must be transfer or bill_payment", violations=(
                 FieldViolation("kind", "transfer or bill_payment"),))
-        _, summary = self._payment(body, kind)
+        payment, summary = self._payment(body, kind)
+        # Never a challenge for an account that is not the customer's (FORBIDDEN first).
+        await self._services.accounts.get_account(ctx, payment.debtor)
         challenge_id, options = await self._customers.sca_challenge(ctx.caller, summary)
         # The text the app shows before the biometric: art. 5(1)(a) RTS.
         return _json({"challengeId": challenge_id, "publicKey": options,
@@ -312,6 +314,8 @@ class CustomerApi:
         key = check_key(request.headers.get("idempotency-key"), "Idempotency-Key")
         body = await self._body(request)
         payment, summary = self._payment(body, kind)
+        # Ownership before SCA: another customer's account is FORBIDDEN, not a step-up.
+        await self._services.accounts.get_account(ctx, payment.debtor)
         # A retry of a payment already made replays it (the service checks it is the same
         # payment): its one-time SCA code was spent by the first attempt.
         replay = await self._services.store.get_key(principal.id, key) is not None
