@@ -73,7 +73,8 @@ def test_provision_creates_demo_clients_without_clear_passwords(tmp_path: Path) 
     assert password not in text
     registry = ClientRegistry.load(tmp_path / "clients.json")
     assert {c.id: c.role for c in registry.callers()} == {
-        "partner": Role.PARTNER, "legacy": Role.LEGACY, "internal": Role.INTERNAL}
+        "partner": Role.PARTNER, "legacy": Role.LEGACY, "internal": Role.INTERNAL,
+        "mobile": Role.MOBILE}
     legacy = registry.by_ws_username("legacy")
     assert legacy is not None and legacy.ws_security is not None
     assert credentials.verify_password(password, legacy.ws_security.password_hash)
