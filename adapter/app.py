@@ -24,6 +24,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from adapter.config import Settings, StartupError, os_reason
 from adapter.connectors.factory import build_core
+from adapter.customer_root import build_customer_service
 from adapter.frontends.https import HttpsServer
 from adapter.frontends.soap.asgi import SOAP_PATH
 from adapter.frontends.soap.wssecurity import NONCE_RETENTION
@@ -33,6 +34,7 @@ from adapter.ports.core import CorePort
 from adapter.ports.nonces import NonceStore
 from adapter.services.banking import BankingServices
 from adapter.services.clients import ClientRegistry
+from adapter.services.customers.service import CustomerService
 from adapter.services.resolver import Resolver
 from adapter.stores.memory import MemoryNonceStore
 from adapter.stores.sqlite import SqliteStore
@@ -58,11 +60,11 @@ class HttpDispatch:
 
 
 def build_http_app(services: BankingServices, settings: Settings, *,
-                   nonces: NonceStore) -> ASGIApp:
+                   nonces: NonceStore, customers: CustomerService | None = None) -> ASGIApp:
     from adapter.frontends.rest import build_rest_app
     from adapter.frontends.soap import build_soap_app
 
-    return HttpDispatch(build_rest_app(services, settings),
+    return HttpDispatch(build_rest_app(services, settings, customers),
                         build_soap_app(services, settings, nonces=nonces))
 
 
@@ -121,6 +123,7 @@ class AdapterApp:
         self._resolver: Resolver | None = None
         self._nonces: NonceStore | None = None
         self._store: SqliteStore | None = None
+        self.customers: CustomerService | None = None
 
     @property
     def http_port(self) -> int:
@@ -157,9 +160,11 @@ class AdapterApp:
         self._resolver.start()
         self._nonces = MemoryNonceStore(NONCE_RETENTION)
         server_tls = tls.TlsFiles.from_dir(s.pki_dir, "server")
+        self.customers = build_customer_service(s)
         try:
             self.https = HttpsServer(
-                build_http_app(services, s, nonces=self._nonces), tls.server_context(server_tls),
+                build_http_app(services, s, nonces=self._nonces, customers=self.customers),
+                tls.server_context(server_tls),
                 s.host, s.http_port,
             )
         except OSError as exc:
@@ -188,6 +193,7 @@ class AdapterApp:
         services, self.services = self.services, None
         store, self._store = self._store, None
         nonces, self._nonces = self._nonces, None
+        customers, self.customers = self.customers, None
         if grpc is not None:
             await grpc.stop()
         if https is not None:
@@ -200,3 +206,6 @@ class AdapterApp:
             await store.aclose()
         if nonces is not None:
             await nonces.aclose()
+        if customers is not None:
+            await customers.store.aclose()
+            customers.passwords.close()

@@ -17,6 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 from adapter.config import Settings
+from adapter.customer_root import customer_banner as customer_lines
 from adapter.infra.logmask import mask
 from adapter.ports.core import CorePort
 from core_sim.demo_data import DEMO_ACCOUNTS
@@ -75,6 +76,7 @@ Demo callers (client certificates in {pki}):
             {pki}/legacy.password
   internal  every account, and the gRPC event stream
 
+{customer_lines(settings)}
 Demo accounts (current balances):
 {accounts}
 

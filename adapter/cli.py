@@ -6,6 +6,7 @@
     bank-adapter bench       measure every protocol and connector against bare echoes
     bank-adapter pki init    create the dev PKI
     bank-adapter pki issue   issue one more client certificate (onboarding a caller)
+    bank-adapter customers   mobile-app customers: add, list, unlock, reset-otp
 
 Every `up` setting is also an environment variable (`bank-adapter up --help` lists them).
 
@@ -167,6 +168,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("core-sim", help="run the simulated core alone (see `core-sim --help`)",
                    add_help=False)
     sub.add_parser("bench", help="the benchmark (see `bench --help`)", add_help=False)
+    sub.add_parser("customers", help="mobile-app customers: add|list|unlock|reset-otp",
+                   add_help=False)
 
     status = sub.add_parser("status", help="the core nodes of the running adapter (a table)")
     status.add_argument("--state-dir", type=Path, default=None, metavar="DIR",
@@ -205,6 +208,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     if argv and argv[0] == "core-sim":
         return cmd_core_sim(argv[1:])
+    if argv and argv[0] == "customers":
+        from adapter.customer_cli import main as customers_main
+
+        return customers_main(argv[1:])
     if argv and argv[0] == "bench":
         from adapter.bench_launcher import run_bench
 

@@ -20,6 +20,9 @@ Layout of the state folder (stable: operators and scripts rely on it):
     STATE/pki/secrets.key       the key that seals stored WS-Security passwords (0600)
     STATE/clients.json          who may call, in which role, on which accounts
     STATE/adapter.db            idempotency keys, payment journal, event outbox
+    STATE/customers.db          customers of the mobile app: hashes, sealed TOTP, devices,
+                                sessions, security audit trail and alert outbox (0600)
+    STATE/demo-customers.json   the demo customers' passwords and TOTP secrets (0600)
     STATE/core.db               the simulated core's ledger
     STATE/iso8583-reversals.sqlite   ISO 8583 reversals still owed to the core
 """
@@ -28,6 +31,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
 from typing import Literal
@@ -142,6 +146,30 @@ class Settings(BaseModel):
         if isinstance(value, str):
             return tuple(v for v in (p.strip() for p in value.split(",")) if v)
         return value
+    # Customers of the mobile app (adapter/services/customers; README "Authentication API").
+    customer_rp_id: str = Field(default="localhost", description="WebAuthn relying party id")
+    customer_origin: str = Field(default="https://localhost",
+                                 description="the app's WebAuthn origin")
+    customer_public_base_url: str | None = Field(
+        default=None, description="the URL the app addresses (DPoP htu); default: this host")
+    customer_idle_seconds: float = Field(default=300, gt=0, le=3600,
+                                         description="session inactivity limit (RTS 4(3)(d))")
+    customer_access_ttl_seconds: float = Field(
+        default=300, gt=0, le=3600, description="lifetime of a customer's access token, seconds")
+    customer_sca_threshold: Decimal = Field(default=Decimal("30.00"), ge=0,
+                                            description="SCA exemption limit (RTS art. 16)")
+    customer_lock_seconds: float = Field(default=900, gt=0,
+                                         description="first lock time; grows 4x per lock")
+    customer_password_workers: int = Field(default=1, ge=1, le=8,
+                                           description="threads hashing passwords")
+    # Argon2id parameters; the defaults are RFC 9106 section 4's second recommended option.
+    customer_argon2_time_cost: int = Field(
+        default=3, ge=1, le=10, description="Argon2id passes (RFC 9106 second option: 3)")
+    customer_argon2_memory_kib: int = Field(
+        default=65536, ge=1024, le=1048576,
+        description="Argon2id memory in KiB (RFC 9106 second option: 64 MiB)")
+    customer_argon2_parallelism: int = Field(
+        default=4, ge=1, le=16, description="Argon2id lanes (RFC 9106 second option: 4)")
 
     @property
     def pki_dir(self) -> Path:
@@ -154,6 +182,10 @@ class Settings(BaseModel):
     @property
     def adapter_db(self) -> Path:
         return self.state_dir / "adapter.db"
+
+    @property
+    def customers_db(self) -> Path:
+        return self.state_dir / "customers.db"
 
     @property
     def core_db(self) -> Path:

@@ -103,6 +103,9 @@ def provision(state_dir: Path) -> Provisioned:
         )
         write_clients_file(clients_file, demo_callers(ws))
         created.append("clients.json")
+    from adapter.customer_root import provision_customers
+
+    created += provision_customers(state_dir)
     return Provisioned(pki_dir, clients_file, password, created)
 
 

@@ -208,6 +208,10 @@ async def run_up(settings: Settings, *, with_core: bool,
                                f"{exc.strerror or exc}", setting="state_dir") from exc
         restrict_sqlite_files(settings.state_dir)
         load_clients(settings.clients_file)  # refuse a bad file before anything starts
+        from adapter.customer_root import seed_demo_customers
+
+        # Two production-strength Argon2id hashes: seconds, so off the loop (first start only).
+        await asyncio.to_thread(seed_demo_customers, settings)
         await seq.reached("provisioned")
         if with_core:
             core = await CoreChild.spawn(settings)

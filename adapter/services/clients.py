@@ -36,6 +36,9 @@ class Operation(StrEnum):
     TRANSFER = "transfer"
     BILL_PAYMENT = "bill_payment"
     WATCH = "watch"  # the gRPC transaction event stream
+    # The bank's mobile back-end: relays customer requests to /v1/customer. It acts only with a
+    # customer's own proofs (adapter/services/customers), never on its certificate alone.
+    RELAY_CUSTOMERS = "relay_customers"
 
 
 class WsSecurityCredential(BaseModel):

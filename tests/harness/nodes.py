@@ -52,7 +52,7 @@ class NodeProcess:
 
     @property
     def address(self) -> str:
-        """As `--core-node` takes it."""
+        """As `--core-nodes` takes it."""
         return f"127.0.0.1:{self.soap_port}:{self.iso_port}"
 
     @property

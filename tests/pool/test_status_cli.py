@@ -1,4 +1,4 @@
-"""`--core-node` grammar, the pool's status file and `bank-adapter status`, and
+"""`--core-nodes` grammar, the pool's status file and `bank-adapter status`, and
 `core-sim --nodes N` (real processes on one ledger)."""
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def test_status_file_and_table(tmp_path: Path, capsys: pytest.CaptureFixture[str
 def test_status_without_a_pool_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
     """No status file: exit 2 and one line saying why."""
     assert main(["status", "--state-dir", str(tmp_path)]) == 2
-    assert "is the adapter running with --core-node?" in capsys.readouterr().err
+    assert "is the adapter running with --core-nodes?" in capsys.readouterr().err
 
 
 def test_core_sim_runs_several_nodes_on_one_ledger(pki_dir: Path, tmp_path: Path):

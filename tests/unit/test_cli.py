@@ -97,7 +97,7 @@ def test_every_field_is_one_flag_and_one_variable() -> None:
         action = flags[name]
         assert action.option_strings == ["--" + name.replace("_", "-")]
         assert info.description and info.description in (action.help or "").replace("%%", "%")
-        assert f"env BANK_ADAPTER_{name.upper()})" in (action.help or "")
+        assert f"env BANK_ADAPTER_{name.upper()}" in (action.help or "")
 
 
 def test_flag_wins_over_variable_wins_over_default() -> None:

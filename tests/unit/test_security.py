@@ -72,7 +72,7 @@ def test_provision_creates_demo_clients_without_clear_passwords(tmp_path: Path) 
     text = (tmp_path / "clients.json").read_text()
     assert password not in text
     registry = ClientRegistry.load(tmp_path / "clients.json")
-    assert {c.id for c in registry.callers()} == {"partner", "legacy", "internal"}
+    assert {c.id for c in registry.callers()} == {"partner", "legacy", "internal", "mobile"}
     legacy = registry.by_ws_username("legacy")
     assert legacy is not None and legacy.ws_security is not None
     assert credentials.verify_password(password, legacy.ws_security.password_hash)

@@ -1,6 +1,6 @@
 """A pool of core nodes on one ledger: a `CorePort` decorator over one connector per node.
 
-    nodes       `--core-node host:soap_port:iso_port[:weight]`, and a node's live state
+    nodes       `--core-nodes host:soap_port:iso_port[:weight]`, and a node's live state
     strategies  round-robin, least-outstanding (P2C), smooth weighted round robin,
                 primary-secondary
     breaker     per-node closed / open / half-open with growing ejection, on a clock

@@ -1,6 +1,6 @@
 """Core nodes: how one is named on the command line, and what the pool knows about it.
 
-Owns the `--core-node host:soap_port:iso_port[:weight]` grammar (`NodeAddress.parse`) and a
+Owns the `--core-nodes host:soap_port:iso_port[:weight]` grammar (`NodeAddress.parse`) and a
 node's live state (`Node`): its port (one connector), breaker, active-health verdict and
 counters.
 
@@ -70,7 +70,7 @@ def _number(text: str, what: str, value: str, low: int, high: int) -> int:
 
 
 def parse_nodes(values: list[str]) -> list[NodeAddress]:
-    """Every `--core-node`; ValueError on a bad one or on the same node named twice."""
+    """Every `--core-nodes`; ValueError on a bad one or on the same node named twice."""
     nodes = [NodeAddress.parse(v) for v in values]
     names = [n.name for n in nodes]
     for name in names:

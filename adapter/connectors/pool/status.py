@@ -23,7 +23,7 @@ COLUMNS = ("node", "weight", "health", "link", "breaker", "in_flight", "requests
 def read_status(state_dir: Path) -> dict[str, Any]:
     path = Path(state_dir) / STATUS_FILE
     if not path.exists():
-        raise ValueError(f"no {path}: is the adapter running with --core-node?")
+        raise ValueError(f"no {path}: is the adapter running with --core-nodes?")
     data: dict[str, Any] = json.loads(path.read_text())
     return data
 

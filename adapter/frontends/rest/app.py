@@ -46,6 +46,7 @@ from adapter.model.identifiers import HISTORY_CURSOR
 from adapter.security.identity import cn_from_asgi_scope
 from adapter.services.banking import BankingServices
 from adapter.services.context import RequestContext
+from adapter.services.customers.service import CustomerService
 from adapter.services.pipeline import Call, Edge, correlation_id_from
 from adapter.services.principal import Credentials
 
@@ -251,9 +252,15 @@ class RestApi:
         ]
 
 
-def build_rest_app(services: BankingServices, settings: Settings) -> Starlette:
+def build_rest_app(services: BankingServices, settings: Settings,
+                   customers: CustomerService | None = None) -> Starlette:
     api = RestApi(services, settings)
-    app = Starlette(routes=api.routes(),
+    routes = api.routes()
+    if customers is not None:
+        from adapter.frontends.rest.customer import CustomerApi
+
+        routes += CustomerApi(customers, services, settings).routes()
+    app = Starlette(routes=routes,
                     exception_handlers={HTTPException: api.http_exception})
     # "/v1/accounts/" is not "/v1/accounts": a 404, not a redirect a client may not follow.
     app.router.redirect_slashes = False

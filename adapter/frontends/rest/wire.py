@@ -164,6 +164,15 @@ def parse_bill_payment(body: Any, key: str | None) -> BillPaymentCommand:
     return BillPaymentCommand.model_construct(**parts)
 
 
+def parse_transfer_request(body: Any) -> TransferRequest:
+    """A transfer body alone (no idempotency key): what an SCA challenge is bound to."""
+    return _transfer(body)
+
+
+def parse_bill_payment_request(body: Any) -> BillPaymentRequest:
+    return _bill_payment(body)
+
+
 def parse_payment_query(payment_id: str) -> GetPaymentQuery:
     return GetPaymentQuery.model_construct(
         payment_id=validation.value(PaymentId, payment_id, "payment_id"))
