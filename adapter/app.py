@@ -18,6 +18,7 @@ from adapter.ports.core import CorePort
 from adapter.security import tls
 from adapter.services.banking import BankingServices
 from adapter.services.clients import ClientRegistry
+from adapter.services.health import core_usable
 from adapter.services.resolver import Resolver
 from adapter.stores.sqlite import SqliteStore
 
@@ -60,6 +61,7 @@ class AdapterApp:
         self.https: HttpsServer | None = None
         self.grpc: Any = None
         self.grpc_port: int | None = None
+        self.health_http: HttpsServer | None = None
         self._resolver: Resolver | None = None
 
     @property
@@ -94,8 +96,19 @@ class AdapterApp:
         self.grpc = await start_grpc_server(services, s)
         self.grpc_port = self.grpc.port
         log.info("adapter gRPC listening on %s:%d", s.host, self.grpc_port)
+        if s.health_port is not None:
+            from adapter.frontends.health_http import build_health_app
+
+            self.health_http = HttpsServer(
+                build_health_app(lambda: core_usable(services.core)), None,
+                s.health_host, s.health_port)
+            await self.health_http.start()
+            log.info("plain-HTTP health listener on http://%s:%d (/healthz, /readyz only)",
+                     s.health_host, self.health_http.port)
 
     async def stop(self) -> None:
+        if self.health_http is not None:
+            await self.health_http.stop()
         if self.grpc is not None:
             await self.grpc.stop()
         if self.https is not None:

@@ -50,6 +50,10 @@ class Settings(BaseModel):
     # Under load, at most one commit per linger (adapter/stores/group_commit.py, "Pacing").
     sqlite_linger_ms: float = Field(default=2.0, ge=0, le=100)
     log_level: str = "info"
+    # The opt-in plain-HTTP listener for probes without a client certificate
+    # (frontends/health_http.py): /healthz and /readyz only. None: off.
+    health_port: int | None = Field(default=None, ge=0, le=65535)
+    health_host: str = "127.0.0.1"
 
     @property
     def pki_dir(self) -> Path:
