@@ -13,6 +13,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from adapter.config import Settings
 from adapter.connectors.factory import build_core
+from adapter.frontends.http_guard import HttpLimits, uvicorn_options
 from adapter.frontends.https import HttpsServer
 from adapter.ports.core import CorePort
 from adapter.security import tls
@@ -86,8 +87,14 @@ class AdapterApp:
         self._resolver = Resolver(services.payments, store)
         self._resolver.start()
         server_tls = tls.TlsFiles.from_dir(s.pki_dir, "server")
+        limits = HttpLimits(
+            max_head_bytes=s.http_max_head_bytes, max_headers=s.http_max_headers,
+            head_timeout=s.http_head_timeout, idle_timeout=s.http_idle_timeout,
+            max_connections=s.http_max_connections,
+            max_connections_per_client=s.http_max_connections_per_client)
         self.https = HttpsServer(
-            build_http_app(services, s), tls.server_context(server_tls), s.host, s.http_port
+            build_http_app(services, s), tls.server_context(server_tls), s.host, s.http_port,
+            options=uvicorn_options(limits),
         )
         await self.https.start()
         log.info("adapter HTTPS listening on https://%s:%d", s.host, self.https.port)

@@ -50,6 +50,13 @@ class Settings(BaseModel):
     # Under load, at most one commit per linger (adapter/stores/group_commit.py, "Pacing").
     sqlite_linger_ms: float = Field(default=2.0, ge=0, le=100)
     log_level: str = "info"
+    # Bounds per HTTPS client before it is authorised (frontends/http_guard.py).
+    http_max_head_bytes: int = Field(default=16 * 1024, ge=1024, le=1024 * 1024)
+    http_max_headers: int = Field(default=100, ge=8, le=1000)
+    http_head_timeout: float = Field(default=10.0, gt=0)
+    http_idle_timeout: float = Field(default=30.0, gt=0)
+    http_max_connections: int = Field(default=1024, ge=1)
+    http_max_connections_per_client: int = Field(default=128, ge=1)
     # The opt-in plain-HTTP listener for probes without a client certificate
     # (frontends/health_http.py): /healthz and /readyz only. None: off.
     health_port: int | None = Field(default=None, ge=0, le=65535)

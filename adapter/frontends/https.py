@@ -77,12 +77,12 @@ class HttpsServer:
     `ssl_context=None` is only for the plain health listener (frontends/health_http.py)."""
 
     def __init__(self, app: Any, ssl_context: ssl.SSLContext | None, host: str, port: int,
-                 *, log_level: str = "warning") -> None:
+                 *, log_level: str = "warning", options: dict[str, Any] | None = None) -> None:
         self.socket = bind(host, port)
         self.port: int = self.socket.getsockname()[1]
         config = uvicorn.Config(
             app,
-            http=TlsScopeProtocol,
+            **({"http": TlsScopeProtocol, "timeout_keep_alive": 30} | (options or {})),
             loop="none",
             lifespan="off",
             ws="none",
@@ -92,7 +92,6 @@ class HttpsServer:
             # No proxy sits in front: X-Forwarded-* from a caller must not rewrite its address
             # (and the middleware is a pass per request for nothing).
             proxy_headers=False,
-            timeout_keep_alive=30,
             # Idle keep-alive clients must not hold a shutdown open.
             timeout_graceful_shutdown=3,
             ssl_context_factory=(None if ssl_context is None
