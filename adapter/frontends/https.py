@@ -80,9 +80,11 @@ class HttpsServer:
                  *, log_level: str = "warning", options: dict[str, Any] | None = None) -> None:
         self.socket = bind(host, port)
         self.port: int = self.socket.getsockname()[1]
+        opts: dict[str, Any] = {"http": TlsScopeProtocol, "timeout_keep_alive": 30}
+        opts.update(options or {})
         config = uvicorn.Config(
             app,
-            **({"http": TlsScopeProtocol, "timeout_keep_alive": 30} | (options or {})),
+            **opts,
             loop="none",
             lifespan="off",
             ws="none",
