@@ -34,7 +34,7 @@ Invariants:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 
 @dataclass(frozen=True)
@@ -143,6 +143,20 @@ class IdempotencyConflict(ClientError):
 class RequestInProgress(ClientError):
     code = "REQUEST_IN_PROGRESS"
     default_message = "a request with this idempotency key is still being processed"
+
+
+class RateLimited(ClientError):
+    """Too many requests (or too many failed authentications) from this caller for now.
+    `retry_after` is the seconds after which a retry may succeed (REST Retry-After, gRPC
+    RetryInfo)."""
+
+    code = "RATE_LIMITED"
+    default_message = "too many requests from this client; retry later"
+
+    def __init__(self, message: str | None = None, *, retry_after: float = 1.0,
+                 **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
 
 
 class ServerError(AdapterError):

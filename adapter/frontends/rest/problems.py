@@ -18,6 +18,7 @@ subclasses of the canonical tree defined here, so they follow the same path.
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from starlette.responses import Response
@@ -63,6 +64,7 @@ STATUS: dict[type[e.AdapterError], int] = {
     # different payload, 409 for a retry while the original request is still processing.
     e.IdempotencyConflict: 422,
     e.RequestInProgress: 409,
+    e.RateLimited: 429,
     e.ServerError: 500,
     e.CoreTimeout: 504,
     e.CoreUnavailable: 503,
@@ -76,7 +78,8 @@ STATUS: dict[type[e.AdapterError], int] = {
 TITLES: dict[int, str] = {
     400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
     405: "Method Not Allowed", 409: "Conflict", 413: "Content Too Large",
-    415: "Unsupported Media Type", 422: "Unprocessable Content", 500: "Internal Server Error",
+    415: "Unsupported Media Type", 422: "Unprocessable Content", 429: "Too Many Requests",
+    500: "Internal Server Error",
     503: "Service Unavailable", 504: "Gateway Timeout",
 }
 
@@ -119,6 +122,9 @@ def problem_response(exc: e.AdapterError, correlation_id: str,
     if status == 413:
         # The rest of an oversized body is not wanted: close rather than drain it.
         out["connection"] = "close"
+    if isinstance(exc, e.RateLimited):
+        # RFC 9110 §10.2.3: delay-seconds, a whole number, rounded up.
+        out["retry-after"] = str(max(1, math.ceil(exc.retry_after)))
     if headers:
         out.update(headers)
     content = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
