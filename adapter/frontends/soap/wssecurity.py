@@ -29,7 +29,6 @@ Invariants:
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import hashlib
