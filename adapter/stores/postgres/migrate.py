@@ -95,21 +95,20 @@ def migrate(conninfo: str, *, schema: str | None = None) -> list[Migration]:
     """Apply every pending migration (Rules 1-3); the list of those this call applied."""
     known = known_migrations()
     applied: list[Migration] = []
-    with psycopg.connect(conninfo) as con:
-        with con.transaction(), con.cursor() as cur:
-            _use_schema(cur, schema)
-            cur.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
-            _ensure_table(cur)
-            current = _current(cur)
-            if current > len(known):
-                raise SchemaTooNew(SchemaStatus(current, len(known), ()).describe())
-            for m in known:
-                if m.version <= current:
-                    continue
-                cur.execute(m.sql.encode())
-                cur.execute("INSERT INTO schema_migrations (version, name) VALUES (%s, %s)",
-                            (m.version, m.name))
-                applied.append(m)
+    with psycopg.connect(conninfo) as con, con.transaction(), con.cursor() as cur:
+        _use_schema(cur, schema)
+        cur.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
+        _ensure_table(cur)
+        current = _current(cur)
+        if current > len(known):
+            raise SchemaTooNew(SchemaStatus(current, len(known), ()).describe())
+        for m in known:
+            if m.version <= current:
+                continue
+            cur.execute(m.sql.encode())
+            cur.execute("INSERT INTO schema_migrations (version, name) VALUES (%s, %s)",
+                        (m.version, m.name))
+            applied.append(m)
     return applied
 
 
