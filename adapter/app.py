@@ -25,6 +25,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from adapter.config import Settings, StartupError, os_reason
 from adapter.connectors.factory import build_core
 from adapter.customer_root import build_customer_service
+from adapter.frontends.http_guard import HttpLimits, uvicorn_options
 from adapter.frontends.https import HttpsServer
 from adapter.frontends.soap.asgi import SOAP_PATH
 from adapter.frontends.soap.wssecurity import NONCE_RETENTION
@@ -120,6 +121,7 @@ class AdapterApp:
         self.https: HttpsServer | None = None
         self.grpc: Any = None
         self.grpc_port: int | None = None
+        self.health_http: HttpsServer | None = None
         self._resolver: Resolver | None = None
         self._nonces: NonceStore | None = None
         self._store: SqliteStore | None = None
@@ -161,11 +163,16 @@ class AdapterApp:
         self._nonces = MemoryNonceStore(NONCE_RETENTION)
         server_tls = tls.TlsFiles.from_dir(s.pki_dir, "server")
         self.customers = build_customer_service(s)
+        limits = HttpLimits(
+            max_head_bytes=s.http_max_head_bytes, max_headers=s.http_max_headers,
+            head_timeout=s.http_head_timeout, idle_timeout=s.http_idle_timeout,
+            max_connections=s.http_max_connections,
+            max_connections_per_client=s.http_max_connections_per_client)
         try:
             self.https = HttpsServer(
                 build_http_app(services, s, nonces=self._nonces, customers=self.customers),
-                tls.server_context(server_tls),
-                s.host, s.http_port,
+                tls.server_context(server_tls), s.host, s.http_port,
+                options=uvicorn_options(limits),
             )
         except OSError as exc:
             raise _listen_error("HTTPS (REST and SOAP)", s.host, s.http_port, "http_port",
@@ -184,6 +191,15 @@ class AdapterApp:
                                setting="grpc_port") from exc
         self.grpc_port = self.grpc.port
         log.info("adapter gRPC listening on %s:%d", s.host, self.grpc_port)
+        if s.health_port is not None:
+            from adapter.frontends.health_http import build_health_app
+
+            self.health_http = HttpsServer(
+                build_health_app(services.health.ready), None,
+                s.health_host, s.health_port)
+            await self.health_http.start()
+            log.info("plain-HTTP health listener on http://%s:%d (/healthz, /readyz only)",
+                     s.health_host, self.health_http.port)
 
     async def stop(self) -> None:
         """Stop what runs; safe after a partial start and when called twice."""
@@ -194,6 +210,9 @@ class AdapterApp:
         store, self._store = self._store, None
         nonces, self._nonces = self._nonces, None
         customers, self.customers = self.customers, None
+        health_http, self.health_http = self.health_http, None
+        if health_http is not None:
+            await health_http.stop()
         if grpc is not None:
             await grpc.stop()
         if https is not None:

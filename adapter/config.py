@@ -170,6 +170,33 @@ class Settings(BaseModel):
         description="Argon2id memory in KiB (RFC 9106 second option: 64 MiB)")
     customer_argon2_parallelism: int = Field(
         default=4, ge=1, le=16, description="Argon2id lanes (RFC 9106 second option: 4)")
+    # Bounds per HTTPS client before it is authorised (frontends/http_guard.py).
+    http_max_head_bytes: int = Field(
+        default=16 * 1024, ge=1024, le=1024 * 1024, json_schema_extra={"metavar": "BYTES"},
+        description="largest HTTPS request line and header fields; more gets 431")
+    http_max_headers: int = Field(
+        default=100, ge=8, le=1000, json_schema_extra={"metavar": "N"},
+        description="most header fields in one HTTPS request; more gets 431")
+    http_head_timeout: float = Field(
+        default=10.0, gt=0, json_schema_extra={"metavar": "SECONDS"},
+        description="seconds a client has to send a whole request head; then 408 and close")
+    http_idle_timeout: float = Field(
+        default=30.0, gt=0, json_schema_extra={"metavar": "SECONDS"},
+        description="seconds an idle keep-alive HTTPS connection stays open")
+    http_max_connections: int = Field(
+        default=1024, ge=1, json_schema_extra={"metavar": "N"},
+        description="most open HTTPS connections in all; one more is closed at once")
+    http_max_connections_per_client: int = Field(
+        default=128, ge=1, json_schema_extra={"metavar": "N"},
+        description="most open HTTPS connections from one peer address")
+    # The opt-in plain-HTTP listener for probes without a client certificate
+    # (frontends/health_http.py): /healthz and /readyz only. None: off.
+    health_port: int | None = Field(
+        default=None, ge=0, le=65535, json_schema_extra={"metavar": "PORT"},
+        description="plain-HTTP listener for probes, /healthz and /readyz only; unset: off")
+    health_host: str = Field(
+        default="127.0.0.1", min_length=1, json_schema_extra={"metavar": "HOST"},
+        description="address the plain-HTTP health listener binds to (loopback by default)")
 
     @property
     def pki_dir(self) -> Path:

@@ -72,15 +72,19 @@ def bind(host: str, port: int) -> socket.socket:
 
 
 class HttpsServer:
-    """A uvicorn server on an already-bound socket, run as a task of the current loop."""
+    """A uvicorn server on an already-bound socket, run as a task of the current loop.
 
-    def __init__(self, app: Any, ssl_context: ssl.SSLContext, host: str, port: int,
-                 *, log_level: str = "warning") -> None:
+    `ssl_context=None` is only for the plain health listener (frontends/health_http.py)."""
+
+    def __init__(self, app: Any, ssl_context: ssl.SSLContext | None, host: str, port: int,
+                 *, log_level: str = "warning", options: dict[str, Any] | None = None) -> None:
         self.socket = bind(host, port)
         self.port: int = self.socket.getsockname()[1]
+        opts: dict[str, Any] = {"http": TlsScopeProtocol, "timeout_keep_alive": 30}
+        opts.update(options or {})
         config = uvicorn.Config(
             app,
-            http=TlsScopeProtocol,
+            **opts,
             loop="none",
             lifespan="off",
             ws="none",
@@ -90,10 +94,10 @@ class HttpsServer:
             # No proxy sits in front: X-Forwarded-* from a caller must not rewrite its address
             # (and the middleware is a pass per request for nothing).
             proxy_headers=False,
-            timeout_keep_alive=30,
             # Idle keep-alive clients must not hold a shutdown open.
             timeout_graceful_shutdown=3,
-            ssl_context_factory=lambda _cfg, _default: ssl_context,
+            ssl_context_factory=(None if ssl_context is None
+                                 else lambda _cfg, _default: ssl_context),
         )
         self._server = uvicorn.Server(config)
         self._task: asyncio.Task[None] | None = None

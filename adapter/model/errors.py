@@ -38,7 +38,7 @@ An error that ends an event stream carries `resume_cursor`: the position to resu
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 
 @dataclass(frozen=True)
@@ -156,6 +156,20 @@ class SlowConsumer(ClientError):
 
     code = "SLOW_CONSUMER"
     default_message = ("the consumer fell behind the event stream; resume from resume_cursor")
+
+
+class RateLimited(ClientError):
+    """Too many requests (or too many failed authentications) from this caller for now.
+    `retry_after` is the seconds after which a retry may succeed (REST Retry-After, gRPC
+    RetryInfo)."""
+
+    code = "RATE_LIMITED"
+    default_message = "too many requests from this client; retry later"
+
+    def __init__(self, message: str | None = None, *, retry_after: float = 1.0,
+                 **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
 
 
 class ServerError(AdapterError):

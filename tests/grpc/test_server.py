@@ -126,3 +126,18 @@ def test_stop_ends_event_streams_with_a_resume_cursor(pki_dir: Path, tmp_path: P
         start, err = run(go())
         assert (err.code, err.info.reason) == (grpc.StatusCode.UNAVAILABLE, "SHUTTING_DOWN")
         assert err.info.metadata["resume_cursor"] == start
+
+
+def test_oversized_metadata_is_refused(env: Env) -> None:
+    """A header list past 16 KiB (grpc.max_metadata_size) never reaches the servicer."""
+    async def go():  # type: ignore[no-untyped-def]
+        async with env.channel("internal") as ch:
+            with pytest.raises(grpc.aio.AioRpcError) as info:
+                await env.stub(ch).ListAccounts(pb.ListAccountsRequest(), timeout=5,
+                                                metadata=(("x-big", "a" * 20_000),))
+            ok = await env.stub(ch).ListAccounts(pb.ListAccountsRequest(), timeout=5)
+            return info.value.code(), len(ok.accounts) > 0
+
+    code, still_serves = run(go())
+    assert code is grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert still_serves

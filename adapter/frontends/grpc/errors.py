@@ -41,6 +41,7 @@ STATUS_FOR: dict[type[errors.AdapterError], StatusCode] = {
     errors.RequestInProgress: StatusCode.ABORTED,
     # The stream outran its consumer's buffer: a resource of the server ran out for it.
     errors.SlowConsumer: StatusCode.RESOURCE_EXHAUSTED,
+    errors.RateLimited: StatusCode.RESOURCE_EXHAUSTED,
     errors.ClientError: StatusCode.INVALID_ARGUMENT,
     # "May be returned even if the operation has completed": exactly an in-doubt payment.
     errors.CoreTimeout: StatusCode.DEADLINE_EXCEEDED,
@@ -59,7 +60,8 @@ def status_code_for(exc: errors.AdapterError) -> StatusCode:
     return StatusCode.INTERNAL
 
 
-def _packed(message: error_details_pb2.ErrorInfo | error_details_pb2.BadRequest) -> any_pb2.Any:
+def _packed(message: error_details_pb2.ErrorInfo | error_details_pb2.BadRequest
+            | error_details_pb2.RetryInfo) -> any_pb2.Any:
     detail = any_pb2.Any()
     detail.Pack(message)
     return detail
@@ -67,7 +69,8 @@ def _packed(message: error_details_pb2.ErrorInfo | error_details_pb2.BadRequest)
 
 def rich_status(code: StatusCode, message: str, reason: str, correlation_id: str | None,
                 extra: dict[str, str] | None = None,
-                violations: tuple[errors.FieldViolation, ...] = ()) -> status_pb2.Status:
+                violations: tuple[errors.FieldViolation, ...] = (),
+                retry_after: float | None = None) -> status_pb2.Status:
     metadata = {"correlation_id": correlation_id or ""}
     if extra:
         metadata.update(extra)
@@ -78,6 +81,10 @@ def rich_status(code: StatusCode, message: str, reason: str, correlation_id: str
             error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
             for v in violations
         ])))
+    if retry_after is not None:
+        delay = error_details_pb2.RetryInfo()
+        delay.retry_delay.FromNanoseconds(int(retry_after * 1e9))
+        details.append(_packed(delay))
     return status_pb2.Status(code=code.value[0], message=message, details=details)
 
 
@@ -89,7 +96,8 @@ def to_grpc_status(exc: errors.AdapterError, correlation_id: str) -> grpc.Status
         extra["payment_id"] = exc.payment_id
     if exc.resume_cursor is not None:
         extra["resume_cursor"] = exc.resume_cursor
+    retry_after = exc.retry_after if isinstance(exc, errors.RateLimited) else None
     status = rich_status(status_code_for(exc), exc.message, exc.code, exc.correlation_id,
-                         extra, exc.violations)
+                         extra, exc.violations, retry_after)
     return rpc_status.to_status(status)
 

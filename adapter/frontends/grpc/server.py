@@ -45,6 +45,14 @@ OPTIONS = [
     ("grpc.keepalive_permit_without_calls", 1),
     ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
     ("grpc.max_receive_message_length", 1 << 20),
+    # HTTP/2 bounds per connection (RFC 9113 §6.5.2): streams in flight and the size of a
+    # header list. grpc core also caps RST_STREAM bursts ("rapid reset", CVE-2023-44487).
+    ("grpc.max_concurrent_streams", 100),
+    ("grpc.max_metadata_size", 16 * 1024),
+    # Idle connections go after 5 minutes; a client pinging more often than allowed is
+    # dropped after two strikes.
+    ("grpc.max_connection_idle_ms", 300_000),
+    ("grpc.http2.max_ping_strikes", 2),
 ]
 
 

@@ -18,6 +18,7 @@ subclasses of the canonical tree defined here, so they follow the same path.
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from starlette.responses import Response
@@ -67,6 +68,7 @@ STATUS: dict[type[e.AdapterError], int] = {
     # RFC 9110 section 15.6.4.
     e.SlowConsumer: 429,
     e.ShuttingDown: 503,
+    e.RateLimited: 429,
     e.ServerError: 500,
     e.CoreTimeout: 504,
     e.CoreUnavailable: 503,
@@ -124,6 +126,9 @@ def problem_response(exc: e.AdapterError, correlation_id: str,
     if status == 413:
         # The rest of an oversized body is not wanted: close rather than drain it.
         out["connection"] = "close"
+    if isinstance(exc, e.RateLimited):
+        # RFC 9110 §10.2.3: delay-seconds, a whole number, rounded up.
+        out["retry-after"] = str(max(1, math.ceil(exc.retry_after)))
     if headers:
         out.update(headers)
     content = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()

@@ -30,7 +30,6 @@ Invariants:
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import hashlib
@@ -47,6 +46,7 @@ from lxml import etree
 from adapter.model.errors import Forbidden, InternalError, Unauthenticated
 from adapter.ports.nonces import NonceStore
 from adapter.security import credentials
+from adapter.security.hash_gate import HashGate
 from adapter.services.clients import Caller, WsSecurityCredential
 
 WSSE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
@@ -142,10 +142,11 @@ class UsernameTokenVerifier:
     """Checks a request's UsernameToken for an already mTLS-authenticated caller."""
 
     def __init__(self, sealing_key_file: Path, nonces: NonceStore, *,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, gate: HashGate | None = None) -> None:
         if nonces.retention < NONCE_RETENTION:
             raise ValueError(f"the nonce store must remember nonces {NONCE_RETENTION:.0f} s")
         self._sealing_key_file = sealing_key_file
+        self._gate = gate or HashGate(name="ws-security-scrypt")
         self._sealing_key: bytes | None = None
         self.nonces = nonces
         self._clock = clock
@@ -182,9 +183,11 @@ class UsernameTokenVerifier:
                            + password.encode(), "sha256")
         if mark in self._text_ok:
             return True
-        # scrypt takes about 50 ms: off the loop, so a wrong password stalls no other call.
-        if not await asyncio.to_thread(credentials.verify_password, password,
-                                       credential.password_hash):
+        # scrypt takes about 50 ms: off the loop, and bounded by the gate (a flood of wrong
+        # passwords costs at most the gate's workers, and throttles that caller).
+        if not await self._gate.check(
+                credential.username,
+                lambda: credentials.verify_password(password, credential.password_hash)):
             return False
         if len(self._text_ok) > 10_000:
             self._text_ok.clear()
