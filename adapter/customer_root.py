@@ -74,7 +74,12 @@ def provision_customers(state_dir: Path) -> list[str]:
     if pki.issue(pki_dir, MOBILE_RELAY).created:
         created.append(f"{MOBILE_RELAY}.crt")
     clients_file = state_dir / "clients.json"
-    callers = ClientRegistry.load(clients_file).callers()
+    try:
+        callers = ClientRegistry.load(clients_file).callers()
+    except (OSError, ValueError):
+        # An unreadable or invalid file is reported, naming its problem, by the start-up
+        # check that follows (app.load_clients); it is never rewritten here.
+        return created
     if all(c.id != MOBILE_RELAY for c in callers):
         # The relay itself owns no account and may do nothing on its certificate alone:
         # customer routes act only for the customer whose token and proofs it carries.

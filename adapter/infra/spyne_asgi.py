@@ -178,9 +178,8 @@ class SpyneAsgi(HttpBase):  # type: ignore[misc]
         if body is None:
             await respond(send, 413, b"request body too large\n", close=True)
             return
-        if not body:
-            await respond(send, 400, b"empty request body\n")
-            return
+        # An empty body goes through the parser like any other: a SOAP client gets a Fault
+        # (the hardened parser refuses it as not well-formed), not a bare text answer.
         status, payload = await self.handle(scope, body)
         await respond(send, status, payload, self.app.out_protocol.mime_type.encode())
 

@@ -78,11 +78,14 @@ def test_oversized_body_is_413(adapter: RunningAdapter, http: httpx.Client,
     assert response.status_code == 413
 
 
-def test_empty_body_is_400(adapter: RunningAdapter, http: httpx.Client,
-                           unchanged: None) -> None:
-    """An empty POST is answered 400 at once (it would hang spyne behind a WSGI bridge)."""
+def test_empty_body_is_a_client_fault(adapter: RunningAdapter, http: httpx.Client,
+                                      unchanged: None) -> None:
+    """An empty POST is a SOAP Fault like any malformed envelope, not a bare text answer
+    (HTTP 500, as WS-I Basic Profile R1126 has every Fault)."""
     response = post(http, adapter, b"", "TransferFunds")
-    assert (response.status_code, response.text) == (400, "empty request body\n")
+    fault = fault_of(response)
+    assert (response.status_code, fault.faultcode, fault.code) == (
+        500, "Client.VALIDATION", "VALIDATION")
 
 
 def test_malformed_xml_is_a_client_fault(adapter: RunningAdapter, http: httpx.Client,
