@@ -118,7 +118,8 @@ def test_up_serves_all_three_protocols_and_stops_cleanly(tmp_path: Path) -> None
         # Every SQLite file and its -wal/-shm, open and written to right now, is 0600.
         sqlite_files = sorted(p.name for p in state.glob("*.db*"))
         assert sqlite_files == ["adapter.db", "adapter.db-shm", "adapter.db-wal",
-                                "core.db", "core.db-shm", "core.db-wal"]
+                                "core.db", "core.db-shm", "core.db-wal",
+                                "customers.db", "customers.db-shm", "customers.db-wal"]
         modes = {n: oct(stat.S_IMODE((state / n).stat().st_mode)) for n in sqlite_files}
         assert set(modes.values()) == {"0o600"}, modes
     finally:

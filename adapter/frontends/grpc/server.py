@@ -112,7 +112,7 @@ class GrpcServer:
                 await self._health_task
             self._health_task = None
         await self.health.enter_graceful_shutdown()
-        self.servicer.cancel_watchers()
+        await self.servicer.end_watchers()
         await self._server.stop(grace)
 
 

@@ -229,7 +229,13 @@ class BankingServicer(pb_grpc.BankingServiceServicer):
         finally:
             self._watchers.discard(task)
 
-    def cancel_watchers(self) -> None:
+    async def end_watchers(self, timeout: float = 2.0) -> None:
+        """End every event stream with SHUTTING_DOWN and its resume cursor, and wait (at most
+        `timeout`) until each has written that status: stopping the server before then would
+        cancel the calls with a bare UNAVAILABLE and no cursor."""
         self.closing = True
-        for task in tuple(self._watchers):
+        tasks = tuple(self._watchers)
+        for task in tasks:
             task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=timeout)
