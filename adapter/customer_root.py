@@ -127,8 +127,8 @@ def customer_banner(settings: Settings) -> str:
     lines = ["Demo customers of the mobile app (REST /v1/customer, via the 'mobile' relay"
              " certificate;", f"  passwords and TOTP secrets in {settings.state_dir / DEMO_FILE}):"]
     for c in demo_credentials(settings.state_dir):
-        lines.append(f"  {c['username']:<9} owns {', '.join(c['accounts'])}; password "
-                     f"{c['password']}")
+        # Where the password is, never the password (printed output is kept like logs).
+        lines.append(f"  {c['username']:<9} owns {', '.join(c['accounts'])}")
     lines.append("  play the app: python examples/mobile_device.py --state-dir "
                  f"{settings.state_dir}")
     return "\n".join(lines) + "\n"

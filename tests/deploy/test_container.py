@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -85,7 +86,7 @@ def running(image: str, tmp_path: Path) -> Iterator[tuple[Path, int]]:
             [*BUILDAH, "run", "--isolation", "chroot", "-v", f"{state}:/var/lib/bank-adapter",
              ctr, "--", "/opt/bank-adapter/bin/bank-adapter", "up", "--http-port", "0",
              "--grpc-port", "0", "--core-soap-port", "0", "--core-iso-port", "0"],
-            stdout=out, stderr=subprocess.STDOUT)
+            stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         deadline = time.monotonic() + 120
         while "bank-adapter is up" not in log.read_text():
@@ -95,7 +96,9 @@ def running(image: str, tmp_path: Path) -> Iterator[tuple[Path, int]]:
         port = int(re.search(r"HTTPS listening on https://[^:]+:(\d+)", log.read_text())[1])  # type: ignore[index]
         yield state, port
     finally:
-        proc.terminate()
+        # The whole session: buildah does not pass SIGTERM on to `up` inside the container,
+        # and `up` stops its core_sim child itself once it gets one.
+        os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(30)
         run([*BUILDAH, "rm", ctr])
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import re
@@ -67,8 +68,11 @@ def _banner_balances(banner: str) -> dict[str, str]:
     return dict(found)
 
 
-def _assert_no_secret(banner: str, password: str) -> None:
+def _assert_no_secret(banner: str, password: str, state: Path | None = None) -> None:
     assert password not in banner
+    if state is not None:  # the demo customers' passwords stay in their 0600 file
+        customers = json.loads((state / "demo-customers.json").read_text())["customers"]
+        assert customers and all(c["password"] not in banner for c in customers)
     for account in DEMO_ACCOUNTS:
         if account.iban:
             assert account.iban not in banner, f"the banner shows {account.iban} in full"
@@ -86,7 +90,7 @@ def test_up_serves_all_three_protocols_and_stops_cleanly(tmp_path: Path) -> None
         grpc_port = _port(r"gRPC\s+localhost:(\d+)", banner)
         password = (state / "pki" / "legacy.password").read_text().strip()
         assert f"password in\n            {state / 'pki' / 'legacy.password'}\n" in banner
-        _assert_no_secret(banner, password)
+        _assert_no_secret(banner, password, state)
         assert _banner_balances(banner) == {a.account_id: a.balance for a in DEMO_ACCOUNTS}
         for name in ("ca", "server", "core", "adapter-client", "partner", "legacy", "internal"):
             assert (state / "pki" / f"{name}.crt").exists()
