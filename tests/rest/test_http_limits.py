@@ -131,3 +131,24 @@ def test_connections_per_client_are_capped(guarded: Bank) -> None:
 def test_the_listener_still_serves_after_all_this(guarded: Bank) -> None:
     with guarded.client("partner") as c:
         assert c.get("/v1/accounts").status_code == 200
+
+
+def test_a_cbc_cipher_suite_is_refused(guarded: Bank) -> None:
+    """TLS 1.2 with ECDHE-ECDSA-AES128-SHA256 (CBC, accepted before) fails the handshake:
+    only AEAD suites are offered."""
+    cipher = "ECDHE-ECDSA-AES128-SHA256"
+    ctx = tls.client_context(guarded.adapter.client("partner"), guarded.adapter.ca)
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    ctx.set_ciphers(cipher)
+    raw = socket.create_connection(("127.0.0.1", guarded.adapter.app.http_port), timeout=10)
+    with pytest.raises(ssl.SSLError), ctx.wrap_socket(raw, server_hostname="localhost"):
+        pass
+
+
+def test_an_aead_suite_over_tls12_is_accepted(guarded: Bank) -> None:
+    ctx = tls.client_context(guarded.adapter.client("partner"), guarded.adapter.ca)
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    ctx.set_ciphers("ECDHE-ECDSA-AES128-GCM-SHA256")
+    raw = socket.create_connection(("127.0.0.1", guarded.adapter.app.http_port), timeout=10)
+    with ctx.wrap_socket(raw, server_hostname="localhost") as s:
+        assert s.cipher()[0] == "ECDHE-ECDSA-AES128-GCM-SHA256"
