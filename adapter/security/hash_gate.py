@@ -21,16 +21,25 @@ import asyncio
 import time
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, TypeVar
 
-from adapter.model.errors import RateLimited
+from adapter.model.errors import AdapterError, RateLimited
+
+T = TypeVar("T")
+
+
+def _too_many() -> AdapterError:
+    return RateLimited("too many password checks in progress; retry later", retry_after=1.0)
 
 
 class HashGate:
     def __init__(self, *, workers: int = 1, max_waiting: int = 16, max_failures: int = 5,
                  window: float = 60.0, clock: Callable[[], float] = time.monotonic,
-                 name: str = "password-hash") -> None:
+                 name: str = "password-hash",
+                 busy: Callable[[], AdapterError] = _too_many) -> None:
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name)
+        self._busy = busy
         self._slots = workers + max_waiting
         self._in_gate = 0
         self._max_failures = max_failures
@@ -47,19 +56,27 @@ class HashGate:
         """Run `verify` (the hash comparison) under the gate's bounds; its answer, or
         RateLimited without running it."""
         self._refuse_if_throttled(subject)
-        if self._in_gate >= self._slots:
-            raise RateLimited("too many password checks in progress; retry later",
-                              retry_after=1.0)
-        self._in_gate += 1
-        try:
-            ok = await asyncio.get_running_loop().run_in_executor(self._executor, verify)
-        finally:
-            self._in_gate -= 1
+        ok = await self.run(verify)
         if ok:
             self._failures.pop(subject, None)
         else:
             self._failures.setdefault(subject, deque()).append(self._clock())
         return ok
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        """`fn(*args)` on the gate's threads under Rules 1-2 (no per-subject throttle: callers
+        with a lockout of their own, such as the customer API, use this directly)."""
+        if self._in_gate >= self._slots:
+            raise self._busy()
+        self._in_gate += 1
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+        finally:
+            self._in_gate -= 1
+
+    def submit(self, fn: Callable[..., T], *args: Any) -> Future[T]:
+        """Queue `fn` on the gate's threads now, outside the bounds (start-up work)."""
+        return self._executor.submit(fn, *args)
 
     def _refuse_if_throttled(self, subject: str) -> None:
         failures = self._failures.get(subject)

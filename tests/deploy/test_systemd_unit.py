@@ -33,7 +33,10 @@ def _systemd_analyze() -> str:
 def unit_here(tmp_path: Path) -> Path:
     script = Path(sys.executable).with_name("bank-adapter")
     if not script.exists():
-        pytest.skip(f"{script} missing: install the project (pip install -e .)")
+        message = f"{script} missing: install the project (pip install -e .)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
     text = UNIT.read_text()
     assert SHIPPED_EXEC in text
     out = tmp_path / "bank-adapter.service"

@@ -1,9 +1,11 @@
-"""Password hashing: Argon2id (RFC 9106) on a small executor of its own, with a bounded queue.
+"""Password hashing: Argon2id (RFC 9106) behind the project's one bound on expensive hashing,
+`adapter.security.hash_gate.HashGate` (its Rules 1-2, without its per-subject throttle: the
+customer API has its own lockout).
 
 Invariants:
-- Rule 1: at most `workers` hashes run at once, on threads that are not the event loop's and
-  not the default executor's (argon2-cffi releases the GIL while hashing): a flood of wrong
-  passwords costs at most `workers` cores and never blocks a balance inquiry's event loop.
+- Rule 1: at most `workers` hashes run at once, on the gate's own threads (argon2-cffi releases
+  the GIL while hashing): a flood of wrong passwords costs at most `workers` cores and never
+  blocks a balance inquiry's event loop.
 - Rule 2: at most `queue_limit` verifications wait for a worker; one more is refused at once
   with PasswordCheckBusy (503) instead of queueing without bound.
 - Rule 3: an unknown username costs one verification against a dummy hash made with the same
@@ -14,14 +16,12 @@ Invariants:
 
 from __future__ import annotations
 
-import asyncio
-from concurrent.futures import ThreadPoolExecutor
-
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError
 from argon2.profiles import RFC_9106_LOW_MEMORY
 
 from adapter.model.errors import ServerError
+from adapter.security.hash_gate import HashGate
 
 # RFC 9106 section 4, "second recommended option": t=3, p=4, m=64 MiB, Argon2id. The first
 # option (2 GiB of memory per hash) is not for a server that hashes under load.
@@ -43,29 +43,27 @@ class PasswordVerifier:
     def __init__(self, hasher: PasswordHasher | None = None, *, workers: int = 1,
                  queue_limit: int = 32) -> None:
         self._hasher = hasher or PasswordHasher.from_parameters(PRODUCTION_PARAMETERS)
-        self._executor = ThreadPoolExecutor(max_workers=workers,
-                                            thread_name_prefix="argon2")
-        self._waiting = 0
-        self._capacity = workers + queue_limit
-        # Made on the executor, first in its queue, so start-up does not wait for it and
-        # every verification (which queues behind it) finds it ready.
-        self._dummy = self._executor.submit(
+        self._gate = HashGate(workers=workers, max_waiting=queue_limit, name="argon2",
+                              busy=PasswordCheckBusy)
+        # Made on the gate's threads, first in their queue, so start-up does not wait for it
+        # and every verification (which queues behind it) finds it ready.
+        self._dummy = self._gate.submit(
             self._hasher.hash, "not a password: the unknown-username decoy")
 
     @property
     def in_flight(self) -> int:
-        return self._waiting
+        return self._gate.in_gate
 
     def hash_sync(self, password: str) -> str:
         return self._hasher.hash(password)
 
     async def hash(self, password: str) -> str:
-        return await self._run(self._hasher.hash, password)
+        return await self._gate.run(self._hasher.hash, password)
 
     async def verify(self, stored: str | None, password: str) -> tuple[bool, str | None]:
         """(matches, new hash if the stored one should be replaced). `stored` None is an
         unknown username: the decoy is checked and the answer is always False (Rule 3)."""
-        return await self._run(self._verify, stored, password)
+        return await self._gate.run(self._verify, stored, password)
 
     def _verify(self, stored: str | None, password: str) -> tuple[bool, str | None]:
         try:
@@ -78,15 +76,5 @@ class PasswordVerifier:
             return True, self._hasher.hash(password)
         return True, None
 
-    async def _run(self, fn, *args):  # type: ignore[no-untyped-def]
-        if self._waiting >= self._capacity:
-            raise PasswordCheckBusy()
-        self._waiting += 1
-        try:
-            loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(self._executor, fn, *args)
-        finally:
-            self._waiting -= 1
-
     def close(self) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        self._gate.close()
