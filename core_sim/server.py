@@ -37,7 +37,7 @@ from adapter.infra.spyne_asgi import Receive, Scope, Send, SpyneAsgi
 from adapter.infra.spyne_process import configure_spyne_process
 from adapter.infra.tls import TlsFiles, server_context
 from core_sim.faults import FaultSettings
-from core_sim.iso_host import IsoHost
+from core_sim.iso_host import IDLE_TIMEOUT, READ_TIMEOUT, IsoHost
 from core_sim.ledger import Ledger
 from core_sim.soap_service import PATH, ReplyFate, build_application, reply_fate
 
@@ -60,6 +60,8 @@ class CoreSimConfig:
     faults: FaultSettings = field(default_factory=FaultSettings)
     seed_demo: bool = True
     max_body: int = 1 << 20
+    iso_read_timeout: float = READ_TIMEOUT  # seconds to finish an ISO 8583 frame once begun
+    iso_idle_timeout: float = IDLE_TIMEOUT  # seconds an ISO 8583 connection may stay silent
 
 
 class _AbortableHttpProtocol(HttpToolsProtocol):
@@ -124,7 +126,9 @@ class CoreSim:
 
         # --- ISO 8583 host (core_sim/iso_host.py) is started here -------------------------
         self.iso_host = IsoHost(self.ledger, self.faults, self.ssl_context,
-                                self.config.host, self.config.iso_port)
+                                self.config.host, self.config.iso_port,
+                                read_timeout=self.config.iso_read_timeout,
+                                idle_timeout=self.config.iso_idle_timeout)
         await self.iso_host.start()
         self.iso_port = self.iso_host.port
         # -------------------------------------------------------------------------------------
