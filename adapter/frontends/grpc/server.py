@@ -30,6 +30,7 @@ from adapter.frontends.grpc.gen.bank.adapter.v1 import banking_pb2 as pb
 from adapter.frontends.grpc.servicer import BankingServicer
 from adapter.infra import tls
 from adapter.services.banking import BankingServices
+from adapter.services.stream_slots import StreamSlots
 
 log = logging.getLogger("adapter.grpc")
 
@@ -66,7 +67,9 @@ class GrpcServer:
         self._services = services
         self._settings = settings
         self._health_interval = health_interval
-        self.servicer = BankingServicer(services)
+        self.servicer = BankingServicer(services, StreamSlots(
+            per_caller=settings.stream_max_per_caller,
+            per_connection=settings.stream_max_per_connection))
         self.health = health.aio.HealthServicer()
         self._server = grpc.aio.server(options=OPTIONS)
         self._health_task: asyncio.Task[None] | None = None
