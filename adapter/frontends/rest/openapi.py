@@ -93,7 +93,10 @@ def _get(op_id: str, summary: str, model: type[BaseModel], params: list[dict[str
 
 def _post(op_id: str, summary: str, model: type[BaseModel]) -> dict[str, Any]:
     responses: dict[str, Any] = {
-        "201": _ok(wire.PaymentResource, "the payment was booked (or the replay of it)",
+        "201": _ok(wire.PaymentResource,
+                   "the payment was booked, or settled after the core did not answer in time "
+                   "(ACSC, or RJCT / CANC with reasonCode CORE_TIMEOUT and nothing moved); "
+                   "or the replay of it",
                    Location={"schema": {"type": "string"},
                              "description": "the payment resource"},
                    **{"Idempotent-Replayed": {"schema": {"type": "string", "enum": ["true"]},
