@@ -176,12 +176,12 @@ class Grpc:
 PROTOCOLS: dict[str, Callable[[Bank], Any]] = {"rest": Rest, "soap": Soap, "grpc": Grpc}
 
 
-def put_in_doubt(bank: Bank, outcome: str) -> dict[str, Any]:
+def put_in_doubt(bank: Bank, outcome: str) -> None:
+    """The fault switches of the module docstring's two cases."""
     if outcome == "rejected":
         bank.core.faults.update(stop_answering=True)
     else:
         bank.core.faults.update(latency_ms=2500)
-    return {}
 
 
 @pytest.mark.parametrize("outcome", ["rejected", "booked"])
