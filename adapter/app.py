@@ -16,6 +16,7 @@ from __future__ import annotations
 import errno
 import logging
 import socket
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -131,9 +132,13 @@ def _probe_bind(host: str, port: int) -> None:
 class AdapterApp:
     """Everything the adapter runs, started and stopped together."""
 
-    def __init__(self, settings: Settings, *, core: CorePort | None = None) -> None:
+    def __init__(self, settings: Settings, *, core: CorePort | None = None,
+                 wall_clock: Callable[[], float] = time.time) -> None:
         self.settings = settings
         self._given_core = core
+        # Read by the rate limits and the intrusion windows (seconds since the epoch: Redis
+        # budgets are shared with other processes); tests move it by hand.
+        self._wall_clock = wall_clock
         self.services: BankingServices | None = None
         self.https: HttpsServer | None = None
         self.grpc: Any = None
@@ -144,7 +149,7 @@ class AdapterApp:
         self._store: SqliteStore | None = None
         self.customers: CustomerService | None = None
         self.intrusion: IntrusionMonitor | None = None
-        self._security_events: SqliteSecurityEventLog | None = None
+        self.security_events: SqliteSecurityEventLog | None = None
         self._limiter: RateLimiter | None = None
 
     @property
@@ -176,12 +181,12 @@ class AdapterApp:
             s, reversal_stores=reversal_stores(s), on_reversed=self._wake_resolver)
         self._limiter = RateLimiter(
             RatePolicy.parse(s.rate_limit_default, s.rate_limit_operations),
-            rate_limit_store(s.rate_limit_storage))
+            rate_limit_store(s.rate_limit_storage), clock=self._wall_clock)
         services = BankingServices.build(
             core, store, clients, core_timeout=s.core_timeout,
             resolve_timeout=s.resolve_timeout, rate_limiter=self._limiter)
         self.services = services
-        self._security_events = SqliteSecurityEventLog.in_dir(
+        self.security_events = SqliteSecurityEventLog.in_dir(
             s.state_dir, synchronous=s.sqlite_synchronous, linger=s.sqlite_linger_ms / 1000)
         metrics = services.metrics
 
@@ -193,7 +198,8 @@ class AdapterApp:
 
         self.intrusion = IntrusionMonitor(
             IntrusionMonitor.thresholds_from(s.intrusion_thresholds), s.intrusion_window,
-            self._security_events, on_signal=on_signal, on_event=on_event)
+            self.security_events, clock=self._wall_clock, on_signal=on_signal,
+            on_event=on_event)
         services.pipeline.add_observer(self.intrusion.observe)
         self._resolver = Resolver(services.payments, store.journal, store.keys)
         self._resolver.start()
@@ -250,7 +256,7 @@ class AdapterApp:
         customers, self.customers = self.customers, None
         health_http, self.health_http = self.health_http, None
         intrusion, self.intrusion = self.intrusion, None
-        security_events, self._security_events = self._security_events, None
+        security_events, self.security_events = self.security_events, None
         limiter, self._limiter = self._limiter, None
         if health_http is not None:
             await health_http.stop()
