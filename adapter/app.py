@@ -33,8 +33,8 @@ from adapter.frontends.soap.asgi import SOAP_PATH
 from adapter.frontends.soap.wssecurity import NONCE_RETENTION
 from adapter.infra import tls
 from adapter.infra.spyne_process import configure_spyne_process
-from adapter.ports.core import CorePort
 from adapter.model.security_events import SecurityEvent, Signal
+from adapter.ports.core import CorePort
 from adapter.ports.nonces import NonceStore
 from adapter.ports.rate_limits import RateLimitStore
 from adapter.services.banking import BankingServices

@@ -68,7 +68,7 @@ class TlsScopeProtocol(HttpToolsProtocol):
     handshake_timeout: ClassVar[float] = 10.0
     on_handshake_failure: ClassVar[HandshakeFailure] = _ignore
     # Raw transports of connections still in their handshake (per listener class).
-    handshaking: ClassVar[set[asyncio.BaseTransport]] = set()
+    handshaking: ClassVar[set[asyncio.Transport]] = set()
 
     _tls: dict[str, Any] | None = None
     _serving = False

@@ -12,8 +12,8 @@ from adapter.services.clients import ClientRegistry
 from adapter.services.directory import AccountDirectory
 from adapter.services.events import EventBus
 from adapter.services.health import HealthService
-from adapter.services.payments import PaymentService
 from adapter.services.metrics import AdapterMetrics
+from adapter.services.payments import PaymentService
 from adapter.services.pipeline import Pipeline, log_outcome
 from adapter.services.rate_limits import RateLimiter
 

@@ -19,8 +19,8 @@ import pytest
 
 from adapter.ports.nonces import NonceStore
 from adapter.ports.rate_limits import RateLimitStore
-from adapter.ports.security_events import SecurityEventLog
 from adapter.ports.reversals import ReversalStore
+from adapter.ports.security_events import SecurityEventLog
 from adapter.ports.storage import PaymentStorage
 from adapter.stores.memory import MemoryNonceStore, MemoryReversalStore, MemoryStore
 from adapter.stores.memory.rate_limits import MemoryRateLimitStore

@@ -47,8 +47,8 @@ from adapter.security.identity import cn_from_asgi_scope, peer_of
 from adapter.services.banking import BankingServices
 from adapter.services.clients import Operation
 from adapter.services.context import RequestContext
-from adapter.services.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from adapter.services.customers.service import CustomerService
+from adapter.services.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from adapter.services.pipeline import Call, Edge, correlation_id_from
 from adapter.services.principal import Credentials
 

@@ -6,8 +6,8 @@ atomic across processes (Rule 1; Redis runs a script without interleaving anothe
 Times cross the wire as microseconds (Lua numbers are doubles: epoch microseconds are exact
 up to 2^53, about 285 years; an interval such as 1/3 s keeps its fraction). A thousandth of a
 microsecond of slack lets N calls of P/N each fit in P despite rounding. The key expires
-when its TAT passes (Rule 4: `PX`), so Redis holds only keys active within one capacity. The script reads no Redis clock: `now` is the
-caller's (Rule 3).
+when its TAT passes (Rule 4: `PX`), so Redis holds only keys active within one capacity.
+The script reads no Redis clock: `now` is the caller's (Rule 3).
 
 Connection and command timeouts are short (`timeout`, 0.25 s by default): the rate limiter
 fails open on an error (services/rate_limits.py Rule 3), and a Redis that hangs must cost a
