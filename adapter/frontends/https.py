@@ -60,6 +60,17 @@ def tls_extension(transport: asyncio.BaseTransport) -> dict[str, Any] | None:
     }
 
 
+def _feed(protocol: Any, data: bytes) -> None:
+    """Hand `data` to a BufferedProtocol (asyncio's and uvloop's TLS protocols are)."""
+    view = memoryview(data)
+    while view:
+        buffer = protocol.get_buffer(len(view))
+        n = min(len(buffer), len(view))
+        buffer[:n] = view[:n]
+        protocol.buffer_updated(n)
+        view = view[n:]
+
+
 class TlsScopeProtocol(HttpToolsProtocol):
     """httptools protocol that does the TLS handshake itself (when `tls_context` is set) and
     adds the ASGI TLS extension to each request scope."""
@@ -73,6 +84,8 @@ class TlsScopeProtocol(HttpToolsProtocol):
     _tls: dict[str, Any] | None = None
     _serving = False
     _early: list[bytes] | None = None
+    _raw: asyncio.Transport | None = None
+    _raw_early: list[bytes] | None = None
 
     @classmethod
     def with_tls(cls, context: ssl.SSLContext, *, handshake_timeout: float,
@@ -94,10 +107,21 @@ class TlsScopeProtocol(HttpToolsProtocol):
     async def _handshake(self, raw: asyncio.Transport, context: ssl.SSLContext) -> None:
         peer = raw.get_extra_info("peername")
         address = str(peer[0]) if peer else "-"
+        loop = asyncio.get_running_loop()
+        self._raw = raw
+        upgrade = loop.create_task(loop.start_tls(
+            raw, self, context, server_side=True, ssl_handshake_timeout=self.handshake_timeout))
+        # start_tls installs its TLS protocol in its first step. uvloop may deliver the
+        # ClientHello to this protocol before that despite pause_reading (measured: about
+        # one connection in two); such bytes are handed to the TLS protocol, after its
+        # connection_made (call_soon is FIFO), through the BufferedProtocol interface.
+        while raw.get_protocol() is self and not upgrade.done():
+            await asyncio.sleep(0)
+        early, self._raw_early = self._raw_early, None
+        if early and not upgrade.done():
+            loop.call_soon(_feed, raw.get_protocol(), b"".join(early))
         try:
-            secure = await asyncio.get_running_loop().start_tls(
-                raw, self, context, server_side=True,
-                ssl_handshake_timeout=self.handshake_timeout)
+            secure = await upgrade
         except (OSError, EOFError, asyncio.CancelledError) as exc:
             # ssl.SSLError and ConnectionError are OSErrors; a timeout is one too.
             self.handshaking.discard(raw)
@@ -131,6 +155,12 @@ class TlsScopeProtocol(HttpToolsProtocol):
         can come in the same read as its last handshake message, before start_tls returns."""
         if self._serving:
             return False
+        if self._raw is None or self._raw.get_protocol() is self:
+            # Still the raw transport's protocol: TLS records for the handshake.
+            if self._raw_early is None:
+                self._raw_early = []
+            self._raw_early.append(data)
+            return True
         if self._early is None:
             self._early = []
         self._early.append(data)
