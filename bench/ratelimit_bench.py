@@ -62,7 +62,7 @@ async def run(calls: int, rounds: int, redis_url: str | None) -> dict[str, list[
         redis_store = RedisRateLimitStore(redis_url, prefix=f"bench:{uuid.uuid4().hex}:")
         variants["redis"] = _pipeline(RateLimiter(policy, redis_store))
     out: dict[str, list[float]] = {name: [] for name in variants}
-    for name, pipeline in variants.items():  # warm-up
+    for pipeline in variants.values():  # warm-up
         await _admit(pipeline, calls // 10)
     for _ in range(rounds):
         for name, pipeline in variants.items():
