@@ -25,6 +25,7 @@ Layout of the state folder (stable: operators and scripts rely on it):
     STATE/demo-customers.json   the demo customers' passwords and TOTP secrets (0600)
     STATE/core.db               the simulated core's ledger
     STATE/iso8583-reversals.sqlite   ISO 8583 reversals still owed to the core
+    STATE/security-events.sqlite     intrusion thresholds crossed (services/intrusion.py)
 """
 
 from __future__ import annotations

@@ -35,6 +35,7 @@ from datetime import UTC, datetime
 from adapter.model.errors import AdapterError, Forbidden, RateLimited, Unauthenticated
 from adapter.model.security_events import SecurityEvent, Signal, SubjectKind
 from adapter.ports.security_events import SecurityEventLog
+from adapter.services.pipeline import Call
 
 log = logging.getLogger("adapter.security")
 
@@ -153,19 +154,17 @@ class IntrusionMonitor:
 
     # -- the sources ---------------------------------------------------------------------
 
-    def observe(self, call: object, error: AdapterError | None) -> None:
-        """The call pipeline's observer: the signal a finished call's error stands for."""
+    def observe(self, call: Call, error: AdapterError | None) -> None:
+        """The call pipeline's observer: the signal a finished call's error stands for. The
+        identity is the principal, or before one is known the certificate's CN."""
         if error is None:
             return
-        signal = signal_for(error, has_principal=getattr(call, "principal", None) is not None)
+        principal = call.principal
+        signal = signal_for(error, has_principal=principal is not None)
         if signal is None:
             return
-        principal = getattr(call, "principal", None)
-        identity = principal.id if principal is not None else None
-        if identity is None:
-            credentials = getattr(call, "credentials", None)
-            identity = getattr(credentials, "certificate_cn", None)
-        self.record(signal, source=getattr(call, "peer", None), identity=identity)
+        identity = principal.id if principal is not None else call.credentials.certificate_cn
+        self.record(signal, source=call.peer, identity=identity)
 
     def handshake_failed(self, peer: str, exc: BaseException) -> None:
         """The HTTPS listener's handshake-failure hook (frontends/https.py)."""

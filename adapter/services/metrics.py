@@ -28,6 +28,7 @@ from prometheus_client.registry import Collector
 
 from adapter.model.errors import AdapterError, RateLimited
 from adapter.model.security_events import SecurityEvent, Signal
+from adapter.services.pipeline import Call
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -72,10 +73,10 @@ class AdapterMetrics:
             "bank_adapter_rate_limit_storage_errors_total",
             "Rate-limit storage failures; each call was let through (fail open)", read))
 
-    def observe(self, call: object, error: AdapterError | None) -> None:
+    def observe(self, call: Call, error: AdapterError | None) -> None:
         """The call pipeline's observer."""
-        protocol = call.edge.name  # type: ignore[attr-defined]
-        operation = call.operation  # type: ignore[attr-defined]
+        protocol = call.edge.name
+        operation = call.operation
         outcome = "ok" if error is None else error.code
         key = (protocol, operation, outcome)
         child = self._children.get(key)
