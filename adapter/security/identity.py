@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Any
+from urllib.parse import unquote
 
 from cryptography import x509
 from cryptography.x509.oid import NameOID
@@ -51,10 +52,11 @@ def peer_of(scope: Mapping[str, Any]) -> str:
 
 
 def grpc_peer_address(peer: str | None) -> str:
-    """`ipv4:127.0.0.1:5555` -> `127.0.0.1`, `ipv6:[::1]:5555` -> `::1` (grpc's peer URI)."""
+    """`ipv4:127.0.0.1:5555` -> `127.0.0.1`, `ipv6:[::1]:5555` -> `::1` (grpc's peer URI;
+    newer grpc versions percent-encode the brackets)."""
     if not peer:
         return "-"
-    scheme, _, rest = peer.partition(":")
+    scheme, _, rest = unquote(peer).partition(":")
     if scheme == "ipv6" and rest.startswith("["):
         return rest[1:].partition("]")[0]
     if scheme == "ipv4":

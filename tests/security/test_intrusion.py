@@ -5,6 +5,7 @@ window; GET /metrics shows the counts to a caller granted `metrics`, and to no o
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import ssl
 import time
@@ -12,11 +13,14 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
+import grpc
 import httpx
 import pytest
 import zeep
 from prometheus_client.parser import text_string_to_metric_families
 
+from adapter.frontends.grpc.gen.bank.adapter.v1 import banking_pb2 as pb
+from adapter.frontends.grpc.gen.bank.adapter.v1 import banking_pb2_grpc as pb_grpc
 from adapter.infra import tls
 from tests.harness.clients import https_client, zeep_client
 from tests.security.conftest import Bank
@@ -98,11 +102,38 @@ def test_an_unregistered_certificate_is_a_refused_certificate_by_its_cn(bank: Ba
     """A certificate of our CA whose CN is in no clients file: 403, counted for the CN
     `stranger`; at the 2nd in the window one event names it."""
     new_window(bank)
+    earlier = len(bank.security_events())
     with https_client(bank.adapter, "stranger", base_url=bank.adapter.base_url) as c:
         for _ in range(3):
             assert c.get("/v1/accounts").status_code == 403
-    refused = events_of(bank, "certificate_refused")
-    assert ("certificate_refused", "identity", "stranger", 2) in refused
+    assert sorted(bank.security_events()[earlier:]) == [
+        ("certificate_refused", "identity", "stranger", 2),
+        ("certificate_refused", "source", "127.0.0.1", 2)]
+
+
+def test_grpc_refusals_are_counted_by_address_and_cn(bank: Bank) -> None:
+    """Two gRPC calls with the unregistered `stranger` certificate: PERMISSION_DENIED, and
+    certificate_refused events for the CN and for the peer address grpc reports."""
+    new_window(bank)
+    earlier = len(bank.security_events())
+    files = tls.TlsFiles.from_dir(bank.adapter.pki_dir, "stranger")
+
+    async def go() -> list[grpc.StatusCode]:
+        creds = tls.grpc_channel_credentials(files, bank.adapter.ca)
+        codes = []
+        async with grpc.aio.secure_channel(bank.adapter.grpc_target, creds) as ch:
+            for _ in range(2):
+                try:
+                    await pb_grpc.BankingServiceStub(ch).ListAccounts(
+                        pb.ListAccountsRequest(), timeout=10)
+                except grpc.aio.AioRpcError as err:
+                    codes.append(err.code())
+        return codes
+
+    assert asyncio.run(go()) == [grpc.StatusCode.PERMISSION_DENIED] * 2
+    assert sorted(bank.security_events()[earlier:]) == [
+        ("certificate_refused", "identity", "stranger", 2),
+        ("certificate_refused", "source", "127.0.0.1", 2)]
 
 
 def test_wrong_ws_security_passwords_are_authentication_failures(bank: Bank) -> None:
@@ -128,9 +159,11 @@ def test_rate_limited_calls_raise_an_event_and_show_in_metrics(bank: Bank) -> No
     new_window(bank)
     before = samples(bank)
     with https_client(bank.adapter, "partner", base_url=bank.adapter.base_url) as c:
+        earlier = len(bank.security_events())
         statuses = [rest_transfer(c, str(uuid.uuid4())).status_code for _ in range(4)]
     assert statuses == [201, 201, 429, 429]
-    assert ("rate_limited", "identity", "partner", 2) in events_of(bank, "rate_limited")
+    assert sorted(bank.security_events()[earlier:]) == [
+        ("rate_limited", "identity", "partner", 2), ("rate_limited", "source", "127.0.0.1", 2)]
     after = samples(bank)
     route = (("operation", "POST /v1/transfers"), ("protocol", "rest"))
     assert after[("bank_adapter_rate_limited_total", route)] - before.get(
