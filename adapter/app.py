@@ -8,6 +8,11 @@ token's 5-minute Created window bounds what that allows).
 
 One process, one event loop: the HTTPS listener (REST, and SOAP under /soap/v1) and the gRPC
 server share it, and so do the services, the store and the connector's connections.
+
+Reload without restart (`reload()`: SIGHUP in `bank-adapter up`, or a change of the files seen
+every `reload_interval` seconds by `adapter.infra.reload`): the server certificate, the callers'
+CA and CRL for both listeners, and the clients file. Each part loads on its own, so a broken
+clients file does not hold back a revocation; a part that fails keeps what it had.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from adapter.frontends.https import HttpsServer
 from adapter.frontends.soap.asgi import SOAP_PATH
 from adapter.frontends.soap.wssecurity import NONCE_RETENTION
 from adapter.infra import tls
+from adapter.infra.reload import Reloader
 from adapter.infra.spyne_process import configure_spyne_process
 from adapter.ports.core import CorePort
 from adapter.ports.nonces import NonceStore
@@ -126,6 +132,9 @@ class AdapterApp:
         self._nonces: NonceStore | None = None
         self._store: SqliteStore | None = None
         self.customers: CustomerService | None = None
+        self.https_tls: tls.ReloadableServerContext | None = None
+        self.reloader: Reloader | None = None
+        self._clients: ClientRegistry | None = None
 
     @property
     def http_port(self) -> int:
@@ -149,6 +158,7 @@ class AdapterApp:
         s = self.settings
         configure_spyne_process()  # the adapter's SOAP front-end runs on spyne
         clients = load_clients(s.clients_file)
+        self._clients = clients
         store = SqliteStore(s.adapter_db, synchronous=s.sqlite_synchronous,
                             linger=s.sqlite_linger_ms / 1000)
         self._store = store
@@ -162,6 +172,7 @@ class AdapterApp:
         self._resolver.start()
         self._nonces = MemoryNonceStore(NONCE_RETENTION)
         server_tls = tls.TlsFiles.from_dir(s.pki_dir, "server")
+        self.https_tls = tls.ReloadableServerContext(server_tls)
         self.customers = build_customer_service(s)
         limits = HttpLimits(
             max_head_bytes=s.http_max_head_bytes, max_headers=s.http_max_headers,
@@ -171,7 +182,7 @@ class AdapterApp:
         try:
             self.https = HttpsServer(
                 build_http_app(services, s, nonces=self._nonces, customers=self.customers),
-                tls.server_context(server_tls), s.host, s.http_port,
+                self.https_tls.listener, s.host, s.http_port,
                 options=uvicorn_options(limits),
             )
         except OSError as exc:
@@ -191,6 +202,10 @@ class AdapterApp:
                                setting="grpc_port") from exc
         self.grpc_port = self.grpc.port
         log.info("adapter gRPC listening on %s:%d", s.host, self.grpc_port)
+        self.reloader = Reloader(
+            "adapter", lambda: (*server_tls.paths(), s.clients_file), self.reload,
+            s.reload_interval)
+        await self.reloader.start()
         if s.health_port is not None:
             from adapter.frontends.health_http import build_health_app
 
@@ -201,8 +216,32 @@ class AdapterApp:
             log.info("plain-HTTP health listener on http://%s:%d (/healthz, /readyz only)",
                      s.health_host, self.health_http.port)
 
+    def reload(self) -> None:
+        """Load the listeners' certificate, CA and CRL and the clients file again; each part
+        on its own (see the module docstring). Raises naming every part that failed."""
+        failed: list[str] = []
+        parts: list[tuple[str, Callable[[], None]]] = []
+        if self.https_tls is not None:
+            parts.append(("HTTPS certificate, CA and CRL", self.https_tls.reload))
+        if self.grpc is not None:
+            parts.append(("gRPC certificate, CA and CRL", self.grpc.reload))
+        if self._clients is not None:
+            registry = self._clients
+            parts.append(("clients file", lambda: registry.replace_with(
+                load_clients(self.settings.clients_file))))
+        for what, part in parts:
+            try:
+                part()
+            except Exception as exc:
+                failed.append(f"{what}: {exc}")
+        if failed:
+            raise RuntimeError("; ".join(failed))
+
     async def stop(self) -> None:
         """Stop what runs; safe after a partial start and when called twice."""
+        reloader, self.reloader = self.reloader, None
+        if reloader is not None:
+            await reloader.stop()
         grpc, self.grpc = self.grpc, None
         https = self.https  # kept: its port stays readable; its stop() is idempotent
         resolver, self._resolver = self._resolver, None

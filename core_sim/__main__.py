@@ -32,11 +32,11 @@ import sys
 from pathlib import Path
 from typing import NoReturn
 
-from adapter.infra import logmask
-from adapter.infra.gctune import freeze_startup_objects
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 
+from adapter.infra import logmask
+from adapter.infra.gctune import freeze_startup_objects
 from adapter.infra.tls import TlsFiles, server_context
 from adapter.infra.trust_domains import CORE_SERVER
 from core_sim.faults import DROP_MODES, FaultSettings

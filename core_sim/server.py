@@ -41,9 +41,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from adapter.infra.reload import Reloader
 from adapter.infra.spyne_asgi import Receive, Scope, Send, SpyneAsgi
 from adapter.infra.spyne_process import configure_spyne_process
-from adapter.infra.reload import Reloader
 from adapter.infra.tls import ReloadableServerContext, TlsFiles, peer_cn
 from adapter.infra.trust_domains import (
     CORE_ADMIN_IDENTITIES,

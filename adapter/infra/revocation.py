@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 
@@ -36,7 +37,8 @@ def _load(sources: Iterable[CrlSource]) -> frozenset[tuple[bytes, int]]:
     for source in sources:
         ca = x509.load_pem_x509_certificate(source.ca.read_bytes())
         crl = x509.load_pem_x509_crl(source.crl.read_bytes())
-        if crl.issuer != ca.subject or not crl.is_signature_valid(ca.public_key()):  # Rule 1
+        key: Any = ca.public_key()  # the CA's key type is whatever the CA was made with
+        if crl.issuer != ca.subject or not crl.is_signature_valid(key):  # Rule 1
             raise ValueError(f"the CRL {source.crl} is not signed by {source.ca}")
         issuer = ca.subject.public_bytes()
         entries.update((issuer, e.serial_number) for e in crl)

@@ -54,6 +54,7 @@ from adapter.infra.trust_domains import (
 
 SERVER_NAMES = ("server", CORE_SERVER)
 CLIENT_NAMES = (LINK_CLIENT, CORE_OPERATOR, "partner", "legacy", "internal")
+BUILT_IN_NAMES = frozenset(SERVER_NAMES + CLIENT_NAMES)
 CA_NAMES = {CALLERS_CA: "bank-adapter callers CA", CORE_LINK_CA: "bank-adapter core-link CA"}
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
 VALIDITY = dt.timedelta(days=825)

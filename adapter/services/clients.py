@@ -91,6 +91,11 @@ class ClientRegistry:
     def load(cls, path: Path) -> ClientRegistry:
         return cls(ClientsFile.model_validate_json(path.read_bytes()).clients)
 
+    def replace_with(self, other: ClientRegistry) -> None:
+        """Serve `other`'s callers from now on (a reloaded clients file): one reference swap,
+        so a lookup sees the old file or the new one, never a mix."""
+        self._by_id = other._by_id
+
     def callers(self) -> list[Caller]:
         return list(self._by_id.values())
 
