@@ -36,6 +36,7 @@ from adapter.frontends.soap.asgi import SOAP_PATH
 from adapter.frontends.soap.wssecurity import NONCE_RETENTION
 from adapter.infra import tls
 from adapter.infra.reload import Reloader
+from adapter.infra.revocation import CrlSource, RevocationList
 from adapter.infra.spyne_process import configure_spyne_process
 from adapter.ports.core import CorePort
 from adapter.ports.nonces import NonceStore
@@ -133,6 +134,7 @@ class AdapterApp:
         self._store: SqliteStore | None = None
         self.customers: CustomerService | None = None
         self.https_tls: tls.ReloadableServerContext | None = None
+        self._https_revocation: RevocationList | None = None
         self.reloader: Reloader | None = None
         self._clients: ClientRegistry | None = None
 
@@ -173,6 +175,8 @@ class AdapterApp:
         self._nonces = MemoryNonceStore(NONCE_RETENTION)
         server_tls = tls.TlsFiles.from_dir(s.pki_dir, "server")
         self.https_tls = tls.ReloadableServerContext(server_tls)
+        assert server_tls.crl is not None
+        self._https_revocation = RevocationList([CrlSource(server_tls.ca, server_tls.crl)])
         self.customers = build_customer_service(s)
         limits = HttpLimits(
             max_head_bytes=s.http_max_head_bytes, max_headers=s.http_max_headers,
@@ -183,7 +187,7 @@ class AdapterApp:
             self.https = HttpsServer(
                 build_http_app(services, s, nonces=self._nonces, customers=self.customers),
                 self.https_tls.listener, s.host, s.http_port,
-                options=uvicorn_options(limits),
+                options=uvicorn_options(limits), revoked=self._https_revocation.revoked,
             )
         except OSError as exc:
             raise _listen_error("HTTPS (REST and SOAP)", s.host, s.http_port, "http_port",
@@ -221,8 +225,9 @@ class AdapterApp:
         on its own (see the module docstring). Raises naming every part that failed."""
         failed: list[str] = []
         parts: list[tuple[str, Callable[[], None]]] = []
-        if self.https_tls is not None:
+        if self.https_tls is not None and self._https_revocation is not None:
             parts.append(("HTTPS certificate, CA and CRL", self.https_tls.reload))
+            parts.append(("HTTPS CRL for open connections", self._https_revocation.reload))
         if self.grpc is not None:
             parts.append(("gRPC certificate, CA and CRL", self.grpc.reload))
         if self._clients is not None:

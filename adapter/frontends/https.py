@@ -7,6 +7,12 @@ module is the one place that puts it there: a subclass of uvicorn's httptools pr
 the verified certificate once per connection, after the handshake, and adds it to every
 request's scope on that connection. Keys follow the extension: `client_cert_chain` (PEM
 strings, leaf first), `client_cert_name` (RFC 4514), `client_cert_error`, `tls_version`.
+
+Revocation: the TLS handshake checks the callers' CRL (adapter.infra.tls), which covers new
+connections. A keep-alive connection opened before a revocation is checked again at each
+request (`revoked`, the listener's `RevocationList`): a request begun after its certificate
+was revoked carries no client identity (`client_cert_error` "revoked"), so it is refused
+UNAUTHENTICATED in the caller's protocol; a request already in flight finishes.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import ssl
+from collections.abc import Callable
 from typing import Any
 
 import uvicorn
@@ -48,6 +55,7 @@ class TlsScopeProtocol(HttpToolsProtocol):
     """httptools protocol that adds the ASGI TLS extension to each request scope."""
 
     _tls: dict[str, Any] | None = None
+    revoked: Callable[[bytes], bool] | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -55,9 +63,16 @@ class TlsScopeProtocol(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        if self._tls is not None:
-            extensions: dict[str, Any] = {"tls": self._tls}
-            self.scope["extensions"] = extensions
+        info = self._tls
+        if info is None:
+            return
+        revoked = type(self).revoked
+        chain = info["client_cert_chain"]
+        if revoked is not None and chain and revoked(chain[0].encode()):
+            info = {**info, "client_cert_chain": [], "client_cert_name": None,
+                    "client_cert_error": "revoked"}
+        extensions: dict[str, Any] = {"tls": info}
+        self.scope["extensions"] = extensions
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -77,11 +92,15 @@ class HttpsServer:
     `ssl_context=None` is only for the plain health listener (frontends/health_http.py)."""
 
     def __init__(self, app: Any, ssl_context: ssl.SSLContext | None, host: str, port: int,
-                 *, log_level: str = "warning", options: dict[str, Any] | None = None) -> None:
+                 *, log_level: str = "warning", options: dict[str, Any] | None = None,
+                 revoked: Callable[[bytes], bool] | None = None) -> None:
         self.socket = bind(host, port)
         self.port: int = self.socket.getsockname()[1]
         opts: dict[str, Any] = {"http": TlsScopeProtocol, "timeout_keep_alive": 30}
         opts.update(options or {})
+        if revoked is not None:  # uvicorn takes a class: this listener's own subclass
+            opts["http"] = type("RevocationChecking", (opts["http"],),
+                                {"revoked": staticmethod(revoked)})
         config = uvicorn.Config(
             app,
             **opts,

@@ -11,9 +11,10 @@ Invariants:
   leads to exactly one more after it.
 - Rule 2: a failed reload is one log line naming what failed; the owner keeps serving with
   what it had, and the next change (or request) tries again.
-- Rule 3: `generation` counts completed attempts and `failures` the failed ones, under a
-  condition variable, so a test (or an operator's script via the logs) can wait for "reloaded
-  at least N times" with a deadline instead of sleeping.
+- Rule 3: `generation` counts completed attempts and `failures` the failed ones, and `loaded`
+  is the files' signature a successful attempt started from, all under a condition variable:
+  `wait_loaded()` waits, with a deadline and no sleeping, until the files as they are now have
+  been loaded.
 """
 
 from __future__ import annotations
@@ -57,11 +58,13 @@ class Reloader:
         self._done = threading.Condition()
         self.generation = 0
         self.failures = 0
+        self.loaded: Signature | None = None
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
         baseline = signature(self._paths())
+        self.loaded = baseline  # the owner loaded these files as it started
         self._task = asyncio.create_task(self._run(baseline), name=f"reload:{self.name}")
 
     def request(self) -> None:
@@ -80,9 +83,9 @@ class Reloader:
             if not asked and now == seen:
                 continue
             seen = now
-            self._attempt("SIGHUP" if asked else "a file change")
+            self._attempt("SIGHUP" if asked else "a file change", now)
 
-    def _attempt(self, why: str) -> None:
+    def _attempt(self, why: str, files: Signature) -> None:
         ok = True
         try:
             self._reload()
@@ -94,13 +97,23 @@ class Reloader:
             log.info("%s: reloaded after %s", self.name, why)
         with self._done:
             self.generation += 1
-            self.failures += 0 if ok else 1
+            if ok:
+                self.loaded = files
+            else:
+                self.failures += 1
             self._done.notify_all()
 
     def wait_for(self, generation: int, timeout: float) -> bool:
         """Block (another thread) until `generation` attempts are done, or `timeout` s pass."""
         with self._done:
             return self._done.wait_for(lambda: self.generation >= generation, timeout)
+
+    def wait_loaded(self, timeout: float) -> bool:
+        """Block (another thread) until the files as they are now have been loaded, or
+        `timeout` s pass; False on the deadline."""
+        target = signature(self._paths())
+        with self._done:
+            return self._done.wait_for(lambda: self.loaded == target, timeout)
 
     async def stop(self) -> None:
         task, self._task = self._task, None

@@ -164,15 +164,16 @@ def ensure_ca(pki_dir: Path, domain: str = CALLERS_CA) -> Issued:
 
 
 def issue(pki_dir: Path, name: str, *, server: bool = False,
-          hosts: tuple[str, ...] = LOOPBACK_HOSTS) -> Issued:
-    """Issue `name.crt`/`name.key` from the CA of `name`'s domain, unless both already exist.
+          hosts: tuple[str, ...] = LOOPBACK_HOSTS, domain: str | None = None) -> Issued:
+    """Issue `name.crt`/`name.key` from the CA of `name`'s domain (or of `domain`: tests make
+    certificates outside the layout with it), unless both already exist.
 
     The subject CN is `name`; for a caller this is the identity the clients file registers.
     """
     cert_path, key_path = pki_dir / f"{name}.crt", pki_dir / f"{name}.key"
     if cert_path.exists() and key_path.exists():
         return Issued(name, cert_path, key_path, created=False)
-    domain = domain_of(name)
+    domain = domain or domain_of(name)
     if not ca_file(pki_dir, domain).exists():
         raise PkiError(f"no {domain} CA in {pki_dir}: run `bank-adapter pki init --dir "
                        f"{pki_dir}` first")

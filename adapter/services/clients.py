@@ -105,7 +105,9 @@ class ClientRegistry:
     def authenticate(self, cert_cn: str | None) -> Caller:
         """The caller for a verified certificate CN; FORBIDDEN if the CN is not registered."""
         if cert_cn is None:
-            raise Unauthenticated("a client certificate is required")
+            # TLS admits no connection without a certificate: None is one revoked since.
+            raise Unauthenticated("a valid client certificate is required: none was presented "
+                                  "or it has been revoked")
         caller = self._by_id.get(cert_cn)
         if caller is None:
             raise Forbidden("this client certificate is not registered with the adapter")
