@@ -69,8 +69,10 @@ class TlsScopeProtocol(HttpToolsProtocol):
         revoked = type(self).revoked
         chain = info["client_cert_chain"]
         if revoked is not None and chain and revoked(chain[0].encode()):
-            info = {**info, "client_cert_chain": [], "client_cert_name": None,
-                    "client_cert_error": "revoked"}
+            # A fresh dict: the connection's own one memoises its CN (security.identity).
+            info = {"server_cert": None, "client_cert_chain": [], "client_cert_name": None,
+                    "client_cert_error": "revoked", "tls_version": info["tls_version"],
+                    "cipher_suite": None}
         extensions: dict[str, Any] = {"tls": info}
         self.scope["extensions"] = extensions
 
