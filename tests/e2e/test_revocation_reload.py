@@ -9,9 +9,15 @@ waits, with a deadline, until the listener has loaded the files as they are now
 from __future__ import annotations
 
 import asyncio
+import os
+import queue
+import re
 import shutil
+import signal
 import socket
 import ssl
+import subprocess
+import sys
 import threading
 import uuid
 from collections.abc import Iterator
@@ -292,3 +298,59 @@ def test_grpc_offers_aead_suites_only(adapter: RunningAdapter) -> None:
     with pytest.raises(ssl.SSLError):
         probe("ECDHE-ECDSA-AES128-SHA256")
     assert probe("ECDHE-ECDSA-AES128-GCM-SHA256") == "ECDHE-ECDSA-AES128-GCM-SHA256"
+
+
+def _lines_of(proc: subprocess.Popen[str]) -> queue.Queue[str | None]:
+    lines: queue.Queue[str | None] = queue.Queue()
+
+    def pump() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.put(line)
+        lines.put(None)
+
+    threading.Thread(target=pump, daemon=True).start()
+    return lines
+
+
+def _until(lines: queue.Queue[str | None], wanted: set[str], limit: float = 90) -> str:
+    """Read lines until each of `wanted` has appeared in one; the text read."""
+    seen: list[str] = []
+    missing = set(wanted)
+    while missing:
+        line = lines.get(timeout=limit)
+        assert line is not None, "the process ended early:\n" + "".join(seen)
+        seen.append(line)
+        missing = {w for w in missing if w not in line}
+    return "".join(seen)
+
+
+def test_sighup_reloads_up_and_its_core(tmp_path: Path) -> None:
+    """`up` with the file watch effectively off: after `pki revoke partner` and `pki revoke
+    adapter-client`, one SIGHUP to `up` reloads the adapter and its core child; then partner
+    is refused on a new HTTPS connection and the old link certificate by the core."""
+    state = tmp_path / "state"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BANK_ADAPTER_")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "adapter.cli", "up", "--state-dir", str(state),
+         "--http-port", "0", "--grpc-port", "0", "--core-soap-port", "0",
+         "--core-iso-port", "0", "--reload-interval", "3600"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    lines = _lines_of(proc)
+    try:
+        banner = _until(lines, {"Press Ctrl-C to stop."})
+        http_port = int(re.search(r"REST\s+https://localhost:(\d+)/v1", banner).group(1))  # type: ignore[union-attr]
+        iso_port = int(re.search(r", \S+:(\d+) \(ISO 8583\)", banner).group(1))  # type: ignore[union-attr]
+        pki_dir = state / "pki"
+        partner, link = _revoke(pki_dir, "partner"), _revoke(pki_dir, "adapter-client")
+        proc.send_signal(signal.SIGHUP)
+        _until(lines, {"adapter: reloaded after SIGHUP", "core_sim: reloaded after SIGHUP"})
+        with httpx.Client(verify=tls.client_context(partner, partner.ca), trust_env=False,
+                          base_url=f"https://localhost:{http_port}") as c, pytest.raises(
+                (httpx.ConnectError, httpx.ReadError, httpx.RemoteProtocolError)):
+            c.get("/v1/accounts")
+        _refused(iso_port, link, _framed(ECHO))
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(60)
+    assert proc.returncode == 0
