@@ -1,7 +1,8 @@
 """The clients file: who may call the adapter, which operations, on which accounts.
 
 A caller is identified by the common name (CN) of its client certificate, already verified
-against the project's CA by TLS. The clients file (JSON) maps that CN to the operations and
+against the callers' CA and CRL by TLS. A running adapter reloads the file when it changes
+(`replace_with`, called by `adapter.app.AdapterApp.reload`). The clients file (JSON) maps that CN to the operations and
 accounts it may use. Anything not granted is FORBIDDEN: there is no default client.
 
     {"clients": [
