@@ -3,7 +3,8 @@
 A caller is identified by the common name (CN) of its client certificate, already verified
 against the callers' CA and CRL by TLS. A running adapter reloads the file when it changes
 (`replace_with`, called by `adapter.app.AdapterApp.reload`). The clients file (JSON) maps
-that CN to the operations and accounts it may use. Anything not granted is FORBIDDEN: there is no default client.
+that CN to the operations and accounts it may use. Anything not granted is FORBIDDEN: there
+is no default client.
 
     {"clients": [
       {"id": "partner", "accounts": ["10000001", "10000002"],
