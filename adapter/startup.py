@@ -214,6 +214,9 @@ async def run_up(settings: Settings, *, with_core: bool,
 
     seq = Sequence(os.environ if environ is None else environ)
     seq.install()
+    # Until the listeners are up, a SIGHUP has nothing to reload (start-up reads every file
+    # anyway); it must not end the process, as SIGHUP's default action would.
+    asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, lambda: None)
     core: CoreChild | None = None
     app: AdapterApp | None = None
     try:
