@@ -229,7 +229,8 @@ class AdapterApp:
             parts.append(("HTTPS certificate, CA and CRL", self.https_tls.reload))
             parts.append(("HTTPS CRL for open connections", self._https_revocation.reload))
         if self.grpc is not None:
-            parts.append(("gRPC certificate, CA and CRL", self.grpc.reload))
+            parts.append(("gRPC CRL", self.grpc.revocation.reload))
+            parts.append(("gRPC certificate and CA", self.grpc.credentials.reload))
         if self._clients is not None:
             registry = self._clients
             parts.append(("clients file", lambda: registry.replace_with(

@@ -91,8 +91,8 @@ class Reloader:
             self._reload()
         except Exception as exc:  # Rule 2: anything the files can do to a loader
             ok = False
-            log.error("%s: reload after %s failed, still serving the previous files: %s: %s",
-                      self.name, why, type(exc).__name__, exc)
+            log.error("%s: reload after %s failed (what failed keeps serving what it had): "
+                      "%s: %s", self.name, why, type(exc).__name__, exc)
         else:
             log.info("%s: reloaded after %s", self.name, why)
         with self._done:

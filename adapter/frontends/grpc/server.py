@@ -97,7 +97,8 @@ class GrpcServer:
         self._health_task = asyncio.create_task(self._watch_core(), name=f"grpc-health:{self.port}")
 
     def reload(self) -> None:
-        """Rule 1: the server certificate, the callers' CA and their CRL, from the files."""
+        """Rule 1: the callers' CRL, then the server certificate and CA, from the files (the
+        application reloads the two separately, so one failing does not hold the other)."""
         self.revocation.reload()
         self.credentials.reload()
 
