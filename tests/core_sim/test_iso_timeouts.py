@@ -1,4 +1,4 @@
-"""The ISO 8583 host's read bounds (iso_host Rule 5) over a raw mutual-TLS socket.
+"""The ISO 8583 host's read bounds (iso_host Rule 6) over a raw mutual-TLS socket.
 
 Each test waits on the socket itself (its end of stream) with a deadline, never on a clock:
 a connection the host should close and does not fails the deadline.

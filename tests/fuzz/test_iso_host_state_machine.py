@@ -67,8 +67,8 @@ class OverTls:
     """One mutual-TLS connection to a started host; a request, then its framed reply."""
 
     def __init__(self, port: int, pki_dir: Path) -> None:
-        context = client_context(TlsFiles.from_dir(pki_dir, "adapter-client"),
-                                 pki_dir / "ca.crt")
+        link = TlsFiles.from_dir(pki_dir, "adapter-client")  # the core link's own CA
+        context = client_context(link, link.ca)
         raw = socket.create_connection(("127.0.0.1", port), timeout=10)
         self._sock: ssl.SSLSocket = context.wrap_socket(raw, server_hostname="localhost")
 
