@@ -64,6 +64,7 @@ SETTLE_DEADLINE_S = 60.0
 class Options:
     load: Load
     rounds: int = 2
+    operations: tuple[str, ...] = ("transfer",)
     kill_run: float = 30.0
     kill_at: float = 8.0
     restart_at: float = 18.0
@@ -139,51 +140,61 @@ def _settled_check(d: Deployment, stop_adapter: Any) -> dict[str, Any]:
     shape = _ledger_shape(db)
     odd = {k: v for k, v in shape.items() if k not in ("booked/2", "reversed/4", "reversed/0",
                                                        "cancelled/0")}
-    check = {
+    postings_booked = booked_after - d.booked_before
+    lost = max(0, d.answered_booked - postings_booked)
+    unanswered = max(0, postings_booked - d.answered_booked)
+    check: dict[str, Any] = {
         "totals_unchanged": totals_after == d.totals_before,
-        "postings_booked": booked_after - d.booked_before,
+        "postings_booked": postings_booked,
         "transfers_answered_booked": d.answered_booked,
         "transfer_errors": d.errors,
         "postings_by_state_and_entries": shape,
         "postings_with_odd_entries": odd,
     }
-    check["lost"] = max(0, d.answered_booked - check["postings_booked"])
-    check["booked_without_booked_answer"] = max(0, check["postings_booked"] - d.answered_booked)
-    check["ok"] = (check["totals_unchanged"] and not odd and check["lost"] == 0
-                   and check["booked_without_booked_answer"] == 0)
+    check["lost"] = lost
+    check["booked_without_booked_answer"] = unanswered
+    check["ok"] = totals_after == d.totals_before and not odd and lost == 0 and unanswered == 0
     return check
 
 
 def run_scaling(procs: Processes, workdir: Path, d: Deployment, opts: Options,
                 results: Results, run_id: str, log: Any) -> None:
+    """Each round: the no-pool adapter, then pools of 1, 2 and 3 nodes, each measured for
+    every operation; a ratio compares a figure with the no-pool one of its round and op."""
     configs: list[tuple[str, list[Server] | None]] = [("no pool", None)] + [
         (f"{n} node{'s' if n > 1 else ''}", d.nodes[:n]) for n in range(1, NODES + 1)]
-    rounds: dict[str, list[dict[str, Any]]] = {}
+    rounds: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for round_no in range(opts.rounds):
-        base_rps = None
+        base_rps: dict[str, float] = {}
         for label, nodes in configs:
             name = f"adapter-r{round_no}-{label.replace(' ', '')}"
             adapter = _start_adapter(procs, name, d, nodes, opts.balance)
             servers = {"adapter": adapter.pid, **{f"node{i + 1}": n.pid
                                                   for i, n in enumerate(d.nodes)}}
-            m = measure(workdir, name, target_for("rest", adapter.ports, d.state / "pki"),
-                        request_for("rest", "transfer", echo=False), opts.load, servers, run_id)
-            d.answered_booked += m.ok + m.warmup_ok
-            d.errors += m.errors
+            for op in opts.operations:
+                m = measure(workdir, f"{name}-{op}",
+                            target_for("rest", adapter.ports, d.state / "pki"),
+                            request_for("rest", op, echo=False), opts.load, servers, run_id)
+                if op == "transfer":
+                    d.answered_booked += m.ok + m.warmup_ok
+                    d.errors += m.errors
+                rec = {"config": label, "operation": op,
+                       "nodes": 0 if nodes is None else len(nodes), "round": round_no,
+                       **m.as_record()}
+                if nodes is None:
+                    base_rps[op] = rec["rps"]
+                base = base_rps.get(op)
+                rec["ratio_to_no_pool"] = round(rec["rps"] / base, 3) if base else None
+                rounds.setdefault((label, op), []).append(rec)
+                log({k: rec[k] for k in ("config", "operation", "round", "rps", "p50_ms",
+                                         "p99_ms", "errors", "ratio_to_no_pool", "cpu_pct")})
             procs.stop(adapter.name)
-            rec = {"config": label, "nodes": 0 if nodes is None else len(nodes),
-                   "round": round_no, **m.as_record()}
-            if nodes is None:
-                base_rps = rec["rps"]
-            rec["ratio_to_no_pool"] = round(rec["rps"] / base_rps, 3) if base_rps else None
-            rounds.setdefault(label, []).append(rec)
-            log({k: rec[k] for k in ("config", "round", "rps", "p50_ms", "p99_ms", "errors",
-                                     "ratio_to_no_pool", "cpu_pct")})
     for recs in rounds.values():
         ordered = sorted(recs, key=lambda r: r["rps"])
         chosen = dict(ordered[(len(ordered) - 1) // 2])
         chosen["rps_rounds"] = [r["rps"] for r in recs]
         chosen["p99_rounds"] = [r["p99_ms"] for r in recs]
+        chosen["ratio_rounds"] = [r["ratio_to_no_pool"] for r in recs]
         ratios = [r["ratio_to_no_pool"] for r in recs if r["ratio_to_no_pool"] is not None]
         chosen["ratio_to_no_pool"] = round(statistics.median(ratios), 3) if ratios else None
         chosen["errors"] = sum(r["errors"] for r in recs)
@@ -263,13 +274,15 @@ def run_kill(procs: Processes, workdir: Path, d: Deployment, opts: Options,
     d.answered_booked += m.ok + m.warmup_ok
     d.errors += m.errors
     start_at = started[0] if started else 0.0
-    seconds = int(opts.kill_run) + 1
+    seconds = int(opts.kill_run)  # whole seconds only: a last partial one would read as a dip
     ok_per_s = [0] * seconds
     err_per_s = [0] * seconds
     for t in m.ok_at:
-        ok_per_s[min(seconds - 1, int(t))] += 1
+        if t < seconds:
+            ok_per_s[int(t)] += 1
     for t in m.error_at:
-        err_per_s[min(seconds - 1, int(t))] += 1
+        if t < seconds:
+            err_per_s[int(t)] += 1
     victim_name = f"127.0.0.1:{ports['soap']}:{ports['iso']}"
     usable_series = [(round(t - start_at, 2), s[victim_name][0]) for t, s in sampler.samples
                      if victim_name in s]
@@ -298,8 +311,40 @@ def run_kill(procs: Processes, workdir: Path, d: Deployment, opts: Options,
         "p99_ms": m.latency_ms.get("p99"), "victim_usable_series": usable_series,
         "failures": failures, "fatal": m.fatal,
     }
-    log({k: v for k, v in results.kill.items() if k not in ("victim_usable_series",)})
     results.checks.append({"part": "all", **_settled_check(d, lambda: procs.stop(adapter.name))})
+    names = {_address(n): f"node{i + 1}" for i, n in enumerate(d.nodes)}
+    per_node = _journal_per_node(d.state / "adapter.db", start_at, seconds, names)
+    results.kill["booked_per_s_by_node"] = per_node
+    victim_series = per_node[names[victim_name]]
+    last_before = max((i for i, c in enumerate(victim_series)
+                       if kill_t is not None and i <= kill_t and c), default=None)
+    first_after = min((i for i, c in enumerate(victim_series)
+                       if restart_t is not None and i >= restart_t and c), default=None)
+    results.kill["victim_last_second_with_traffic"] = last_before
+    results.kill["victim_first_second_with_traffic_after_restart"] = first_after
+    log({k: v for k, v in results.kill.items() if k not in ("victim_usable_series",)})
+
+
+def _journal_per_node(adapter_db: Path, start_at: float, seconds: int,
+                      names: dict[str, str]) -> dict[str, list[int]]:
+    """Booked payments per second per node, from the adapter's journal (each payment records
+    the node it was sent to, and when it was created): which node carried the traffic."""
+    from adapter.model import Payment, PaymentStatus
+
+    series = {label: [0] * seconds for label in names.values()}
+    con = sqlite3.connect(adapter_db)
+    try:
+        rows = con.execute("SELECT body FROM payments").fetchall()
+    finally:
+        con.close()
+    for (body,) in rows:
+        payment = Payment.model_validate_json(body)
+        at = payment.created_at.timestamp() - start_at
+        label = names.get(payment.core_node or "")
+        if label is None or not 0 <= at < seconds or payment.status is not PaymentStatus.BOOKED:
+            continue
+        series[label][int(at)] += 1
+    return series
 
 
 def write_png(path: Path, results: Results) -> None:
@@ -312,7 +357,11 @@ def write_png(path: Path, results: Results) -> None:
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 6), sharex=True,
                                       gridspec_kw={"height_ratios": [3, 1]})
     xs = list(range(len(k["ok_per_s"])))
-    top.plot(xs, k["ok_per_s"], marker=".", color="tab:blue", label="transfers booked / s")
+    top.plot(xs, k["ok_per_s"], marker=".", color="tab:blue", lw=2,
+             label="transfers answered booked / s (clients)")
+    for (node, series), colour in zip(sorted(k.get("booked_per_s_by_node", {}).items()),
+                                      ("tab:cyan", "tab:olive", "tab:brown"), strict=False):
+        top.plot(xs, series, lw=1, color=colour, label=f"booked via {node} / s (journal)")
     bottom.bar(xs, k["errors_per_s"], color="tab:red", label="errors / s")
     for ax in (top, bottom):
         for key, label, colour in (("kill_at_s", "SIGKILL node 3", "black"),
@@ -335,12 +384,13 @@ def write_png(path: Path, results: Results) -> None:
 
 
 def table(results: Results) -> str:
-    lines = [f"{'config':10} {'rps':>7} {'ratio':>6} {'p50 ms':>7} {'p99 ms':>7} {'errors':>6}"
-             f"  rounds (rps / p99)"]
+    lines = [f"{'config':10} {'op':9} {'rps':>7} {'ratio':>6} {'p50 ms':>7} {'p99 ms':>7} "
+             f"{'errors':>6}  rounds (rps / p99 / ratio)"]
     for r in results.scaling:
-        lines.append(f"{r['config']:10} {r['rps']:>7.0f} {r['ratio_to_no_pool'] or 0:>6.2f} "
+        lines.append(f"{r['config']:10} {r['operation']:9} {r['rps']:>7.0f} "
+                     f"{r['ratio_to_no_pool'] or 0:>6.2f} "
                      f"{r['p50_ms'] or 0:>7.1f} {r['p99_ms'] or 0:>7.1f} {r['errors']:>6}  "
-                     f"{r['rps_rounds']} / {r['p99_rounds']}")
+                     f"{r['rps_rounds']} / {r['p99_rounds']} / {r['ratio_rounds']}")
     k = results.kill
     if k:
         lines.append(
@@ -392,7 +442,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--duration", type=float, default=8.0, help="seconds per scaling scenario")
     p.add_argument("--warmup", type=float, default=2.0)
-    p.add_argument("--rounds", type=int, default=2)
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--operations", nargs="+", choices=["transfer", "balance"],
+                   default=["transfer"], help="REST operations of the scaling part "
+                   "(balance: an ISO 8583 balance inquiry, no ledger write)")
     p.add_argument("--kill-run", type=float, default=30.0)
     p.add_argument("--kill-at", type=float, default=8.0)
     p.add_argument("--restart-at", type=float, default=18.0)
@@ -404,12 +457,13 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.quick:
         opts = Options(load=Load(connections=8, workers=1, duration=0.5, warmup=0.2),
-                       rounds=1, kill_run=6.0, kill_at=1.5, restart_at=3.5,
-                       balance=args.balance)
+                       rounds=1, operations=tuple(args.operations), kill_run=6.0,
+                       kill_at=1.5, restart_at=3.5, balance=args.balance)
     else:
         opts = Options(load=Load(connections=args.connections, workers=args.workers,
                                  duration=args.duration, warmup=args.warmup),
-                       rounds=args.rounds, kill_run=args.kill_run, kill_at=args.kill_at,
+                       rounds=args.rounds, operations=tuple(args.operations),
+                       kill_run=args.kill_run, kill_at=args.kill_at,
                        restart_at=args.restart_at, balance=args.balance)
     workdir = Path(tempfile.mkdtemp(prefix="bank-adapter-pool-bench-"))
     began = time.monotonic()
@@ -429,8 +483,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         body = {"machine": report.machine(), "options": {
             "load": dataclasses.asdict(opts.load),
-            "rounds": opts.rounds, "kill_run": opts.kill_run, "kill_at": opts.kill_at,
-            "restart_at": opts.restart_at, "balance": opts.balance},
+            "rounds": opts.rounds, "operations": list(opts.operations),
+            "kill_run": opts.kill_run, "kill_at": opts.kill_at, "restart_at": opts.restart_at,
+            "balance": opts.balance},
             "scaling": results.scaling, "kill": results.kill, "checks": results.checks,
             "notes": results.notes, "elapsed_s": round(time.monotonic() - began, 1)}
         args.json.write_text(json.dumps(body, indent=1, default=str))
