@@ -5,6 +5,7 @@ node killed (SIGKILL) and restarted during a run, as a per-second time series an
     python -m bench.pool_nodes --json bench/results/pool-nodes.json \\
                                --png bench/results/pool-kill.png
     python -m bench.pool_nodes --quick                 # a smoke run: seconds, not figures
+    python -m bench.pool_nodes --replot RUN.json --png CHART.png   # redraw, run nothing
 
 Every process is real and separate (`bench.runner`): three core_sim nodes on one SQLite ledger,
 the adapter (`bench.servers adapter --core-nodes ...`, the ISO 8583 connector, one pool), and
@@ -95,20 +96,24 @@ def _address(node: Server) -> str:
     return f"127.0.0.1:{node.ports['soap']}:{node.ports['iso']}"
 
 
-def _start_adapter(procs: Processes, name: str, d: Deployment, nodes: list[Server] | None,
-                   balance: str) -> Server:
+def _start_adapter(procs: Processes, workdir: Path, name: str, d: Deployment,
+                   nodes: list[Server] | None, balance: str) -> tuple[Server, Path]:
     """The adapter with the ISO 8583 connector: over a pool of `nodes`, or (None) over the
-    first node alone without a pool."""
+    first node alone without a pool. Each adapter gets a fresh state folder (its own
+    journal), so a later configuration never pays for a journal the earlier ones grew."""
+    state = workdir / f"state-{name}"
+    shutil.copytree(d.state / "pki", state / "pki")
     first = d.nodes[0]
     extra: list[str] = []
     if nodes is not None:
         for node in nodes:
             extra += ["--core-nodes", _address(node)]
         extra += ["--core-balance", balance]
-    return procs.start_server(
-        name, "adapter", "--state-dir", str(d.state), "--connector", "iso8583",
+    server = procs.start_server(
+        name, "adapter", "--state-dir", str(state), "--connector", "iso8583",
         "--core-soap-port", str(first.ports["soap"]), "--core-iso-port",
         str(first.ports["iso"]), "--log-level", "warning", *extra)
+    return server, state
 
 
 def _ledger_shape(db: Path) -> dict[str, int]:
@@ -166,9 +171,13 @@ def run_scaling(procs: Processes, workdir: Path, d: Deployment, opts: Options,
     rounds: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for round_no in range(opts.rounds):
         base_rps: dict[str, float] = {}
-        for label, nodes in configs:
+        # The no-pool baseline opens every round (ratios need it); the pools rotate, so no
+        # configuration is always the one measured last.
+        shift = round_no % (len(configs) - 1)
+        order = [configs[0], *configs[1 + shift:], *configs[1:1 + shift]]
+        for label, nodes in order:
             name = f"adapter-r{round_no}-{label.replace(' ', '')}"
-            adapter = _start_adapter(procs, name, d, nodes, opts.balance)
+            adapter, _ = _start_adapter(procs, workdir, name, d, nodes, opts.balance)
             servers = {"adapter": adapter.pid, **{f"node{i + 1}": n.pid
                                                   for i, n in enumerate(d.nodes)}}
             for op in opts.operations:
@@ -181,6 +190,11 @@ def run_scaling(procs: Processes, workdir: Path, d: Deployment, opts: Options,
                 rec = {"config": label, "operation": op,
                        "nodes": 0 if nodes is None else len(nodes), "round": round_no,
                        **m.as_record()}
+                # CPU per request moves far less than req/s when other jobs take the cores.
+                cores = sum(v for k, v in m.server_cpu_s.items() if k != "adapter")
+                rec["adapter_cpu_ms_per_req"] = (
+                    round(1000 * m.server_cpu_s.get("adapter", 0.0) / m.ok, 3) if m.ok else None)
+                rec["core_cpu_ms_per_req"] = round(1000 * cores / m.ok, 3) if m.ok else None
                 if nodes is None:
                     base_rps[op] = rec["rps"]
                 base = base_rps.get(op)
@@ -189,12 +203,16 @@ def run_scaling(procs: Processes, workdir: Path, d: Deployment, opts: Options,
                 log({k: rec[k] for k in ("config", "operation", "round", "rps", "p50_ms",
                                          "p99_ms", "errors", "ratio_to_no_pool", "cpu_pct")})
             procs.stop(adapter.name)
-    for recs in rounds.values():
+    for _, recs in sorted(rounds.items(), key=lambda kv: (
+            [c[0] for c in configs].index(kv[0][0]), opts.operations.index(kv[0][1]))):
         ordered = sorted(recs, key=lambda r: r["rps"])
         chosen = dict(ordered[(len(ordered) - 1) // 2])
         chosen["rps_rounds"] = [r["rps"] for r in recs]
         chosen["p99_rounds"] = [r["p99_ms"] for r in recs]
         chosen["ratio_rounds"] = [r["ratio_to_no_pool"] for r in recs]
+        for key in ("adapter_cpu_ms_per_req", "core_cpu_ms_per_req"):
+            values = [r[key] for r in recs if r[key] is not None]
+            chosen[key] = round(statistics.median(values), 3) if values else None
         ratios = [r["ratio_to_no_pool"] for r in recs if r["ratio_to_no_pool"] is not None]
         chosen["ratio_to_no_pool"] = round(statistics.median(ratios), 3) if ratios else None
         chosen["errors"] = sum(r["errors"] for r in recs)
@@ -228,7 +246,8 @@ class StatusSampler(threading.Thread):
 
 def run_kill(procs: Processes, workdir: Path, d: Deployment, opts: Options,
              results: Results, run_id: str, log: Any) -> None:
-    adapter = _start_adapter(procs, "adapter-kill", d, d.nodes, opts.balance)
+    adapter, adapter_state = _start_adapter(procs, workdir, "adapter-kill", d, d.nodes,
+                                            opts.balance)
     victim = d.nodes[-1]
     name, db, ports = victim.name, d.state / "core.db", dict(victim.ports)
     events: dict[str, float] = {}
@@ -259,7 +278,7 @@ def run_kill(procs: Processes, workdir: Path, d: Deployment, opts: Options,
         actor.append(thread)
         thread.start()
 
-    sampler = StatusSampler(d.state / STATUS_FILE)
+    sampler = StatusSampler(adapter_state / STATUS_FILE)
     sampler.start()
     load = Load(connections=opts.load.connections, workers=opts.load.workers,
                 duration=opts.kill_run, warmup=opts.load.warmup,
@@ -313,7 +332,7 @@ def run_kill(procs: Processes, workdir: Path, d: Deployment, opts: Options,
     }
     results.checks.append({"part": "all", **_settled_check(d, lambda: procs.stop(adapter.name))})
     names = {_address(n): f"node{i + 1}" for i, n in enumerate(d.nodes)}
-    per_node = _journal_per_node(d.state / "adapter.db", start_at, seconds, names)
+    per_node = _journal_per_node(adapter_state / "adapter.db", start_at, seconds, names)
     results.kill["booked_per_s_by_node"] = per_node
     victim_series = per_node[names[victim_name]]
     last_before = max((i for i, c in enumerate(victim_series)
@@ -354,7 +373,7 @@ def write_png(path: Path, results: Results) -> None:
     import matplotlib.pyplot as plt
 
     k = results.kill
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 6), sharex=True,
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(13, 6), sharex=True,
                                       gridspec_kw={"height_ratios": [3, 1]})
     xs = list(range(len(k["ok_per_s"])))
     top.plot(xs, k["ok_per_s"], marker=".", color="tab:blue", lw=2,
@@ -365,9 +384,10 @@ def write_png(path: Path, results: Results) -> None:
     bottom.bar(xs, k["errors_per_s"], color="tab:red", label="errors / s")
     for ax in (top, bottom):
         for key, label, colour in (("kill_at_s", "SIGKILL node 3", "black"),
-                                   ("victim_unusable_at_s", "node 3 unusable", "tab:orange"),
+                                   ("victim_unusable_at_s", "node 3 unusable (status file)",
+                                    "tab:orange"),
                                    ("restart_at_s", "node 3 restarted", "tab:green"),
-                                   ("victim_usable_again_at_s", "node 3 usable again",
+                                   ("victim_usable_again_at_s", "node 3 usable again (status file)",
                                     "tab:purple")):
             if k.get(key) is not None:
                 ax.axvline(k[key], ls="--", lw=1, color=colour,
@@ -375,7 +395,7 @@ def write_png(path: Path, results: Results) -> None:
     top.set_ylabel("booked per second")
     top.set_title(f"REST transfers via ISO 8583, 3 core nodes ({k['balance']}, "
                   f"{k['connections']} connections): node 3 killed, then restarted")
-    top.legend(fontsize=8, loc="lower left")
+    top.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     bottom.set_ylabel("errors / s")
     bottom.set_xlabel("seconds since the measured window opened")
     fig.tight_layout()
@@ -385,11 +405,13 @@ def write_png(path: Path, results: Results) -> None:
 
 def table(results: Results) -> str:
     lines = [f"{'config':10} {'op':9} {'rps':>7} {'ratio':>6} {'p50 ms':>7} {'p99 ms':>7} "
-             f"{'errors':>6}  rounds (rps / p99 / ratio)"]
+             f"{'errors':>6} {'CPU ms/req adapter core':>24}  rounds (rps / p99 / ratio)"]
     for r in results.scaling:
         lines.append(f"{r['config']:10} {r['operation']:9} {r['rps']:>7.0f} "
                      f"{r['ratio_to_no_pool'] or 0:>6.2f} "
-                     f"{r['p50_ms'] or 0:>7.1f} {r['p99_ms'] or 0:>7.1f} {r['errors']:>6}  "
+                     f"{r['p50_ms'] or 0:>7.1f} {r['p99_ms'] or 0:>7.1f} {r['errors']:>6} "
+                     f"{r['adapter_cpu_ms_per_req'] or 0:>16.2f} "
+                     f"{r['core_cpu_ms_per_req'] or 0:>7.2f}  "
                      f"{r['rps_rounds']} / {r['p99_rounds']} / {r['ratio_rounds']}")
     k = results.kill
     if k:
@@ -454,7 +476,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--parts", nargs="+", choices=["scaling", "kill"],
                    default=["scaling", "kill"])
     p.add_argument("--keep", action="store_true", help="keep the work folder")
+    p.add_argument("--replot", type=Path, metavar="JSON",
+                   help="draw --png from the JSON of an earlier run; run nothing")
     args = p.parse_args(argv)
+    if args.replot is not None:
+        if args.png is None:
+            p.error("--replot needs --png")
+        write_png(args.png, Results(kill=json.loads(args.replot.read_text())["kill"]))
+        return 0
     if args.quick:
         opts = Options(load=Load(connections=8, workers=1, duration=0.5, warmup=0.2),
                        rounds=1, operations=tuple(args.operations), kill_run=6.0,
