@@ -4,7 +4,8 @@ Stores: the payment storage (keys, journal, outbox) in STATE/adapter.db; the ISO
 connector's reversal store (STATE/iso8583-reversals.sqlite), made here and handed to it;
 WS-Security nonces
 are kept in this process's memory (one serving process: a restart forgets them, and a
-token's 5-minute Created window bounds what that allows).
+token's 5-minute Created window bounds what that allows). Rate-limit budgets are in memory
+or in Redis (`--rate-limit-storage`); security events in STATE/security-events.sqlite.
 
 One process, one event loop: the HTTPS listener (REST, and SOAP under /soap/v1) and the gRPC
 server share it, and so do the services, the store and the connector's connections.
@@ -15,6 +16,7 @@ from __future__ import annotations
 import errno
 import logging
 import socket
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -31,15 +33,21 @@ from adapter.frontends.soap.asgi import SOAP_PATH
 from adapter.frontends.soap.wssecurity import NONCE_RETENTION
 from adapter.infra import tls
 from adapter.infra.spyne_process import configure_spyne_process
+from adapter.model.security_events import SecurityEvent, Signal
 from adapter.ports.core import CorePort
 from adapter.ports.nonces import NonceStore
+from adapter.ports.rate_limits import RateLimitStore
 from adapter.services.banking import BankingServices
 from adapter.services.clients import ClientRegistry
 from adapter.services.customers.service import CustomerService
+from adapter.services.intrusion import IntrusionMonitor
+from adapter.services.rate_limits import RateLimiter, RatePolicy
 from adapter.services.resolver import Resolver
 from adapter.stores.memory import MemoryNonceStore
+from adapter.stores.memory.rate_limits import MemoryRateLimitStore
 from adapter.stores.sqlite import SqliteStore
 from adapter.stores.sqlite.reversals import SqliteReversalStore
+from adapter.stores.sqlite.security_events import SqliteSecurityEventLog
 
 log = logging.getLogger("adapter")
 
@@ -75,6 +83,16 @@ def reversal_stores(settings: Settings) -> Callable[[Path], SqliteReversalStore]
         return SqliteReversalStore.in_dir(folder, synchronous=settings.sqlite_synchronous,
                                           linger=settings.sqlite_linger_ms / 1000)
     return make
+
+
+def rate_limit_store(url: str) -> RateLimitStore:
+    """`memory`: this process only; `redis://host:port/db` (or rediss://): every process
+    naming that server shares the budgets (the settings model has checked the form)."""
+    if url == "memory":
+        return MemoryRateLimitStore()
+    from adapter.stores.redis import RedisRateLimitStore
+
+    return RedisRateLimitStore(url)
 
 
 def load_clients(path: Path) -> ClientRegistry:
@@ -114,9 +132,13 @@ def _probe_bind(host: str, port: int) -> None:
 class AdapterApp:
     """Everything the adapter runs, started and stopped together."""
 
-    def __init__(self, settings: Settings, *, core: CorePort | None = None) -> None:
+    def __init__(self, settings: Settings, *, core: CorePort | None = None,
+                 wall_clock: Callable[[], float] = time.time) -> None:
         self.settings = settings
         self._given_core = core
+        # Read by the rate limits and the intrusion windows (seconds since the epoch: Redis
+        # budgets are shared with other processes); tests move it by hand.
+        self._wall_clock = wall_clock
         self.services: BankingServices | None = None
         self.https: HttpsServer | None = None
         self.grpc: Any = None
@@ -126,6 +148,9 @@ class AdapterApp:
         self._nonces: NonceStore | None = None
         self._store: SqliteStore | None = None
         self.customers: CustomerService | None = None
+        self.intrusion: IntrusionMonitor | None = None
+        self.security_events: SqliteSecurityEventLog | None = None
+        self._limiter: RateLimiter | None = None
 
     @property
     def http_port(self) -> int:
@@ -154,10 +179,28 @@ class AdapterApp:
         self._store = store
         core = self._given_core or await build_core(
             s, reversal_stores=reversal_stores(s), on_reversed=self._wake_resolver)
+        self._limiter = RateLimiter(
+            RatePolicy.parse(s.rate_limit_default, s.rate_limit_operations),
+            rate_limit_store(s.rate_limit_storage), clock=self._wall_clock)
         services = BankingServices.build(
-            core, store, clients, core_timeout=s.core_timeout, resolve_timeout=s.resolve_timeout
-        )
+            core, store, clients, core_timeout=s.core_timeout,
+            resolve_timeout=s.resolve_timeout, rate_limiter=self._limiter)
         self.services = services
+        self.security_events = SqliteSecurityEventLog.in_dir(
+            s.state_dir, synchronous=s.sqlite_synchronous, linger=s.sqlite_linger_ms / 1000)
+        metrics = services.metrics
+
+        def on_event(event: SecurityEvent) -> None:
+            metrics.event(event)
+
+        def on_signal(signal: Signal) -> None:
+            metrics.signal(signal)
+
+        self.intrusion = IntrusionMonitor(
+            IntrusionMonitor.thresholds_from(s.intrusion_thresholds), s.intrusion_window,
+            self.security_events, clock=self._wall_clock, on_signal=on_signal,
+            on_event=on_event)
+        services.pipeline.add_observer(self.intrusion.observe)
         self._resolver = Resolver(services.payments, store.journal, store.keys)
         self._resolver.start()
         self._nonces = MemoryNonceStore(NONCE_RETENTION)
@@ -172,7 +215,8 @@ class AdapterApp:
             self.https = HttpsServer(
                 build_http_app(services, s, nonces=self._nonces, customers=self.customers),
                 tls.server_context(server_tls), s.host, s.http_port,
-                options=uvicorn_options(limits),
+                options=uvicorn_options(limits), handshake_timeout=s.http_head_timeout,
+                on_handshake_failure=self.intrusion.handshake_failed,
             )
         except OSError as exc:
             raise _listen_error("HTTPS (REST and SOAP)", s.host, s.http_port, "http_port",
@@ -211,6 +255,9 @@ class AdapterApp:
         nonces, self._nonces = self._nonces, None
         customers, self.customers = self.customers, None
         health_http, self.health_http = self.health_http, None
+        intrusion, self.intrusion = self.intrusion, None
+        security_events, self.security_events = self.security_events, None
+        limiter, self._limiter = self._limiter, None
         if health_http is not None:
             await health_http.stop()
         if grpc is not None:
@@ -223,6 +270,12 @@ class AdapterApp:
             await services.core.aclose()
         if store is not None:
             await store.aclose()
+        if intrusion is not None:
+            await intrusion.flush()
+        if security_events is not None:
+            await security_events.aclose()
+        if limiter is not None:
+            await limiter.aclose()
         if nonces is not None:
             await nonces.aclose()
         if customers is not None:

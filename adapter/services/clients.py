@@ -39,6 +39,8 @@ class Operation(StrEnum):
     # The bank's mobile back-end: relays customer requests to /v1/customer. It acts only with a
     # customer's own proofs (adapter/services/customers), never on its certificate alone.
     RELAY_CUSTOMERS = "relay_customers"
+    # Reading the adapter's Prometheus metrics (GET /metrics on the mutual-TLS listener).
+    METRICS = "metrics"
 
 
 class WsSecurityCredential(BaseModel):

@@ -98,3 +98,14 @@ def test_log_masking(caplog: pytest.LogCaptureFixture) -> None:
     finally:
         logger.removeHandler(handler)
     assert records == ["account ****0001 refused"]
+
+
+def test_grpc_peer_addresses_are_read_from_grpcs_peer_uri() -> None:
+    """The address part of grpc's peer string, brackets encoded or not; "-" when absent."""
+    from adapter.security.identity import grpc_peer_address
+
+    assert grpc_peer_address("ipv4:127.0.0.1:5555") == "127.0.0.1"
+    assert grpc_peer_address("ipv6:[::1]:5555") == "::1"
+    assert grpc_peer_address("ipv6:%5B::1%5D:5555") == "::1"
+    assert grpc_peer_address("unix:/tmp/s") == "/tmp/s"
+    assert grpc_peer_address(None) == "-"

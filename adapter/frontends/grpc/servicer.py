@@ -39,7 +39,7 @@ from adapter.frontends.grpc.wire import MalformedRequest
 from adapter.model.errors import AdapterError, FieldViolation, ShuttingDown, ValidationError
 from adapter.model.events import TransactionEvent
 from adapter.model.identifiers import HISTORY_CURSOR
-from adapter.security.identity import cn_from_grpc_auth_context
+from adapter.security.identity import cn_from_grpc_auth_context, grpc_peer_address
 from adapter.services.banking import BankingServices
 from adapter.services.clients import Operation
 from adapter.services.context import RequestContext
@@ -54,6 +54,11 @@ Handler = Callable[["BankingServicer", Req, RequestContext], Awaitable[Resp]]
 
 # Canonical field names of errors raised by the services, by their path in banking.proto.
 FIELD_NAMES = {HISTORY_CURSOR: "page_token"}
+# RPC -> the canonical operation it performs (rate limits are set per operation).
+KINDS = {"GetAccount": Operation.READ, "ListAccounts": Operation.READ,
+         "GetBalance": Operation.READ, "ListTransactions": Operation.READ,
+         "GetPayment": Operation.READ, "TransferFunds": Operation.TRANSFER,
+         "PayBill": Operation.BILL_PAYMENT, "WatchTransactions": Operation.WATCH}
 
 
 def _strings(message: Any, prefix: str = "") -> Iterator[tuple[str, str]]:
@@ -110,7 +115,8 @@ class BankingServicer(pb_grpc.BankingServiceServicer):
         self._services = services
         self._watchers: set[asyncio.Task[Any]] = set()
         self.closing = False
-        self.edge = Edge("grpc", _render, FIELD_NAMES, checks=(_refuse_malformed,))
+        self.edge = Edge("grpc", _render, FIELD_NAMES, checks=(_refuse_malformed,),
+                         kinds=KINDS)
 
     def _call(self, operation: str, request: Any, context: grpc.aio.ServicerContext) -> Call:
         metadata: dict[str, str] = {}
@@ -129,7 +135,7 @@ class BankingServicer(pb_grpc.BankingServiceServicer):
             Credentials(cn_from_grpc_auth_context(context.auth_context()),
                         metadata.get("authorization")),
             correlation_header=metadata.get("x-request-id"), deadline=deadline,
-            texts=texts, raw=Rpc(request, context))
+            texts=texts, raw=Rpc(request, context), peer=grpc_peer_address(context.peer()))
 
     # -- accounts --------------------------------------------------------------------------
 
