@@ -9,6 +9,11 @@ or in Redis (`--rate-limit-storage`); security events in STATE/security-events.s
 
 One process, one event loop: the HTTPS listener (REST, and SOAP under /soap/v1) and the gRPC
 server share it, and so do the services, the store and the connector's connections.
+
+Reload without restart (`reload()`: SIGHUP in `bank-adapter up`, or a change of the files seen
+every `reload_interval` seconds by `adapter.infra.reload`): the server certificate, the callers'
+CA and CRL for both listeners, and the clients file. Each part loads on its own, so a broken
+clients file does not hold back a revocation; a part that fails keeps what it had.
 """
 
 from __future__ import annotations
@@ -33,6 +38,8 @@ from adapter.frontends.https import HttpsServer
 from adapter.frontends.soap.asgi import SOAP_PATH
 from adapter.frontends.soap.wssecurity import NONCE_RETENTION
 from adapter.infra import tls
+from adapter.infra.reload import Reloader
+from adapter.infra.revocation import CrlSource, RevocationList
 from adapter.infra.spyne_process import configure_spyne_process
 from adapter.model.security_events import SecurityEvent, Signal
 from adapter.ports.core import CorePort
@@ -153,6 +160,10 @@ class AdapterApp:
         self.security_events: SqliteSecurityEventLog | None = None
         self._limiter: RateLimiter | None = None
         self.core_pool: CorePool | None = None  # with --core-nodes (status, metrics, tests)
+        self.https_tls: tls.ReloadableServerContext | None = None
+        self._https_revocation: RevocationList | None = None
+        self.reloader: Reloader | None = None
+        self._clients: ClientRegistry | None = None
 
     @property
     def http_port(self) -> int:
@@ -176,6 +187,7 @@ class AdapterApp:
         s = self.settings
         configure_spyne_process()  # the adapter's SOAP front-end runs on spyne
         clients = load_clients(s.clients_file)
+        self._clients = clients
         store = SqliteStore(s.adapter_db, synchronous=s.sqlite_synchronous,
                             linger=s.sqlite_linger_ms / 1000)
         self._store = store
@@ -210,6 +222,9 @@ class AdapterApp:
         self._resolver.start()
         self._nonces = MemoryNonceStore(NONCE_RETENTION)
         server_tls = tls.TlsFiles.from_dir(s.pki_dir, "server")
+        self.https_tls = tls.ReloadableServerContext(server_tls)
+        assert server_tls.crl is not None
+        self._https_revocation = RevocationList([CrlSource(server_tls.ca, server_tls.crl)])
         self.customers = build_customer_service(s)
         limits = HttpLimits(
             max_head_bytes=s.http_max_head_bytes, max_headers=s.http_max_headers,
@@ -219,9 +234,10 @@ class AdapterApp:
         try:
             self.https = HttpsServer(
                 build_http_app(services, s, nonces=self._nonces, customers=self.customers),
-                tls.server_context(server_tls), s.host, s.http_port,
+                self.https_tls.listener, s.host, s.http_port,
                 options=uvicorn_options(limits), handshake_timeout=s.http_head_timeout,
                 on_handshake_failure=self.intrusion.handshake_failed,
+                revoked=self._https_revocation.revoked,
             )
         except OSError as exc:
             raise _listen_error("HTTPS (REST and SOAP)", s.host, s.http_port, "http_port",
@@ -240,6 +256,10 @@ class AdapterApp:
                                setting="grpc_port") from exc
         self.grpc_port = self.grpc.port
         log.info("adapter gRPC listening on %s:%d", s.host, self.grpc_port)
+        self.reloader = Reloader(
+            "adapter", lambda: (*server_tls.paths(), s.clients_file), self.reload,
+            s.reload_interval)
+        await self.reloader.start()
         if s.health_port is not None:
             from adapter.frontends.health_http import build_health_app
 
@@ -250,8 +270,34 @@ class AdapterApp:
             log.info("plain-HTTP health listener on http://%s:%d (/healthz, /readyz only)",
                      s.health_host, self.health_http.port)
 
+    def reload(self) -> None:
+        """Load the listeners' certificate, CA and CRL and the clients file again; each part
+        on its own (see the module docstring). Raises naming every part that failed."""
+        failed: list[str] = []
+        parts: list[tuple[str, Callable[[], None]]] = []
+        if self.https_tls is not None and self._https_revocation is not None:
+            parts.append(("HTTPS certificate, CA and CRL", self.https_tls.reload))
+            parts.append(("HTTPS CRL for open connections", self._https_revocation.reload))
+        if self.grpc is not None:
+            parts.append(("gRPC CRL", self.grpc.revocation.reload))
+            parts.append(("gRPC certificate and CA", self.grpc.credentials.reload))
+        if self._clients is not None:
+            registry = self._clients
+            parts.append(("clients file", lambda: registry.replace_with(
+                load_clients(self.settings.clients_file))))
+        for what, part in parts:
+            try:
+                part()
+            except Exception as exc:
+                failed.append(f"{what}: {exc}")
+        if failed:
+            raise RuntimeError("; ".join(failed))
+
     async def stop(self) -> None:
         """Stop what runs; safe after a partial start and when called twice."""
+        reloader, self.reloader = self.reloader, None
+        if reloader is not None:
+            await reloader.stop()
         grpc, self.grpc = self.grpc, None
         https = self.https  # kept: its port stays readable; its stop() is idempotent
         resolver, self._resolver = self._resolver, None

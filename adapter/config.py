@@ -15,7 +15,9 @@ Invariants:
 
 Layout of the state folder (stable: operators and scripts rely on it):
 
-    STATE/pki/        ca.crt ca.key server.* core.* adapter-client.* partner.* legacy.* internal.*
+    STATE/pki/        ca.crt ca.key ca.crl (the callers' CA) server.* partner.* legacy.* internal.*
+                      core-link-ca.crt .key .crl (the core link's CA) core.* adapter-client.*
+                      core-operator.*; revoked/ and superseded/ hold retired certificates
     STATE/pki/legacy.password   the demo legacy caller's WS-Security password (0600)
     STATE/pki/secrets.key       the key that seals stored WS-Security passwords (0600)
     STATE/clients.json          who may call, in which role, on which accounts
@@ -228,6 +230,12 @@ class Settings(BaseModel):
     http_max_connections_per_client: int = Field(
         default=128, ge=1, json_schema_extra={"metavar": "N"},
         description="most open HTTPS connections from one peer address")
+    # Reload without restart (adapter/infra/reload.py); SIGHUP reloads at once as well.
+    reload_interval: float = Field(
+        default=1.0, gt=0, le=3600, json_schema_extra={"metavar": "SECONDS"},
+        description="seconds between looks at the PKI files and the clients file: a changed "
+                    "certificate, CA, CRL or clients file is loaded without a restart "
+                    "(SIGHUP loads at once)")
     # The opt-in plain-HTTP listener for probes without a client certificate
     # (frontends/health_http.py): /healthz and /readyz only. None: off.
     health_port: int | None = Field(

@@ -13,6 +13,12 @@ upgraded by `loop.start_tls` in the protocol, so a failed handshake is seen (asy
 one only in debug mode) and reported to `on_handshake_failure(peer address, exception)`
 (the intrusion signals: services/intrusion.py). A handshake may take `handshake_timeout`
 seconds. Connections still in their handshake are aborted when the server stops.
+
+Revocation: the TLS handshake checks the callers' CRL (adapter.infra.tls), which covers new
+connections. A keep-alive connection opened before a revocation is checked again at each
+request (`revoked`, the listener's `RevocationList`): a request begun after its certificate
+was revoked carries no client identity (`client_cert_error` "revoked"), so it is refused
+UNAUTHENTICATED in the caller's protocol; a request already in flight finishes.
 """
 
 from __future__ import annotations
@@ -86,6 +92,7 @@ class TlsScopeProtocol(HttpToolsProtocol):
     _early: list[bytes] | None = None
     _raw: asyncio.Transport | None = None
     _raw_early: list[bytes] | None = None
+    revoked: Callable[[bytes], bool] | None = None
 
     @classmethod
     def with_tls(cls, context: ssl.SSLContext, *, handshake_timeout: float,
@@ -181,9 +188,18 @@ class TlsScopeProtocol(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        if self._tls is not None:
-            extensions: dict[str, Any] = {"tls": self._tls}
-            self.scope["extensions"] = extensions
+        info = self._tls
+        if info is None:
+            return
+        revoked = type(self).revoked
+        chain = info["client_cert_chain"]
+        if revoked is not None and chain and revoked(chain[0].encode()):
+            # A fresh dict: the connection's own one memoises its CN (security.identity).
+            info = {"server_cert": None, "client_cert_chain": [], "client_cert_name": None,
+                    "client_cert_error": "revoked", "tls_version": info["tls_version"],
+                    "cipher_suite": None}
+        extensions: dict[str, Any] = {"tls": info}
+        self.scope["extensions"] = extensions
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -205,16 +221,19 @@ class HttpsServer:
     def __init__(self, app: Any, ssl_context: ssl.SSLContext | None, host: str, port: int,
                  *, log_level: str = "warning", options: dict[str, Any] | None = None,
                  handshake_timeout: float = 10.0,
-                 on_handshake_failure: HandshakeFailure = _ignore) -> None:
+                 on_handshake_failure: HandshakeFailure = _ignore,
+                 revoked: Callable[[bytes], bool] | None = None) -> None:
         self.socket = bind(host, port)
         self.port: int = self.socket.getsockname()[1]
         opts: dict[str, Any] = {"http": TlsScopeProtocol, "timeout_keep_alive": 30}
         opts.update(options or {})
         protocol: type[TlsScopeProtocol] = opts["http"]
+        if revoked is not None:  # uvicorn takes a class: this listener's own subclass
+            protocol = type("RevocationChecking", (protocol,), {"revoked": staticmethod(revoked)})
         if ssl_context is not None:
             protocol = protocol.with_tls(ssl_context, handshake_timeout=handshake_timeout,
                                          on_failure=on_handshake_failure)
-            opts["http"] = protocol
+        opts["http"] = protocol
         self._protocol = protocol
         config = uvicorn.Config(
             app,

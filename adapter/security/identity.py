@@ -1,8 +1,9 @@
 """Turning a verified peer certificate into the name the clients file knows it by, and a
 connection into the network address it came from (for intrusion signals; never an identity).
 
-The TLS layer has already verified the chain against the project's CA; what is left is to
-read the subject's common name (CN). One CN is one registered caller.
+The TLS layer has already verified the chain against the callers' CA and its CRL (and the
+edges re-check revocation on open connections and gRPC calls); what is left is to read the
+subject's common name (CN). One CN is one registered caller.
 """
 
 from __future__ import annotations

@@ -24,12 +24,13 @@ def _eku(path: Path) -> list[x509.ObjectIdentifier]:
 
 def test_pki_names_usages_and_key_modes(pki_dir: Path) -> None:
     """Every stable file name exists; servers are serverAuth, clients clientAuth; keys 0600."""
-    for name in ("ca", "server", "core", "adapter-client", "partner", "legacy", "internal"):
+    for name in ("ca", "core-link-ca", "server", "core", "adapter-client", "core-operator",
+                 "partner", "legacy", "internal"):
         assert (pki_dir / f"{name}.crt").exists()
         assert stat.S_IMODE((pki_dir / f"{name}.key").stat().st_mode) == 0o600
     assert _eku(pki_dir / "server.crt") == [ExtendedKeyUsageOID.SERVER_AUTH]
     assert _eku(pki_dir / "core.crt") == [ExtendedKeyUsageOID.SERVER_AUTH]
-    for name in ("adapter-client", "partner", "legacy", "internal"):
+    for name in ("adapter-client", "core-operator", "partner", "legacy", "internal"):
         assert _eku(pki_dir / f"{name}.crt") == [ExtendedKeyUsageOID.CLIENT_AUTH]
     server = x509.load_pem_x509_certificate((pki_dir / "server.crt").read_bytes())
     names = server.extensions.get_extension_for_class(x509.SubjectAlternativeName).value

@@ -36,7 +36,13 @@ from adapter.frontends.grpc.errors import to_grpc_status
 from adapter.frontends.grpc.gen.bank.adapter.v1 import banking_pb2 as pb
 from adapter.frontends.grpc.gen.bank.adapter.v1 import banking_pb2_grpc as pb_grpc
 from adapter.frontends.grpc.wire import MalformedRequest
-from adapter.model.errors import AdapterError, FieldViolation, ShuttingDown, ValidationError
+from adapter.model.errors import (
+    AdapterError,
+    FieldViolation,
+    ShuttingDown,
+    Unauthenticated,
+    ValidationError,
+)
 from adapter.model.events import TransactionEvent
 from adapter.model.identifiers import HISTORY_CURSOR
 from adapter.security.identity import cn_from_grpc_auth_context, grpc_peer_address
@@ -91,6 +97,19 @@ async def _render(error: AdapterError, call: Call) -> NoReturn:
     raise AssertionError("unreachable: abort_with_status raises")
 
 
+def revocation_check(revoked: Callable[[bytes], bool]) -> Callable[[Call], Awaitable[None]]:
+    """An edge check refusing a call whose client certificate a CRL lists: grpc's credentials
+    take no CRL (adapter.infra.revocation), so revocation is checked here, on every call; a
+    stream admitted before the revocation runs to its end."""
+
+    async def refuse_revoked(call: Call) -> None:
+        pem = call.raw.context.auth_context().get("x509_pem_cert")
+        if pem and revoked(pem[0]):
+            raise Unauthenticated("this client certificate has been revoked")
+
+    return refuse_revoked
+
+
 async def _refuse_malformed(call: Call) -> None:
     """Bytes that were not a message of the method's type (wire.MalformedRequest)."""
     request = call.raw.request
@@ -111,12 +130,14 @@ def _unary(fn: Handler[Req, Resp]) -> Callable[..., Awaitable[Resp]]:
 
 
 class BankingServicer(pb_grpc.BankingServiceServicer):
-    def __init__(self, services: BankingServices) -> None:
+    def __init__(self, services: BankingServices, *,
+                 revoked: Callable[[bytes], bool] | None = None) -> None:
         self._services = services
         self._watchers: set[asyncio.Task[Any]] = set()
         self.closing = False
-        self.edge = Edge("grpc", _render, FIELD_NAMES, checks=(_refuse_malformed,),
-                         kinds=KINDS)
+        checks = (_refuse_malformed,) if revoked is None else (
+            revocation_check(revoked), _refuse_malformed)
+        self.edge = Edge("grpc", _render, FIELD_NAMES, checks=checks, kinds=KINDS)
 
     def _call(self, operation: str, request: Any, context: grpc.aio.ServicerContext) -> Call:
         metadata: dict[str, str] = {}
