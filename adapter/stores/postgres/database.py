@@ -28,7 +28,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import datetime
 from typing import Any, TypeVar
@@ -36,6 +35,7 @@ from typing import Any, TypeVar
 import psycopg
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
+from adapter.infra.logmask import mask_url_password
 from adapter.ports.clock import Clock, system_clock
 from adapter.stores.postgres import migrate, partitions
 
@@ -46,13 +46,11 @@ T = TypeVar("T")
 SCHEMES = ("postgresql://", "postgres://")
 PARTITIONS_AHEAD = 2
 MAINTENANCE_INTERVAL = 3600.0
-_PASSWORD = re.compile(r"(://[^:/@]*:)[^@]*@")
 
 
 def redact(url: str) -> str:
     """`postgresql://u:secret@h/db` -> `postgresql://u:***@h/db` (and `password=` params)."""
-    url = _PASSWORD.sub(r"\1***@", url)
-    return re.sub(r"(password=)[^&\s]*", r"\1***", url)
+    return mask_url_password(url)
 
 
 class DatabaseUnavailable(RuntimeError):
