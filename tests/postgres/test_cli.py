@@ -12,6 +12,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from adapter.provision import provision
 from tests.e2e.up_process import clean_env, free_port_args, processes_naming, run_cli
 from tests.harness.postgres import fresh_database_url
 
@@ -112,3 +113,21 @@ def test_a_url_that_is_not_postgresql_is_refused_before_anything_is_made(
         "bank-adapter db status: --database-url / BANK_ADAPTER_DATABASE_URL: invalid value "
         "'sqlite:///x.db': a PostgreSQL URL must start with postgresql:// "
         "(postgresql://user@host:5432/dbname)\n"))
+
+
+def test_customers_cli_manages_customers_in_the_database(url: str, tmp_path: Path) -> None:
+    """`bank-adapter customers --database-url URL add|list`: the customer is a row of the
+    database's `customers` table (no customers.db is made), listed back by the CLI."""
+    state = tmp_path / "s"
+    provision(state)  # the state folder's secrets key seals the TOTP secrets
+    added = run_cli("customers", "--state-dir", str(state), "--database-url", url, "add",
+                    "Carol", "--accounts", "10000003")
+    assert added.returncode == 0, added.stderr
+    assert added.stdout.splitlines()[0] == "added carol owning 10000003"
+    listed = run_cli("customers", "--state-dir", str(state), "list",
+                     env=clean_env(BANK_ADAPTER_DATABASE_URL=url))
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.splitlines()[1].split() == ["carol", "10000003", "0", "-"]
+    assert not (state / "customers.db").exists()
+    with psycopg.connect(url) as con:
+        assert con.execute("SELECT username FROM customers").fetchall() == [("carol",)]
