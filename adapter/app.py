@@ -10,7 +10,7 @@ Stores, by `--database-url`:
   opened (migrated, partitioned) before anything else starts; nonces are then shared by every
   process on the database. A database newer than this code stops the start-up.
 Rate-limit budgets are in memory or in Redis (`--rate-limit-storage`); security events in
-STATE/security-events.sqlite.
+STATE/security-events.sqlite, or with a URL in the database.
 
 One process, one event loop: the HTTPS listener (REST, and SOAP under /soap/v1) and the gRPC
 server share it, and so do the services, the store and the connector's connections.
@@ -50,6 +50,7 @@ from adapter.ports.core import CorePort
 from adapter.ports.nonces import NonceStore
 from adapter.ports.rate_limits import RateLimitStore
 from adapter.ports.reversals import ReversalStore
+from adapter.ports.security_events import SecurityEventLog
 from adapter.ports.storage import PaymentStorage
 from adapter.services.banking import BankingServices
 from adapter.services.clients import ClientRegistry
@@ -67,6 +68,7 @@ from adapter.stores.postgres import (
 )
 from adapter.stores.postgres.configured import open_database
 from adapter.stores.postgres.customers import PostgresCustomerStore
+from adapter.stores.postgres.security_events import PostgresSecurityEventLog
 from adapter.stores.sqlite import SqliteStore
 from adapter.stores.sqlite.reversals import SqliteReversalStore
 from adapter.stores.sqlite.security_events import SqliteSecurityEventLog
@@ -178,7 +180,7 @@ class AdapterApp:
         self.database: PostgresDatabase | None = None
         self.customers: CustomerService | None = None
         self.intrusion: IntrusionMonitor | None = None
-        self.security_events: SqliteSecurityEventLog | None = None
+        self.security_events: SecurityEventLog | None = None
         self._limiter: RateLimiter | None = None
         self.https_tls: tls.ReloadableServerContext | None = None
         self._https_revocation: RevocationList | None = None
@@ -223,7 +225,8 @@ class AdapterApp:
             resolve_timeout=s.resolve_timeout, rate_limiter=self._limiter)
         self.services = services
         self.security_events = SqliteSecurityEventLog.in_dir(
-            s.state_dir, synchronous=s.sqlite_synchronous, linger=s.sqlite_linger_ms / 1000)
+            s.state_dir, synchronous=s.sqlite_synchronous, linger=s.sqlite_linger_ms / 1000
+        ) if db is None else PostgresSecurityEventLog(db)
         metrics = services.metrics
 
         def on_event(event: SecurityEvent) -> None:

@@ -23,12 +23,12 @@ import pytest
 from adapter.ports.nonces import NonceStore
 from adapter.ports.rate_limits import RateLimitStore
 from adapter.ports.reversals import ReversalStore
-from adapter.ports.security_events import SecurityEventLog
 from adapter.ports.storage import PaymentStorage
 from adapter.stores.memory import MemoryNonceStore, MemoryReversalStore, MemoryStore
 from adapter.stores.memory.rate_limits import MemoryRateLimitStore
 from adapter.stores.memory.security_events import MemorySecurityEventLog
 from adapter.stores.postgres import PostgresNonceStore, PostgresReversalStore, PostgresStore
+from adapter.stores.postgres.security_events import PostgresSecurityEventLog
 from adapter.stores.redis import RedisRateLimitStore
 from adapter.stores.sqlite import SqliteNonceStore, SqliteReversalStore, SqliteStore
 from adapter.stores.sqlite.security_events import SqliteSecurityEventLog
@@ -53,18 +53,20 @@ class Clock:
 
 
 @pytest.fixture
-def database_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
-    """A fresh PostgreSQL schema's URL for the postgres parameter, else None."""
-    if getattr(request, "param", None) != "postgres":
-        yield None
-        return
+def database_url() -> Iterator[str]:
+    """A fresh PostgreSQL schema's URL (asked for by the postgres parameter only)."""
     with fresh_database_url() as url:
         yield url
 
 
 def _backend(request: pytest.FixtureRequest) -> tuple[str, str | None]:
+    """The parameter's name, and for postgres the URL of a fresh schema."""
     name = request.param
-    return name, request.getfixturevalue("database_url") if name == "postgres" else None
+    if name != "postgres":
+        return name, None
+    url = request.getfixturevalue("database_url")
+    assert url.startswith("postgresql://")
+    return name, url
 
 
 @pytest.fixture(params=BACKENDS)
@@ -176,8 +178,11 @@ def open_rate_limits(request: pytest.FixtureRequest) -> Callable[[], RateLimitSt
 
 @pytest.fixture(params=BACKENDS)
 def open_security_events(request: pytest.FixtureRequest,
-                         tmp_path: Path) -> Callable[[], SecurityEventLog]:
-    if request.param == "memory":
+                         tmp_path: Path) -> Callable[[], Any]:
+    name, url = _backend(request)
+    if name == "memory":
         memory = MemorySecurityEventLog()
         return lambda: memory
+    if url is not None:
+        return lambda: PostgresSecurityEventLog.open(url, pool_size=2)
     return lambda: SqliteSecurityEventLog(tmp_path / "security-events.sqlite")

@@ -9,6 +9,7 @@ psycopg-pool), selected by `--database-url` (README "PostgreSQL").
     reversals.py    ReversalStore (one scope per ISO 8583 connector)
     nonces.py       NonceStore, shared by every process on the database
     customers.py    CustomerStorePort (issue 15's customer store)
+    security_events.py  SecurityEventLog (intrusion thresholds crossed)
 
 Open one database and build the stores over it, or let a store open its own:
 
