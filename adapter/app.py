@@ -35,6 +35,7 @@ from adapter.ports.core import CorePort
 from adapter.ports.nonces import NonceStore
 from adapter.services.banking import BankingServices
 from adapter.services.clients import ClientRegistry
+from adapter.services.customers.resolver import CustomerResolver
 from adapter.services.customers.service import CustomerService
 from adapter.services.resolver import Resolver
 from adapter.stores.memory import MemoryNonceStore
@@ -163,6 +164,9 @@ class AdapterApp:
         self._nonces = MemoryNonceStore(NONCE_RETENTION)
         server_tls = tls.TlsFiles.from_dir(s.pki_dir, "server")
         self.customers = build_customer_service(s)
+        # Customer tokens are resolved before the certificate caller (for the customer API
+        # only: services/customers/resolver.py Rule 1).
+        services.pipeline.add_resolver(CustomerResolver(self.customers, clients))
         limits = HttpLimits(
             max_head_bytes=s.http_max_head_bytes, max_headers=s.http_max_headers,
             head_timeout=s.http_head_timeout, idle_timeout=s.http_idle_timeout,
