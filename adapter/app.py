@@ -187,7 +187,7 @@ class AdapterApp:
 
         try:
             _probe_bind(s.host, s.grpc_port)
-            self.grpc = await start_grpc_server(services, s)
+            self.grpc = await start_grpc_server(services, s, customers=self.customers)
         except OSError as exc:
             raise _listen_error("gRPC", s.host, s.grpc_port, "grpc_port", exc) from exc
         except RuntimeError as exc:  # grpc's "Failed to bind", lost the race with the probe

@@ -7,7 +7,8 @@ accounts it may use. Anything not granted is FORBIDDEN: there is no default clie
     {"clients": [
       {"id": "partner", "accounts": ["10000001", "10000002"],
        "operations": ["read", "transfer", "bill_payment"]},
-      {"id": "internal", "accounts": ["*"], "operations": ["read", "watch"]}
+      {"id": "internal", "accounts": ["*"],
+       "operations": ["customer_admin", "read", "watch"]}
     ]}
 
 A `role` member, which files written by earlier versions carry, is ignored: no decision ever
@@ -39,6 +40,9 @@ class Operation(StrEnum):
     # The bank's mobile back-end: relays customer requests to /v1/customer. It acts only with a
     # customer's own proofs (adapter/services/customers), never on its certificate alone.
     RELAY_CUSTOMERS = "relay_customers"
+    # Internal services administering mobile-app customers over gRPC (CustomerAdminService):
+    # unlock, list and revoke devices, reset the TOTP secret. Accounts do not limit it.
+    CUSTOMER_ADMIN = "customer_admin"
 
 
 class WsSecurityCredential(BaseModel):

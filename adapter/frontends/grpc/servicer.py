@@ -93,6 +93,34 @@ async def _refuse_malformed(call: Call) -> None:
         raise request.error()
 
 
+def grpc_call(edge: Edge, operation: str, request: Any,
+              context: grpc.aio.ServicerContext) -> Call:
+    """What this edge reads of an RPC for the pipeline (see the module docstring); every
+    servicer of the listener (BankingService, CustomerAdminService) enters through it."""
+    metadata: dict[str, str] = {}
+    for key, value in context.invocation_metadata() or ():
+        if isinstance(value, str):  # "-bin" values are bytes and carry no text
+            metadata[key] = value
+    remaining = context.time_remaining()
+    deadline = None if remaining is None else time.monotonic() + remaining
+
+    def texts() -> Iterator[tuple[str, str]]:
+        yield from _strings(request)
+        yield from metadata.items()
+
+    return Call(
+        edge, operation,
+        Credentials(cn_from_grpc_auth_context(context.auth_context()),
+                    metadata.get("authorization")),
+        correlation_header=metadata.get("x-request-id"), deadline=deadline,
+        texts=texts, raw=Rpc(request, context))
+
+
+def grpc_edge() -> Edge:
+    """The gRPC edge's table: its rendering and its own check (malformed request bytes)."""
+    return Edge("grpc", _render, FIELD_NAMES, checks=(_refuse_malformed,))
+
+
 def _unary(fn: Handler[Req, Resp]) -> Callable[..., Awaitable[Resp]]:
     @functools.wraps(fn)
     async def handler(self: BankingServicer, request: Req,
@@ -110,26 +138,10 @@ class BankingServicer(pb_grpc.BankingServiceServicer):
         self._services = services
         self._watchers: set[asyncio.Task[Any]] = set()
         self.closing = False
-        self.edge = Edge("grpc", _render, FIELD_NAMES, checks=(_refuse_malformed,))
+        self.edge = grpc_edge()
 
     def _call(self, operation: str, request: Any, context: grpc.aio.ServicerContext) -> Call:
-        metadata: dict[str, str] = {}
-        for key, value in context.invocation_metadata() or ():
-            if isinstance(value, str):  # "-bin" values are bytes and carry no text
-                metadata[key] = value
-        remaining = context.time_remaining()
-        deadline = None if remaining is None else time.monotonic() + remaining
-
-        def texts() -> Iterator[tuple[str, str]]:
-            yield from _strings(request)
-            yield from metadata.items()
-
-        return Call(
-            self.edge, operation,
-            Credentials(cn_from_grpc_auth_context(context.auth_context()),
-                        metadata.get("authorization")),
-            correlation_header=metadata.get("x-request-id"), deadline=deadline,
-            texts=texts, raw=Rpc(request, context))
+        return grpc_call(self.edge, operation, request, context)
 
     # -- accounts --------------------------------------------------------------------------
 

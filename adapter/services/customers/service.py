@@ -147,18 +147,32 @@ class CustomerService:
                           {"accounts": sorted(accounts)})
         return NewCustomer(record, secret, totp.provisioning_uri(secret, username))
 
-    async def customer(self, username: str) -> CustomerRecord:
-        record = await self.store.find_customer(username)
+    async def customer(self, username: Any) -> CustomerRecord:
+        """The customer of this username (checked for shape first), or NOT_FOUND."""
+        name = _text(username, "username", USERNAME_MAX)
+        record = await self.store.find_customer(name.lower())
         if record is None:
-            raise NotFound(f"no customer {username!r}")
+            raise NotFound(f"no customer {name!r}")
         return record
 
-    async def unlock(self, username: str, by: str) -> None:
+    async def unlock(self, username: Any, by: str) -> bool:
+        """Lift any lock and reset the failure count (audited); whether a lock was in force."""
         record = await self.customer(username)
+        state = await self.store.get_lock(record.username)
+        was_locked = state.permanent or (state.locked_until is not None
+                                         and self.now() < state.locked_until)
         await self.store.save_lock(record.username, LockState())
-        await self._event(record.customer_id, "customer_unlocked", {"by": by})
+        await self._event(record.customer_id, "customer_unlocked",
+                          {"by": by, "was_locked": was_locked})
+        return was_locked
 
-    async def reset_otp(self, username: str, by: str) -> tuple[str, str]:
+    async def devices_of(self, username: Any) -> list[DeviceRecord]:
+        """Every device the customer registered, revoked ones included, oldest first."""
+        record = await self.customer(username)
+        return sorted(await self.store.list_devices(record.customer_id),
+                      key=lambda d: (d.created_at, d.credential_id))
+
+    async def reset_otp(self, username: Any, by: str) -> tuple[str, str]:
         record = await self.customer(username)
         secret = totp.new_secret()
         await self.store.set_totp(record.customer_id, totp.seal_secret(secret, self._key))
@@ -174,15 +188,22 @@ class CustomerService:
         await self._event(record.customer_id, AlertKind.PASSWORD_CHANGED, {"by": by},
                           alert=True)
 
-    async def revoke_device(self, customer_id: str, credential_id: str, by: str) -> None:
+    async def revoke_device(self, customer_id: str, credential_id: Any, by: str) -> bool:
+        """Revoke the customer's device and end its sessions (an alert); False if it was
+        revoked already. Another customer's device is NOT_FOUND, as an unknown one."""
+        if not isinstance(credential_id, str) or not 1 <= len(credential_id) <= 1366:
+            raise ValidationError("the device id must be 1 to 1366 characters", violations=(
+                FieldViolation("device_id", "1 to 1366 characters"),))
         device = await self.store.get_device(credential_id)
         if device is None or device.customer_id != customer_id:
             raise NotFound("no such device for this customer")
         now = self.now()
-        if await self.store.revoke_device(credential_id, now):
-            await self.store.revoke_sessions_of(customer_id, now, credential_id)
-            await self._event(customer_id, AlertKind.DEVICE_REMOVED,
-                              {"device": device.name, "by": by}, alert=True)
+        if not await self.store.revoke_device(credential_id, now):
+            return False
+        await self.store.revoke_sessions_of(customer_id, now, credential_id)
+        await self._event(customer_id, AlertKind.DEVICE_REMOVED,
+                          {"device": device.name, "by": by}, alert=True)
+        return True
 
     # -- failures and lockout (Rule 2) -----------------------------------------------------
 
