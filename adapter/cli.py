@@ -6,7 +6,7 @@
     bank-adapter bench       measure every protocol and connector against bare echoes
     bank-adapter pki init    create the dev PKI
     bank-adapter pki issue   issue one more client certificate (onboarding a caller)
-    bank-adapter customers   mobile-app customers: add, list, unlock, reset-otp
+    bank-adapter customers   mobile-app customers: add, list, unlock, reset-otp, set-password
 
 Every `up` setting is also an environment variable (`bank-adapter up --help` lists them).
 
@@ -168,7 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("core-sim", help="run the simulated core alone (see `core-sim --help`)",
                    add_help=False)
     sub.add_parser("bench", help="the benchmark (see `bench --help`)", add_help=False)
-    sub.add_parser("customers", help="mobile-app customers: add|list|unlock|reset-otp",
+    sub.add_parser("customers", help="mobile-app customers: add|list|unlock|reset-otp|set-password",
                    add_help=False)
 
     status = sub.add_parser("status", help="the core nodes of the running adapter (a table)")

@@ -1,4 +1,4 @@
-"""`bank-adapter customers add|list|unlock|reset-otp`: the bank's own administration of
+"""`bank-adapter customers add|list|unlock|reset-otp|set-password`: the bank's own administration of
 mobile-app customers, on the state folder's customer store (the adapter may be running:
 SQLite WAL lets both write).
 
@@ -6,6 +6,7 @@ SQLite WAL lets both write).
     bank-adapter customers list
     bank-adapter customers unlock NAME
     bank-adapter customers reset-otp NAME
+    bank-adapter customers set-password NAME [--password-file F]
 
 Passwords are read from a file or generated, never taken from the command line (where other
 users could read them from the process list); a new TOTP secret is printed once, as the
@@ -41,16 +42,25 @@ def build_parser() -> argparse.ArgumentParser:
     unlock.add_argument("username")
     reset = sub.add_parser("reset-otp", help="a new TOTP secret (the old codes stop working)")
     reset.add_argument("username")
+    setpw = sub.add_parser("set-password", help="a new password (ends every session)")
+    setpw.add_argument("username")
+    setpw.add_argument("--password-file", type=Path,
+                       help="read the password from this file (default: generate one)")
     return p
+
+
+def _password(args: argparse.Namespace) -> tuple[str, bool]:
+    """The password from --password-file, or a generated one (and whether it was)."""
+    if args.password_file is None:
+        return credentials.new_password(), True
+    return args.password_file.read_text().strip(), False
 
 
 async def _run(args: argparse.Namespace) -> int:
     service = build_customer_service(Settings(state_dir=args.state_dir))
     try:
         if args.action == "add":
-            generated = args.password_file is None
-            password = (credentials.new_password() if generated
-                        else args.password_file.read_text().strip())
+            password, generated = _password(args)
             try:
                 new = await service.add_customer(args.username, password,
                                                  frozenset(args.accounts))
@@ -76,6 +86,12 @@ async def _run(args: argparse.Namespace) -> int:
         elif args.action == "unlock":
             await service.unlock(args.username, by="cli")
             print(f"unlocked {args.username}")
+        elif args.action == "set-password":
+            password, generated = _password(args)
+            await service.change_password(args.username, password, by="cli")
+            print(f"new password for {args.username}; every session of it ended")
+            if generated:
+                print(f"password: {password}")
         else:
             _, uri = await service.reset_otp(args.username, by="cli")
             print(f"new TOTP for {args.username}: {uri}")

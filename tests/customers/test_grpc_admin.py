@@ -223,3 +223,21 @@ def test_bytes_that_are_not_the_message_are_invalid_argument(cbank: CustomerBank
     assert (err.code, err.info.reason) == (grpc.StatusCode.INVALID_ARGUMENT, "VALIDATION")
     assert err.message == ("the request is not a valid "
                            "bank.adapter.v1.UnlockCustomerRequest message")
+
+
+def test_step_up_is_the_rich_unauthenticated_status_on_grpc() -> None:
+    """RFC 9470's insufficient_user_authentication, as gRPC says it: UNAUTHENTICATED with
+    ErrorInfo reason SCA_REQUIRED (the one translation every gRPC service uses)."""
+    from google.rpc import error_details_pb2, status_pb2
+
+    from adapter.frontends.grpc.errors import to_grpc_status
+    from adapter.services.customers.errors import ScaRequired
+
+    status = to_grpc_status(ScaRequired(), "cid-sca")
+    assert status.code is grpc.StatusCode.UNAUTHENTICATED
+    rich = status_pb2.Status.FromString(dict(status.trailing_metadata)[
+        "grpc-status-details-bin"])
+    info = error_details_pb2.ErrorInfo()
+    rich.details[0].Unpack(info)
+    assert (info.reason, info.domain, dict(info.metadata)) == (
+        "SCA_REQUIRED", "bank-adapter", {"correlation_id": "cid-sca"})

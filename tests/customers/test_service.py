@@ -428,3 +428,25 @@ def test_password_rehash_on_login_when_parameters_change(store: MemoryCustomerSt
         assert old.startswith("$argon2id$v=19$m=1024,t=1,p=1$")
         assert new.startswith("$argon2id$v=19$m=2048,t=2,p=1$")
     run(go())
+
+
+def test_a_password_change_ends_every_session_and_alerts(service: CustomerService,
+                                                         clock: Clock,
+                                                         store: MemoryCustomerStore) -> None:
+    """The old password and every token of the customer stop working; the new password
+    logs in; password_changed is an alert and in the audit trail."""
+    async def go() -> None:
+        who = await enrol(service, clock)
+        tokens = await login(service, clock, who)
+        await service.change_password(who.username, "a brand new password", by="cli")
+        proof = who.device.dpop("GET", ACCOUNTS_URL, access_token=tokens.access_token,
+                                iat=clock.ts)
+        with pytest.raises(InvalidToken):
+            await service.authenticate(tokens.access_token, proof,
+                                       ProofRequest("GET", ACCOUNTS_URL))
+        with pytest.raises(InvalidCredentials):
+            await login(service, clock, who)
+        await login(service, clock, who, password="a brand new password")
+        assert (await alerts(store)).count("password_changed") == 1
+        assert "password_changed" in await kinds(store, who.customer_id)
+    run(go())
