@@ -31,15 +31,7 @@ Rpc = Callable[[pb_grpc.CustomerAdminServiceStub], Awaitable[Any]]
 def admin(cbank: CustomerBank, fn: Callable[[pb_grpc.CustomerAdminServiceStub],
                                             Coroutine[Any, Any, T]],
           cert: str = "internal") -> T:
-    """Run `fn` with a CustomerAdminService stub on a channel presenting `cert`."""
-    adapter = cbank.bank.adapter
-
-    async def go() -> T:
-        creds = grpc_channel_credentials(TlsFiles.from_dir(adapter.pki_dir, cert), adapter.ca)
-        async with grpc.aio.secure_channel(adapter.grpc_target, creds) as channel:
-            return await fn(pb_grpc.CustomerAdminServiceStub(channel))
-
-    return asyncio.run(go())
+    return cbank.admin(fn, cert)
 
 
 def trail(cbank: CustomerBank, username: str) -> list[SecurityEvent]:

@@ -8,13 +8,11 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
-import grpc
 import pytest
 from argon2 import PasswordHasher
 
 from adapter.frontends.grpc.gen.bank.adapter.v1 import customer_admin_pb2 as pb
 from adapter.frontends.grpc.gen.bank.adapter.v1 import customer_admin_pb2_grpc as pb_grpc
-from adapter.infra.tls import TlsFiles, grpc_channel_credentials
 from adapter.ports.customers import LockState
 from adapter.services.customers.errors import InvalidCredentials
 from adapter.services.customers.passwords import PasswordVerifier
@@ -28,17 +26,12 @@ WARNING = "; the next lock will be permanent until the bank unlocks it"
 
 
 def _unlock(cbank: CustomerBank, username: str) -> bool:
-    adapter = cbank.bank.adapter
+    async def go(stub: pb_grpc.CustomerAdminServiceStub) -> bool:
+        answer = await stub.UnlockCustomer(pb.UnlockCustomerRequest(username=username),
+                                           timeout=10)
+        return bool(answer.was_locked)
 
-    async def go() -> bool:
-        creds = grpc_channel_credentials(TlsFiles.from_dir(adapter.pki_dir, "internal"),
-                                         adapter.ca)
-        async with grpc.aio.secure_channel(adapter.grpc_target, creds) as channel:
-            answer = await pb_grpc.CustomerAdminServiceStub(channel).UnlockCustomer(
-                pb.UnlockCustomerRequest(username=username), timeout=10)
-            return bool(answer.was_locked)
-
-    return asyncio.run(go())
+    return cbank.admin(go)
 
 
 def test_the_app_is_warned_before_the_permanent_lock(cbank: CustomerBank) -> None:
