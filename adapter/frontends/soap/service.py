@@ -25,11 +25,10 @@ import adapter.infra.spyne_six  # noqa: F401  (before spyne: Python 3.12+)
 
 import logging
 import re
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from datetime import date
 from typing import Any, NoReturn, TypeVar
 
-from lxml import etree
 from spyne import Service, rpc
 
 from adapter.frontends import validation
@@ -85,21 +84,24 @@ XML_BLANKS = " \t\n\r"
 DECIMAL_ELEMENTS = frozenset({"Amount"})
 
 
-def _local(tag: Any) -> str:
-    return etree.QName(tag).localname if isinstance(tag, str) else ""
+def _leaves(element: Any) -> list[tuple[str, str]]:
+    """(dotted element path below the operation, text) of every element without children,
+    in document order; one walk per call, shared by every check that reads values."""
+    out: list[tuple[str, str]] = []
+    _collect(element, "", out)
+    return out
 
 
-def _leaves(element: Any, prefix: str = "") -> Iterator[tuple[str, str]]:
-    """(dotted element path below the operation, text) of every element without children."""
+def _collect(element: Any, prefix: str, out: list[tuple[str, str]]) -> None:
     for child in element:
-        name = _local(child.tag)
-        if not name:
+        tag = child.tag
+        if not isinstance(tag, str):
             continue  # a comment or a processing instruction
-        path = f"{prefix}.{name}" if prefix else name
+        path = prefix + tag[tag.rfind("}") + 1:]  # the local name of "{namespace}local"
         if len(child):
-            yield from _leaves(child, path)
+            _collect(child, path + ".", out)
         else:
-            yield path, child.text or ""
+            out.append((path, child.text or ""))
 
 
 class SoapFrontend:
@@ -120,15 +122,12 @@ class SoapFrontend:
             if key == b"x-request-id":
                 correlation = bytes(value).decode("latin-1")
         body = ctx.in_body_doc
-
-        def texts() -> Iterator[tuple[str, str]]:
-            # Blanks around a value are the indentation of pretty-printed XML.
-            for path, text in _leaves(body) if body is not None else ():
-                yield path, text.strip(XML_BLANKS)
-
+        # Blanks around a value are the indentation of pretty-printed XML.
+        leaves = ([(path, text.strip(XML_BLANKS)) for path, text in _leaves(body)]
+                  if body is not None else [])
         call = Call(self.edge, ctx.descriptor.name,
                     Credentials(cn_from_asgi_scope(scope)), correlation_header=correlation,
-                    texts=texts, raw=ctx)
+                    texts=lambda: leaves, raw=ctx)
         return await self.services.pipeline.run(call, fn)
 
     async def _verify_token(self, call: Call) -> None:
@@ -166,12 +165,9 @@ async def _check_must_understand(call: Call) -> None:
 async def _check_decimals(call: Call) -> None:
     """spyne reads an xs:decimal with Python's Decimal(), which also takes fullwidth and other
     non-ASCII digits, "1_000" and "NaN": hold each Amount to the schema's lexical space."""
-    body = call.raw.in_body_doc
-    if body is None:
-        return
-    for path, text in _leaves(body):
+    for path, text in call.texts():
         if (path.rpartition(".")[2] in DECIMAL_ELEMENTS
-                and not XS_DECIMAL_RE.fullmatch(text.strip(XML_BLANKS))):
+                and not XS_DECIMAL_RE.fullmatch(text)):
             raise ValidationError(f"invalid request: {path}: not an xs:decimal", violations=(
                 FieldViolation(path, "an xs:decimal: ASCII digits, one optional sign and at "
                                      "most one '.'"),))
