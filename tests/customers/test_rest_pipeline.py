@@ -111,3 +111,17 @@ def test_two_dpop_headers_are_refused(cbank: CustomerBank, carol: MobileApp) -> 
     assert r.status_code == 401, r.text
     assert r.json()["code"] == "INVALID_DPOP_PROOF"
     assert 'error="invalid_dpop_proof"' in r.headers["www-authenticate"]
+
+
+def test_two_dpop_headers_at_login_are_refused(cbank: CustomerBank, carol: MobileApp) -> None:
+    """The token endpoints too: a login carrying two proofs issues no token."""
+    start = carol.call("POST", "/v1/customer/login/start", auth=False, proof=False,
+                       expect=200).json()
+    url = carol.url("/v1/customer/login")
+    body = {"username": "pipe-carol", "password": "correct horse battery",
+            "challengeId": start["challengeId"],
+            "assertion": carol.device.assert_(start["publicKey"])}
+    r = carol.http.post("/v1/customer/login", json=body, headers=[
+        ("DPoP", carol.device.dpop("POST", url)), ("DPoP", carol.device.dpop("POST", url))])
+    assert r.status_code == 401, r.text
+    assert r.json()["code"] == "INVALID_DPOP_PROOF"

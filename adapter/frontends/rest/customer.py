@@ -96,6 +96,15 @@ async def _render(error: AdapterError, call: Call) -> Response:
     return problem_response(error, call.correlation_id, headers)
 
 
+def _one_proof(request: Request) -> str | None:
+    """The DPoP header of a token request (login, refresh): RFC 9449 section 4.3 item 1,
+    exactly one field (a resource request's is checked by the resolver)."""
+    proofs = request.headers.getlist("dpop")
+    if len(proofs) > 1:
+        raise InvalidDpopProof("exactly one DPoP header is allowed")
+    return proofs[0] if proofs else None
+
+
 def _admitted(ctx: RequestContext, *, token: bool) -> RequestContext:
     """The context a handler may act on: the customer behind a token route, the relay on an
     open one. The resolver guarantees both; this holds even if it were not registered (the
@@ -236,13 +245,13 @@ class CustomerApi:
         body = await self._body(request)
         tokens = await self._customers.finish_login(
             body.get("username"), body.get("password"), body.get("challengeId"),
-            body.get("assertion"), request.headers.get("dpop"), self._proof_request(request))
+            body.get("assertion"), _one_proof(request), self._proof_request(request))
         return _json(_tokens(tokens), ctx.correlation_id)
 
     async def token(self, request: Request, ctx: RequestContext) -> Response:
         body = await self._body(request)
         tokens = await self._customers.refresh(
-            body.get("refresh_token"), request.headers.get("dpop"),
+            body.get("refresh_token"), _one_proof(request),
             self._proof_request(request))
         return _json(_tokens(tokens), ctx.correlation_id)
 
