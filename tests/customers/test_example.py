@@ -49,6 +49,7 @@ def test_mobile_device_example_runs_against_bank_adapter_up(tmp_path: Path) -> N
         assert found is not None, banner
         port = int(found.group(1))
         assert f"passwords and TOTP secrets in {state / 'demo-customers.json'}" in banner
+        assert "  alice     owns 10000001\n" in banner and "  bob       owns 10000002\n" in banner
         root = Path(__file__).resolve().parents[2]
         done = subprocess.run(
             [sys.executable, str(root / "examples" / "mobile_device.py"), "--state-dir",
