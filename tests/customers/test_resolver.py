@@ -103,3 +103,20 @@ def test_a_token_route_needs_a_dpop_token_and_one_proof(setup: Any) -> None:
     assert isinstance(principal, CustomerPrincipal)
     assert principal.id == f"customer:{who.customer_id}"
     assert principal.accounts == frozenset({"10000001"}) and not principal.all_accounts
+
+
+def test_without_the_resolver_no_certificate_opens_a_customer_route(setup: Any) -> None:
+    """The customer edge's own guard (frontends/rest/customer.py `_admitted`): were the
+    resolver missing, a certificate caller would reach no open route but as a relay and no
+    token route at all."""
+    from adapter.frontends.rest.customer import _admitted
+    from adapter.services.context import RequestContext
+
+    partner, mobile = CLIENTS.get("partner"), CLIENTS.get("mobile")
+    assert partner is not None and mobile is not None
+    for token in (False, True):
+        with pytest.raises(RelayRequired):
+            _admitted(RequestContext(partner), token=token)
+    assert _admitted(RequestContext(mobile), token=False).caller is mobile
+    with pytest.raises(InvalidToken):
+        _admitted(RequestContext(mobile), token=True)
