@@ -48,7 +48,7 @@ from adapter.model.errors import (
     ValidationError,
 )
 from adapter.model.identifiers import IdempotencyKey
-from adapter.security.identity import cn_from_asgi_scope
+from adapter.security.identity import cn_from_asgi_scope, peer_of
 from adapter.services.banking import BankingServices
 from adapter.services.clients import Caller, Operation
 from adapter.services.context import RequestContext
@@ -64,6 +64,19 @@ from adapter.services.principal import Credentials, Principal
 
 PREFIX = "/v1/customer"
 JSON = "application/json"
+# Route -> the canonical operation it performs, as on the partner API: a customer's reads
+# and payments spend the customer's own budget for them (rate limits are per principal and
+# operation). The other routes are their own operation; the open ones (enrolment, login,
+# refresh) act for the relay, so their budget is the relay's, and a customer's own bound
+# on guessing is the lockout.
+KINDS = {
+    f"GET {PREFIX}/accounts": Operation.READ,
+    f"GET {PREFIX}/accounts/{{account_id}}/balances": Operation.READ,
+    f"GET {PREFIX}/accounts/{{account_id}}/transactions": Operation.READ,
+    f"GET {PREFIX}/payments/{{payment_id}}": Operation.READ,
+    f"POST {PREFIX}/transfers": Operation.TRANSFER,
+    f"POST {PREFIX}/bill-payments": Operation.BILL_PAYMENT,
+}
 
 Handler = Callable[[Request, RequestContext], Awaitable[Response]]
 
@@ -176,7 +189,7 @@ class CustomerApi:
         self._max_body = min(settings.max_body_bytes, 64 * 1024)
         self._public_base = settings.customer_public_base_url
         self.edge = Edge("rest-customer", _render, FIELD_NAMES,
-                         passthrough=(ClientDisconnect,))
+                         passthrough=(ClientDisconnect,), kinds=KINDS)
 
     # -- the customer API's edge of the call pipeline ------------------------------------
 
@@ -206,7 +219,7 @@ class CustomerApi:
                             attributes),
                 correlation_header=headers.get("x-request-id"),
                 texts=request_texts(request), header_texts=header_texts(request),
-                raw=request)
+                raw=request, peer=peer_of(request.scope))
 
             async def run(ctx: RequestContext) -> Response:
                 return await handler(request, _admitted(ctx, token=token))

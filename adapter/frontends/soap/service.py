@@ -45,9 +45,9 @@ from adapter.model import (
 from adapter.model import identifiers as ids
 from adapter.model.commands import BillPaymentCommand, GetPaymentQuery, TransferCommand
 from adapter.model.errors import AdapterError, FieldViolation, Forbidden, ValidationError
-from adapter.security.identity import cn_from_asgi_scope
+from adapter.security.identity import cn_from_asgi_scope, peer_of
 from adapter.services.banking import BankingServices
-from adapter.services.clients import Caller
+from adapter.services.clients import Caller, Operation
 from adapter.services.context import RequestContext
 from adapter.services.payments import PaymentResult
 from adapter.services.pipeline import Call, Edge
@@ -76,6 +76,11 @@ _HISTORY_NAMES = {"cursor": "Cursor", "limit": "Limit", "from_date": "FromDate",
                   "to_date": "ToDate"}
 # Canonical field names of errors raised by the services, in this contract's element names.
 FIELD_NAMES = {ids.HISTORY_CURSOR: "Cursor"}
+# Operation -> the canonical operation it performs (rate limits are set per operation).
+KINDS = {"ListAccounts": Operation.READ, "GetAccount": Operation.READ,
+         "GetBalance": Operation.READ, "GetTransactionHistory": Operation.READ,
+         "GetPaymentStatus": Operation.READ, "TransferFunds": Operation.TRANSFER,
+         "PayBill": Operation.BILL_PAYMENT}
 
 # XML Schema Part 2 (1.0) section 3.2.3.1, the lexical space of xs:decimal, ASCII digits only
 # ([0-9], never \d). whiteSpace is "collapse" (section 4.3.6): surrounding blanks are allowed.
@@ -113,7 +118,7 @@ class SoapFrontend:
         self.verifier = verifier
         self.edge = Edge("soap", _render, FIELD_NAMES,
                          checks=(_check_soap_action, _check_must_understand, _check_decimals),
-                         verifiers=(self._verify_token,))
+                         verifiers=(self._verify_token,), kinds=KINDS)
 
     async def call(self, ctx: Any, fn: Callable[[RequestContext], Awaitable[T]]) -> T:
         scope = ctx.transport.scope
@@ -127,7 +132,7 @@ class SoapFrontend:
                   if body is not None else [])
         call = Call(self.edge, ctx.descriptor.name,
                     Credentials(cn_from_asgi_scope(scope)), correlation_header=correlation,
-                    texts=lambda: leaves, raw=ctx)
+                    texts=lambda: leaves, raw=ctx, peer=peer_of(scope))
         return await self.services.pipeline.run(call, fn)
 
     async def _verify_token(self, call: Call) -> None:
