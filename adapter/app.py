@@ -31,6 +31,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from adapter.config import Settings, StartupError, os_reason
 from adapter.connectors.factory import build_core
+from adapter.connectors.pool.pool import CorePool
 from adapter.customer_root import build_customer_service
 from adapter.frontends.http_guard import HttpLimits, uvicorn_options
 from adapter.frontends.https import HttpsServer
@@ -159,6 +160,7 @@ class AdapterApp:
         self.intrusion: IntrusionMonitor | None = None
         self.security_events: SqliteSecurityEventLog | None = None
         self._limiter: RateLimiter | None = None
+        self.core_pool: CorePool | None = None  # with --core-nodes (status, metrics, tests)
         self.https_tls: tls.ReloadableServerContext | None = None
         self._https_revocation: RevocationList | None = None
         self.reloader: Reloader | None = None
@@ -202,6 +204,9 @@ class AdapterApp:
         self.security_events = SqliteSecurityEventLog.in_dir(
             s.state_dir, synchronous=s.sqlite_synchronous, linger=s.sqlite_linger_ms / 1000)
         metrics = services.metrics
+        if isinstance(core, CorePool):
+            self.core_pool = core
+            metrics.watch_core_nodes(core.snapshot)
 
         def on_event(event: SecurityEvent) -> None:
             metrics.event(event)
