@@ -101,13 +101,14 @@ def _listen_error(what: str, host: str, port: int, setting: str, exc: OSError) -
                         setting=setting)
 
 
-def _probe_bind(host: str, port: int) -> None:
+def _probe_bind(host: str, port: int, *, reuse_port: bool = False) -> None:
     """Bind and release the gRPC address first: grpc reports a failed bind as a bare
-    RuntimeError (and a C-core log line), while the OS error says why."""
+    RuntimeError (and a C-core log line), while the OS error says why. With `reuse_port`
+    (`--workers N`) the probe shares the port as the other workers do."""
     if port == 0:
         return
     with socket.create_server((host, port), family=socket.AF_INET6 if ":" in host
-                              else socket.AF_INET):
+                              else socket.AF_INET, reuse_port=reuse_port):
         pass
 
 
@@ -172,7 +173,7 @@ class AdapterApp:
             self.https = HttpsServer(
                 build_http_app(services, s, nonces=self._nonces, customers=self.customers),
                 tls.server_context(server_tls), s.host, s.http_port,
-                options=uvicorn_options(limits),
+                options=uvicorn_options(limits), reuse_port=s.workers > 1,
             )
         except OSError as exc:
             raise _listen_error("HTTPS (REST and SOAP)", s.host, s.http_port, "http_port",
@@ -182,7 +183,7 @@ class AdapterApp:
         from adapter.frontends.grpc import start_grpc_server
 
         try:
-            _probe_bind(s.host, s.grpc_port)
+            _probe_bind(s.host, s.grpc_port, reuse_port=s.workers > 1)
             self.grpc = await start_grpc_server(services, s)
         except OSError as exc:
             raise _listen_error("gRPC", s.host, s.grpc_port, "grpc_port", exc) from exc
@@ -196,7 +197,7 @@ class AdapterApp:
 
             self.health_http = HttpsServer(
                 build_health_app(services.health.ready), None,
-                s.health_host, s.health_port)
+                s.health_host, s.health_port, reuse_port=s.workers > 1)
             await self.health_http.start()
             log.info("plain-HTTP health listener on http://%s:%d (/healthz, /readyz only)",
                      s.health_host, self.health_http.port)

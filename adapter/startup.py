@@ -19,6 +19,9 @@ Invariants:
 - Rule 3: a stop during start-up returns 0, as a stop after it does: the operator asked.
 - Rule 4: the child's stdout and stderr pass through, except its one-line start-up error
   (`core-sim: error: ...`), which becomes this process's StartupError instead.
+- Rule 5: `--workers N` (N > 1) serves from N worker children (`adapter.workers`) instead of
+  this process, and needs `--database-url`: refused before anything starts without one. The
+  workers are children like the core: every stage of Rule 1 stops and reaps them.
 
 Test hook: with BANK_ADAPTER_TEST_PAUSE_AT=<stage>, start-up stops at that stage, prints
 `bank-adapter up: paused at <stage> (core pid P, ports A B ...)` and waits for a signal, so
@@ -39,6 +42,7 @@ from typing import TypeVar
 
 from adapter.cli_settings import specs
 from adapter.config import Settings, StartupError
+from adapter.workers import Supervisor, banner_balances
 
 log = logging.getLogger("adapter.startup")
 
@@ -195,10 +199,17 @@ async def run_up(settings: Settings, *, with_core: bool,
     from adapter.infra.gctune import freeze_startup_objects
     from adapter.provision import check_state_dir, provision, restrict_sqlite_files
 
+    if settings.workers > 1 and settings.database_url is None:
+        # Rule 5: the workers share every durable fact (keys, journal, leases, nonces) through
+        # one database; SQLite files in one state folder are not that database.
+        raise StartupError(f"--workers {settings.workers} needs a PostgreSQL database shared "
+                           "by the workers: give --database-url postgresql://...",
+                           setting="database_url")
     seq = Sequence(os.environ if environ is None else environ)
     seq.install()
     core: CoreChild | None = None
     app: AdapterApp | None = None
+    supervisor: Supervisor | None = None
     try:
         check_state_dir(settings.state_dir)
         try:
@@ -220,6 +231,19 @@ async def run_up(settings: Settings, *, with_core: bool,
             settings = settings.model_copy(
                 update={"core_soap_port": soap_port, "core_iso_port": iso_port})
             await seq.reached("core-ready", core, (soap_port, iso_port))
+        if settings.workers > 1:
+            supervisor = Supervisor(settings)
+            await seq.step(supervisor.start())
+            await seq.reached("listening", core, tuple(
+                p for p in (settings.core_soap_port, settings.core_iso_port,
+                            supervisor.http_port, supervisor.grpc_port) if p is not None))
+            balances = await seq.step(banner_balances(settings))
+            print(banner(settings, supervisor, balances), flush=True)
+            print(f"bank-adapter up: {settings.workers} workers, pids "
+                  f"{' '.join(map(str, supervisor.pids))}", flush=True)
+            await seq.stop.wait()
+            print("stopping...", flush=True)
+            return 0
         app = AdapterApp(settings)
         await seq.step(app.start())
         assert app.services is not None
@@ -240,6 +264,8 @@ async def run_up(settings: Settings, *, with_core: bool,
         try:
             if app is not None:
                 await app.stop()
+            if supervisor is not None:
+                await supervisor.stop()
         finally:
             if core is not None:
                 await core.stop()

@@ -60,11 +60,16 @@ class TlsScopeProtocol(HttpToolsProtocol):
             self.scope["extensions"] = extensions
 
 
-def bind(host: str, port: int) -> socket.socket:
-    """Bind before serving, so port 0 works and the real port is known before start-up."""
+def bind(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
+    """Bind before serving, so port 0 works and the real port is known before start-up.
+
+    `reuse_port`: several processes of one user bind the same port, and the kernel spreads
+    new connections over their listening sockets (SO_REUSEPORT, `--workers N`)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((host, port))
     sock.listen(2048)
     sock.setblocking(False)
@@ -77,8 +82,9 @@ class HttpsServer:
     `ssl_context=None` is only for the plain health listener (frontends/health_http.py)."""
 
     def __init__(self, app: Any, ssl_context: ssl.SSLContext | None, host: str, port: int,
-                 *, log_level: str = "warning", options: dict[str, Any] | None = None) -> None:
-        self.socket = bind(host, port)
+                 *, log_level: str = "warning", options: dict[str, Any] | None = None,
+                 reuse_port: bool = False) -> None:
+        self.socket = bind(host, port, reuse_port=reuse_port)
         self.port: int = self.socket.getsockname()[1]
         opts: dict[str, Any] = {"http": TlsScopeProtocol, "timeout_keep_alive": 30}
         opts.update(options or {})
