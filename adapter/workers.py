@@ -219,7 +219,8 @@ class Supervisor:
             try:
                 await worker.spawn(self.settings)
                 await worker.ready()
-                log.warning("worker %d started again (pid %d)", worker.index, worker.proc.pid)
+                print(f"bank-adapter up: worker {worker.index} started again "
+                      f"(pid {worker.proc.pid})", flush=True)
             except StartupError as exc:
                 log.error("%s", exc)
 

@@ -46,3 +46,10 @@ def fresh_schema() -> Iterator[tuple[str, str]]:
     finally:
         with psycopg.connect(url, autocommit=True) as con:
             con.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
+
+
+def schema_url(url: str, schema: str) -> str:
+    """`url` with `schema` as the search path of every connection made from it (libpq's
+    `options` parameter), for a process that is handed only a URL."""
+    separator = "&" if "?" in url else "?"
+    return f"{url}{separator}options=-csearch_path%3D{schema}"
