@@ -1,10 +1,14 @@
 """The composition root: settings -> stores -> core connector -> services -> front-ends.
 
-Stores: the payment storage (keys, journal, outbox) in STATE/adapter.db; the ISO 8583
-connector's reversal store (STATE/iso8583-reversals.sqlite), made here and handed to it;
-WS-Security nonces
-are kept in this process's memory (one serving process: a restart forgets them, and a
-token's 5-minute Created window bounds what that allows).
+Stores, by `--database-url`:
+- unset (SQLite, the default): the payment storage (keys, journal, outbox) in
+  STATE/adapter.db; the ISO 8583 connector's reversal store (STATE/iso8583-reversals.sqlite),
+  made here and handed to it; WS-Security nonces in this process's memory (one serving
+  process: a restart forgets them, and a token's 5-minute Created window bounds what that
+  allows); customers in STATE/customers.db.
+- a PostgreSQL URL: all of them in that database (adapter.stores.postgres), over one pool
+  opened (migrated, partitioned) before anything else starts; nonces are then shared by every
+  process on the database. A database newer than this code stops the start-up.
 
 One process, one event loop: the HTTPS listener (REST, and SOAP under /soap/v1) and the gRPC
 server share it, and so do the services, the store and the connector's connections.
@@ -33,11 +37,21 @@ from adapter.infra import tls
 from adapter.infra.spyne_process import configure_spyne_process
 from adapter.ports.core import CorePort
 from adapter.ports.nonces import NonceStore
+from adapter.ports.reversals import ReversalStore
+from adapter.ports.storage import PaymentStorage
 from adapter.services.banking import BankingServices
 from adapter.services.clients import ClientRegistry
 from adapter.services.customers.service import CustomerService
 from adapter.services.resolver import Resolver
 from adapter.stores.memory import MemoryNonceStore
+from adapter.stores.postgres import (
+    PostgresDatabase,
+    PostgresNonceStore,
+    PostgresReversalStore,
+    PostgresStore,
+)
+from adapter.stores.postgres.configured import open_database
+from adapter.stores.postgres.customers import PostgresCustomerStore
 from adapter.stores.sqlite import SqliteStore
 from adapter.stores.sqlite.reversals import SqliteReversalStore
 
@@ -69,9 +83,15 @@ def build_http_app(services: BankingServices, settings: Settings, *,
                         build_soap_app(services, settings, nonces=nonces))
 
 
-def reversal_stores(settings: Settings) -> Callable[[Path], SqliteReversalStore]:
-    """Where an ISO 8583 connector keeps the reversals it still owes: SQLite in `folder`."""
-    def make(folder: Path) -> SqliteReversalStore:
+def reversal_stores(settings: Settings, database: PostgresDatabase | None = None,
+                    ) -> Callable[[Path], ReversalStore]:
+    """Where an ISO 8583 connector keeps the reversals it still owes, given the folder it
+    would use: SQLite in that folder, or, with a database, that database's rows scoped to the
+    folder's place in the state folder ("" for the one core, the node's folder in a pool)."""
+    def make(folder: Path) -> ReversalStore:
+        if database is not None:
+            scope = Path(folder).relative_to(settings.state_dir).as_posix()
+            return PostgresReversalStore(database, scope="" if scope == "." else scope)
         return SqliteReversalStore.in_dir(folder, synchronous=settings.sqlite_synchronous,
                                           linger=settings.sqlite_linger_ms / 1000)
     return make
@@ -125,7 +145,8 @@ class AdapterApp:
         self.health_http: HttpsServer | None = None
         self._resolver: Resolver | None = None
         self._nonces: NonceStore | None = None
-        self._store: SqliteStore | None = None
+        self._store: PaymentStorage | None = None
+        self.database: PostgresDatabase | None = None
         self.customers: CustomerService | None = None
 
     @property
@@ -150,20 +171,24 @@ class AdapterApp:
         s = self.settings
         configure_spyne_process()  # the adapter's SOAP front-end runs on spyne
         clients = load_clients(s.clients_file)
-        store = SqliteStore(s.adapter_db, synchronous=s.sqlite_synchronous,
-                            linger=s.sqlite_linger_ms / 1000)
+        self.database = db = await open_database(s)
+        store: PaymentStorage = SqliteStore(
+            s.adapter_db, synchronous=s.sqlite_synchronous, linger=s.sqlite_linger_ms / 1000
+        ) if db is None else PostgresStore(db)
         self._store = store
         core = self._given_core or await build_core(
-            s, reversal_stores=reversal_stores(s), on_reversed=self._wake_resolver)
+            s, reversal_stores=reversal_stores(s, db), on_reversed=self._wake_resolver)
         services = BankingServices.build(
             core, store, clients, core_timeout=s.core_timeout, resolve_timeout=s.resolve_timeout
         )
         self.services = services
         self._resolver = Resolver(services.payments, store.journal, store.keys)
         self._resolver.start()
-        self._nonces = MemoryNonceStore(NONCE_RETENTION)
+        self._nonces = MemoryNonceStore(NONCE_RETENTION) if db is None \
+            else PostgresNonceStore(db, retention=NONCE_RETENTION)
         server_tls = tls.TlsFiles.from_dir(s.pki_dir, "server")
-        self.customers = build_customer_service(s)
+        self.customers = build_customer_service(
+            s, store=None if db is None else PostgresCustomerStore(db))
         limits = HttpLimits(
             max_head_bytes=s.http_max_head_bytes, max_headers=s.http_max_headers,
             head_timeout=s.http_head_timeout, idle_timeout=s.http_idle_timeout,
@@ -212,6 +237,7 @@ class AdapterApp:
         nonces, self._nonces = self._nonces, None
         customers, self.customers = self.customers, None
         health_http, self.health_http = self.health_http, None
+        database, self.database = self.database, None
         if health_http is not None:
             await health_http.stop()
         if grpc is not None:
@@ -229,3 +255,5 @@ class AdapterApp:
         if customers is not None:
             await customers.store.aclose()
             customers.passwords.close()
+        if database is not None:  # last: every store above was over it
+            await database.aclose()

@@ -34,15 +34,29 @@ from collections.abc import Mapping
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 ENV_PREFIX = "BANK_ADAPTER_"
 # Rule 3: the separator of a list-valued environment variable.
 LIST_SEPARATOR = ","
 
 LogLevel = Literal["debug", "info", "warning", "error", "critical"]
+
+
+# libpq's two URI schemes (PostgreSQL docs, 34.1.1.2 "Connection URIs").
+DATABASE_URL_SCHEMES = ("postgresql://", "postgres://")
+
+
+def _postgres_url(value: str) -> str:
+    if not value.startswith(DATABASE_URL_SCHEMES):
+        raise ValueError("a PostgreSQL URL must start with postgresql:// "
+                         "(postgresql://user@host:5432/dbname)")
+    return value
+
+
+DatabaseUrl = Annotated[str, AfterValidator(_postgres_url)]
 
 
 class ConnectorKind(StrEnum):
@@ -146,6 +160,16 @@ class Settings(BaseModel):
         if isinstance(value, str):
             return tuple(v for v in (p.strip() for p in value.split(",")) if v)
         return value
+    # The PostgreSQL store (adapter/stores/postgres; README "PostgreSQL"). None: SQLite files
+    # in the state folder, as `bank-adapter up` has always run.
+    database_url: DatabaseUrl | None = Field(
+        default=None, json_schema_extra={"metavar": "URL", "allowed": "postgresql://..."},
+        description="PostgreSQL for the payment journal, keys, outbox, ISO 8583 reversals, "
+                    "WS-Security nonces and customers, as postgresql://user@host:5432/dbname; "
+                    "unset: SQLite files in the state folder")
+    database_pool_size: int = Field(
+        default=10, ge=1, le=100, json_schema_extra={"metavar": "N"},
+        description="most PostgreSQL connections this process opens (with --database-url)")
     # Customers of the mobile app (adapter/services/customers; README "Authentication API").
     customer_rp_id: str = Field(default="localhost", description="WebAuthn relying party id")
     customer_origin: str = Field(default="https://localhost",
@@ -197,10 +221,6 @@ class Settings(BaseModel):
     health_host: str = Field(
         default="127.0.0.1", min_length=1, json_schema_extra={"metavar": "HOST"},
         description="address the plain-HTTP health listener binds to (loopback by default)")
-    database_url: str | None = Field(
-        default=None, json_schema_extra={"metavar": "URL"},
-        description="PostgreSQL database of the adapter's state, postgresql://...; "
-                    "unset: SQLite files in the state folder")
     # Several serving processes on this machine (adapter/workers.py): each binds the HTTPS and
     # gRPC ports with SO_REUSEPORT, and the kernel spreads new connections over them.
     workers: int = Field(

@@ -1,6 +1,7 @@
 """`bank-adapter customers add|list|unlock|reset-otp`: the bank's own administration of
 mobile-app customers, on the state folder's customer store (the adapter may be running:
-SQLite WAL lets both write).
+SQLite WAL lets both write), or on PostgreSQL with `--database-url` (default: the
+BANK_ADAPTER_DATABASE_URL variable, as `bank-adapter up` reads it).
 
     bank-adapter customers add NAME --accounts 10000001 [--password-file F]
     bank-adapter customers list
@@ -16,11 +17,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from pathlib import Path
 
-from adapter.config import Settings
-from adapter.customer_root import build_customer_service
+from adapter.cli_settings import SettingError, specs
+from adapter.config import Settings, StartupError, env_name
+from adapter.customer_root import open_customer_service
 from adapter.model.errors import AdapterError
 from adapter.ports.customers import DuplicateUsername
 from adapter.security import credentials
@@ -30,6 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="bank-adapter customers", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--state-dir", type=Path, default=Path("bank-adapter-state"))
+    p.add_argument("--database-url", default=None, metavar="URL",
+                   help="the customers' PostgreSQL database (default: env "
+                        f"{env_name('database_url')}; unset: STATE/customers.db)")
     sub = p.add_subparsers(dest="action", required=True)
     add = sub.add_parser("add", help="add a customer (prints its password and TOTP URI)")
     add.add_argument("username")
@@ -44,8 +50,23 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _database_url(args: argparse.Namespace) -> str | None:
+    """The flag, else the environment variable, checked as `bank-adapter up` checks it."""
+    raw = args.database_url or os.environ.get(env_name("database_url")) or None
+    if raw is None:
+        return None
+    spec = next(s for s in specs() if s.field == "database_url")
+    value: str = spec.parse(raw)
+    return value
+
+
 async def _run(args: argparse.Namespace) -> int:
-    service = build_customer_service(Settings(state_dir=args.state_dir))
+    try:
+        service = await open_customer_service(Settings(state_dir=args.state_dir,
+                                                       database_url=_database_url(args)))
+    except (SettingError, StartupError) as exc:
+        print(f"customers: {exc}", file=sys.stderr)
+        return 2
     try:
         if args.action == "add":
             generated = args.password_file is None

@@ -49,7 +49,14 @@ def fresh_schema() -> Iterator[tuple[str, str]]:
 
 
 def schema_url(url: str, schema: str) -> str:
-    """`url` with `schema` as the search path of every connection made from it (libpq's
-    `options` parameter), for a process that is handed only a URL."""
-    separator = "&" if "?" in url else "?"
-    return f"{url}{separator}options=-csearch_path%3D{schema}"
+    """`url` with every session's search_path set to `schema` (libpq `options`), so the
+    adapter, given only a URL, works inside the test's own schema."""
+    joiner = "&" if "?" in url else "?"
+    return f"{url}{joiner}options=-csearch_path%3D{schema}"
+
+
+@contextmanager
+def fresh_database_url() -> Iterator[str]:
+    """A URL whose sessions work in an empty schema of their own, dropped on exit."""
+    with fresh_schema() as (url, schema):
+        yield schema_url(url, schema)
