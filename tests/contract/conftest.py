@@ -45,11 +45,9 @@ class Clock:
 
 
 @pytest.fixture
-def database_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
-    """A fresh PostgreSQL schema's URL for the postgres parameter, else None."""
-    if getattr(request, "param", None) != "postgres":
-        yield None
-        return
+def database_url() -> Iterator[str]:
+    """A fresh PostgreSQL schema's URL (asked for by the postgres parameter only). It reads
+    no `request.param`: the parameter belongs to the opener fixture, not to this one."""
     with fresh_database_url() as url:
         yield url
 

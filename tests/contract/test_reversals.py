@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pytest
 
 from adapter.ports.reversals import Reversal, ReversalState, ReversalStore, ReversalStoreError
-from tests.contract.conftest import T0, Clock, run_with, run_with_two
+from tests.contract.conftest import T0, Clock, opened, run_with, run_with_two
 
 Opener = Callable[[], ReversalStore]
 
@@ -130,7 +130,7 @@ def test_a_cancelled_arm_leaves_no_row_and_a_cancelled_disarm_is_still_written(
 def test_a_closed_store_refuses_writes(open_reversals: Opener) -> None:
     """Rule 6: after aclose an arm raises ReversalStoreError (the 0200 must not leave)."""
     async def scenario() -> None:
-        r = open_reversals()
+        r = await opened(open_reversals)
         await r.aclose()
         with pytest.raises(ReversalStoreError):
             await r.arm("REFCLOSED001", original("REFCLOSED001"))

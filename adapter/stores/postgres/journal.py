@@ -94,6 +94,22 @@ UNRESOLVED_SQL = (
     "SELECT body::text FROM payments WHERE status IN ('accepted', 'in_doubt')"
     " AND (status = 'in_doubt' OR updated_at <= %s) ORDER BY updated_at"
 )
+# Rule 6, one statement: the candidates are locked FOR UPDATE SKIP LOCKED, so a row another
+# resolver is leasing at this moment is skipped rather than waited for, and a lease is
+# taken only where none is live (owner_until passed) or this owner holds it already.
+LEASE_SQL = """
+WITH c AS (
+    SELECT payment_id FROM payments
+    WHERE status IN ('accepted', 'in_doubt')
+      AND (status = 'in_doubt' OR updated_at <= %(older)s)
+      AND (owner_until IS NULL OR owner_until <= %(now)s OR owner = %(owner)s)
+    ORDER BY updated_at LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE payments p SET owner = %(owner)s, owner_until = %(until)s
+FROM c WHERE p.payment_id = c.payment_id
+RETURNING p.body::text
+"""
 _UNCLAIM_SQL = """
 WITH k AS (
     DELETE FROM idempotency_keys WHERE caller_id = %(caller)s AND key = %(key)s
@@ -214,6 +230,17 @@ class PostgresPaymentJournal:
             cur = await conn.execute(UNRESOLVED_SQL, (older_than,))
             rows = await cur.fetchall()
         return [Payment.model_validate_json(r[0]) for r in rows]
+
+    async def lease_unresolved(self, older_than: datetime, *, owner: str, now: datetime,
+                               until: datetime, limit: int) -> list[Payment]:
+        async with self._db.pool.connection() as conn:
+            cur = await conn.execute(LEASE_SQL, {"older": older_than, "owner": owner,
+                                                 "now": now, "until": until, "limit": limit})
+            rows = await cur.fetchall()
+        found = [Payment.model_validate_json(r[0]) for r in rows]
+        # UPDATE ... RETURNING does not keep the subquery's order.
+        found.sort(key=lambda p: p.updated_at)
+        return found
 
 
 async def _nothing() -> None:
