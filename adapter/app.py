@@ -182,7 +182,12 @@ class AdapterApp:
             core, store, clients, core_timeout=s.core_timeout, resolve_timeout=s.resolve_timeout
         )
         self.services = services
-        self._resolver = Resolver(services.payments, store.journal, store.keys)
+        # Grace: longer than a first attempt may run (the core's timeout, then one
+        # resolution), so the resolver never takes a payment from a live first attempt.
+        # Lease: longer than settling a batch (one resolution each, concurrently).
+        self._resolver = Resolver(
+            services.payments, store.journal, store.keys,
+            grace=s.core_timeout + s.resolve_timeout + 5, lease=2 * s.resolve_timeout + 5)
         self._resolver.start()
         self._nonces = MemoryNonceStore(NONCE_RETENTION) if db is None \
             else PostgresNonceStore(db, retention=NONCE_RETENTION)
