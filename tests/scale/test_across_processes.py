@@ -1,0 +1,99 @@
+"""What two adapter processes on one PostgreSQL refuse together: a WS-Security nonce
+replayed to the other process, an idempotency key reused on the other process with another
+payload; and what they share: a replay on the other process answers the stored outcome."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from adapter.infra import tls
+from adapter.infra.tls import TlsFiles
+from tests.harness.core import RunningCore
+from tests.harness.postgres import fresh_database_url
+from tests.harness.replicas import AdapterProcess, StateTemplate
+from tests.soap.conftest import Token, envelope, fault_of
+
+LEGACY_DEBTOR, LEGACY_CREDITOR = "10000003", "10000001"
+
+
+@pytest.fixture
+def replicas(tmp_path: Path, pki_dir: Path, core_sim: RunningCore,
+             ) -> Iterator[tuple[list[AdapterProcess], StateTemplate]]:
+    with fresh_database_url() as url:
+        template = StateTemplate(tmp_path, pki_dir)
+        pair = [AdapterProcess(name, template, core_host=core_sim.host,
+                               core_soap_port=core_sim.soap_port, core_iso_port=None,
+                               extra=["--database-url", url]) for name in ("p1", "p2")]
+        try:
+            for replica in pair:
+                replica.start()
+            yield pair, template
+        finally:
+            for replica in pair:
+                replica.stop()
+
+
+def _client(template: StateTemplate, name: str) -> httpx.Client:
+    ctx = tls.client_context(TlsFiles.from_dir(template.pki, name), template.pki / "ca.crt")
+    return httpx.Client(verify=ctx, timeout=10)
+
+
+def _transfer_envelope(security: str, amount: str) -> bytes:
+    return envelope(
+        f"<b:TransferFunds><b:RequestId>{uuid.uuid4().hex}</b:RequestId>"
+        f"<b:Debtor><b:AccountId>{LEGACY_DEBTOR}</b:AccountId></b:Debtor>"
+        f"<b:Creditor><b:AccountId>{LEGACY_CREDITOR}</b:AccountId></b:Creditor>"
+        f"<b:Amount>{amount}</b:Amount><b:Currency>EUR</b:Currency>"
+        "<b:EndToEndId>E2E-ACROSS</b:EndToEndId></b:TransferFunds>", security)
+
+
+def test_a_nonce_used_on_one_process_is_refused_on_the_other(
+        replicas: tuple[list[AdapterProcess], StateTemplate], core_sim: RunningCore) -> None:
+    """The same UsernameToken to process 1, then to process 2: the second is
+    Client.UNAUTHENTICATED "already used", and the ledger moved once."""
+    pair, template = replicas
+    before = core_sim.ledger.balance(LEGACY_DEBTOR)[0]
+    security = Token("legacy", template.legacy_password).xml()
+    headers = {"content-type": "text/xml; charset=utf-8", "soapaction": '"TransferFunds"'}
+    with _client(template, "legacy") as http:
+        first = http.post(f"https://localhost:{pair[0].http_port}/soap/v1",
+                          content=_transfer_envelope(security, "0.07"), headers=headers)
+        second = http.post(f"https://localhost:{pair[1].http_port}/soap/v1",
+                           content=_transfer_envelope(security, "0.07"), headers=headers)
+    assert first.status_code == 200, first.text
+    fault = fault_of(second)
+    assert (fault.code, "already used" in fault.faultstring) == ("UNAUTHENTICATED", True)
+    assert core_sim.ledger.balance(LEGACY_DEBTOR)[0] == before - 7
+
+
+def test_an_idempotency_key_is_one_request_across_processes(
+        replicas: tuple[list[AdapterProcess], StateTemplate], core_sim: RunningCore) -> None:
+    """Key K books on process 1; on process 2 the same payload replays the stored payment
+    and another payload is 422 IDEMPOTENCY_CONFLICT; one booking in the ledger."""
+    pair, template = replicas
+    before = core_sim.ledger.balance("10000001")[0]
+    key = str(uuid.uuid4())
+
+    def body(amount: str) -> dict[str, object]:
+        return {"debtorAccount": {"id": "10000001"}, "creditorAccount": {"id": "10000002"},
+                "instructedAmount": {"currency": "EUR", "amount": amount},
+                "endToEndIdentification": "E2E-ACROSS"}
+
+    with _client(template, "partner") as http:
+        first = http.post(f"https://localhost:{pair[0].http_port}/v1/transfers",
+                          json=body("3.00"), headers={"Idempotency-Key": key})
+        replay = http.post(f"https://localhost:{pair[1].http_port}/v1/transfers",
+                           json=body("3.00"), headers={"Idempotency-Key": key})
+        other = http.post(f"https://localhost:{pair[1].http_port}/v1/transfers",
+                          json=body("4.00"), headers={"Idempotency-Key": key})
+    assert first.status_code == 201, first.text
+    assert first.json()["transactionStatus"] == "ACSC"
+    assert replay.status_code in (200, 201)
+    assert replay.json()["paymentId"] == first.json()["paymentId"]
+    assert other.status_code == 422 and other.json()["code"] == "IDEMPOTENCY_CONFLICT"
+    assert core_sim.ledger.balance("10000001")[0] == before - 300
