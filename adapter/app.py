@@ -47,6 +47,7 @@ from adapter.stores.memory import MemoryNonceStore
 from adapter.stores.postgres import (
     PostgresDatabase,
     PostgresNonceStore,
+    PostgresOutboxWakeups,
     PostgresReversalStore,
     PostgresStore,
 )
@@ -144,6 +145,7 @@ class AdapterApp:
         self.grpc_port: int | None = None
         self.health_http: HttpsServer | None = None
         self._resolver: Resolver | None = None
+        self._wakeups: PostgresOutboxWakeups | None = None
         self._nonces: NonceStore | None = None
         self._store: PaymentStorage | None = None
         self.database: PostgresDatabase | None = None
@@ -182,6 +184,11 @@ class AdapterApp:
             core, store, clients, core_timeout=s.core_timeout, resolve_timeout=s.resolve_timeout
         )
         self.services = services
+        if db is not None:
+            # Several processes share this database: live events come from its outbox, woken
+            # by LISTEN/NOTIFY, so a watcher here sees what any process booked.
+            self._wakeups = await PostgresOutboxWakeups.start(db)
+            await services.events.follow(self._wakeups)
         # Grace: longer than a first attempt may run (the core's timeout, then one
         # resolution), so the resolver never takes a payment from a live first attempt.
         # Lease: longer than settling a batch (one resolution each, concurrently).
@@ -243,6 +250,7 @@ class AdapterApp:
         customers, self.customers = self.customers, None
         health_http, self.health_http = self.health_http, None
         database, self.database = self.database, None
+        wakeups, self._wakeups = self._wakeups, None
         if health_http is not None:
             await health_http.stop()
         if grpc is not None:
@@ -252,7 +260,10 @@ class AdapterApp:
         if resolver is not None:
             await resolver.stop()
         if services is not None:
+            await services.events.aclose()
             await services.core.aclose()
+        if wakeups is not None:
+            await wakeups.aclose()
         if store is not None:
             await store.aclose()
         if nonces is not None:

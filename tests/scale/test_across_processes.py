@@ -1,6 +1,7 @@
 """What two adapter processes on one PostgreSQL refuse together: a WS-Security nonce
 replayed to the other process, an idempotency key reused on the other process with another
-payload; and what they share: a replay on the other process answers the stored outcome."""
+payload; and what they share: a replay on the other process answers the stored outcome, and
+an event booked on one reaches a gRPC watcher on the other."""
 
 from __future__ import annotations
 
@@ -8,9 +9,12 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import grpc
 import httpx
 import pytest
 
+from adapter.frontends.grpc.gen.bank.adapter.v1 import banking_pb2 as pb
+from adapter.frontends.grpc.gen.bank.adapter.v1 import banking_pb2_grpc as pb_grpc
 from adapter.infra import tls
 from adapter.infra.tls import TlsFiles
 from tests.harness.core import RunningCore
@@ -97,3 +101,34 @@ def test_an_idempotency_key_is_one_request_across_processes(
     assert replay.json()["paymentId"] == first.json()["paymentId"]
     assert other.status_code == 422 and other.json()["code"] == "IDEMPOTENCY_CONFLICT"
     assert core_sim.ledger.balance("10000001")[0] == before - 300
+
+
+def test_an_event_booked_on_one_process_reaches_a_watcher_on_the_other(
+        replicas: tuple[list[AdapterProcess], StateTemplate]) -> None:
+    """WatchTransactions on process 2; transfers booked through process 1 arrive on it, in
+    order, once each (the outbox table feeds every process, LISTEN/NOTIFY wakes it)."""
+    pair, template = replicas
+    files = TlsFiles.from_dir(template.pki, "internal")
+    creds = grpc.ssl_channel_credentials((template.pki / "ca.crt").read_bytes(),
+                                         files.key.read_bytes(), files.cert.read_bytes())
+    with grpc.secure_channel(f"localhost:{pair[1].grpc_port}", creds) as channel:
+        call = pb_grpc.BankingServiceStub(channel).WatchTransactions(
+            pb.WatchTransactionsRequest(), timeout=30)
+        # The start position is fixed once the stream-cursor metadata is sent.
+        assert any(k == "stream-cursor" for k, _ in call.initial_metadata())
+        booked = []
+        with _client(template, "partner") as http:
+            for amount in ("1.11", "1.12"):
+                reply = http.post(
+                    f"https://localhost:{pair[0].http_port}/v1/transfers",
+                    headers={"Idempotency-Key": str(uuid.uuid4())},
+                    json={"debtorAccount": {"id": "10000001"},
+                          "creditorAccount": {"id": "10000002"},
+                          "instructedAmount": {"currency": "EUR", "amount": amount},
+                          "endToEndIdentification": "E2E-EVENTS"})
+                assert reply.status_code == 201, reply.text
+                booked.append(reply.json()["paymentId"])
+        events = [next(call), next(call)]
+        call.cancel()
+    assert [(e.payment_id, e.type, e.amount.amount) for e in events] == [
+        (booked[0], pb.EVENT_TYPE_BOOKED, "1.11"), (booked[1], pb.EVENT_TYPE_BOOKED, "1.12")]

@@ -32,6 +32,7 @@ from adapter.ports.idempotency import IdempotencyRecord, Outcome
 from adapter.ports.journal import StaleWrite, StatusChange
 from adapter.stores.postgres import idempotency
 from adapter.stores.postgres.database import PostgresDatabase, finish_or_undo
+from adapter.stores.postgres.notify import CHANNEL_SQL
 from adapter.stores.postgres.outbox import APPEND_LOCK
 
 CLAIM_SQL = """
@@ -83,6 +84,8 @@ RECORD_SQL = {
     (outcome, event): _UPDATE + (_COMPLETE if outcome else "") + (_EVENT if event else "")
     + "\nSELECT (SELECT count(*) FROM u)"
     + (", (SELECT seq FROM o)" if event else ", NULL::bigint")
+    # Wakes every process's event feed once this commits (notify.py); the table is the truth.
+    + (f", (SELECT pg_notify({CHANNEL_SQL}, seq::text) FROM o)" if event else "")
     for outcome in (False, True) for event in (False, True)
 }
 
