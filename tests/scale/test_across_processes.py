@@ -1,22 +1,32 @@
 """What two adapter processes on one PostgreSQL refuse together: a WS-Security nonce
 replayed to the other process, an idempotency key reused on the other process with another
 payload; and what they share: a replay on the other process answers the stored outcome, and
-an event booked on one reaches a gRPC watcher on the other."""
+an event booked on one reaches a gRPC watcher on the other, and an ISO 8583 reversal one
+owed when it died is completed by another."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import grpc
 import httpx
 import pytest
 
+from adapter.connectors.iso8583 import mapping
 from adapter.frontends.grpc.gen.bank.adapter.v1 import banking_pb2 as pb
 from adapter.frontends.grpc.gen.bank.adapter.v1 import banking_pb2_grpc as pb_grpc
 from adapter.infra import tls
 from adapter.infra.tls import TlsFiles
+from adapter.model import Money
+from adapter.ports.core import CorePosting
+from adapter.ports.reversals import ReversalState
+from adapter.stores.postgres import PostgresReversalStore
 from tests.harness.core import RunningCore
 from tests.harness.postgres import fresh_database_url
 from tests.harness.replicas import AdapterProcess, StateTemplate
@@ -132,3 +142,56 @@ def test_an_event_booked_on_one_process_reaches_a_watcher_on_the_other(
         call.cancel()
     assert [(e.payment_id, e.type, e.amount.amount) for e in events] == [
         (booked[0], pb.EVENT_TYPE_BOOKED, "1.11"), (booked[1], pb.EVENT_TYPE_BOOKED, "1.12")]
+
+
+def test_a_reversal_owed_by_a_dead_process_is_completed_by_a_live_one(
+        tmp_path: Path, pki_dir: Path, core_sim: RunningCore) -> None:
+    """A process booked a posting at the core, got no answer, wrote its reversal PENDING and
+    died (the row and the booking are made here as it left them). A live ISO 8583 process on
+    the same database reverses it: the row ends REVERSED, the ledger posting is reversed and
+    both balances are back where they were."""
+    ledger = core_sim.ledger
+    before = ledger.balance("10000001")[0], ledger.balance("10000002")[0]
+    reference = "DEADPROC0001"
+    posting = CorePosting(reference=reference, debtor_account_id="10000001",
+                          creditor_account_id="10000002",
+                          amount=Money(amount=Decimal("2.50"), currency="EUR"),
+                          end_to_end_id="E2E-DEAD")
+    ledger.post_transfer(reference, "10000001", 250, "EUR", "E2E-DEAD",
+                         creditor_id="10000002")
+    original = mapping.financial_request(posting, "000042", "DEADPROC", datetime.now(UTC))
+
+    async def owe(url: str) -> None:
+        store = await PostgresReversalStore.open(url)
+        try:
+            assert await store.mark_pending(reference, original) is not None
+        finally:
+            await store.aclose()
+
+    async def state(url: str) -> ReversalState | None:
+        store = await PostgresReversalStore.open(url)
+        try:
+            row = await store.get(reference)
+            return None if row is None else row.state
+        finally:
+            await store.aclose()
+
+    with fresh_database_url() as url:
+        template = StateTemplate(tmp_path, pki_dir)
+        live = AdapterProcess("live", template, core_host=core_sim.host,
+                              core_soap_port=core_sim.soap_port,
+                              core_iso_port=core_sim.iso_port,
+                              extra=["--database-url", url, "--core-connector", "iso8583"])
+        live.start()
+        try:
+            asyncio.run(owe(url))
+            deadline = time.monotonic() + 30
+            while asyncio.run(state(url)) is not ReversalState.REVERSED:
+                assert time.monotonic() < deadline, "the live process did not reverse it"
+                time.sleep(0.2)  # the reverser runs on its own schedule; this only watches
+        finally:
+            live.stop()
+    recorded = ledger.transfer_status(reference)
+    assert recorded is not None and recorded.state == "reversed"
+    assert ledger.entry_count(reference) == 4
+    assert (ledger.balance("10000001")[0], ledger.balance("10000002")[0]) == before
