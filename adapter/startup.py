@@ -19,9 +19,12 @@ Invariants:
 - Rule 3: a stop during start-up returns 0, as a stop after it does: the operator asked.
 - Rule 4: the child's stdout and stderr pass through, except its one-line start-up error
   (`core-sim: error: ...`), which becomes this process's StartupError instead.
-- Rule 5: `--workers N` (N > 1) serves from N worker children (`adapter.workers`) instead of
+- Rule 5: once listening, SIGHUP reloads the adapter's certificates, CRL and clients file
+  (`AdapterApp.reload`) and is passed on to the core child, which reloads its own.
+- Rule 6: `--workers N` (N > 1) serves from N worker children (`adapter.workers`) instead of
   this process, and needs `--database-url`: refused before anything starts without one. The
-  workers are children like the core: every stage of Rule 1 stops and reaps them.
+  workers are children like the core: every stage of Rule 1 stops and reaps them, and a
+  SIGHUP once listening is passed on to each of them (each reloads its own files).
 
 Test hook: with BANK_ADAPTER_TEST_PAUSE_AT=<stage>, start-up stops at that stage, prints
 `bank-adapter up: paused at <stage> (core pid P, ports A B ...)` and waits for a signal, so
@@ -38,11 +41,14 @@ import re
 import signal
 import sys
 from collections.abc import Awaitable, Mapping
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from adapter.cli_settings import specs
 from adapter.config import Settings, StartupError
 from adapter.workers import Supervisor, banner_balances
+
+if TYPE_CHECKING:
+    from adapter.app import AdapterApp
 
 log = logging.getLogger("adapter.startup")
 
@@ -94,6 +100,7 @@ class CoreChild:
             "--soap-port", str(settings.core_soap_port),
             "--iso-port", str(settings.core_iso_port),
             "--log-level", settings.log_level,
+            "--reload-interval", str(settings.reload_interval),
         ]
         proc = await asyncio.create_subprocess_exec(
             *cmd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
@@ -191,6 +198,27 @@ class Sequence:
             raise Stopped
 
 
+def _forward_sighup(supervisor: Supervisor, core: CoreChild | None) -> None:
+    """Rule 6: SIGHUP is passed on to every worker and to the core child."""
+    def forward() -> None:
+        supervisor.signal_all(signal.SIGHUP)
+        if core is not None and core.proc.returncode is None:
+            core.proc.send_signal(signal.SIGHUP)
+
+    asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, forward)
+
+
+def _reload_on_sighup(app: AdapterApp, core: CoreChild | None) -> None:
+    """SIGHUP reloads the adapter's PKI files and clients file and is passed on to the core."""
+    def reload() -> None:
+        if app.reloader is not None:
+            app.reloader.request()
+        if core is not None and core.proc.returncode is None:
+            core.proc.send_signal(signal.SIGHUP)
+
+    asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reload)
+
+
 async def run_up(settings: Settings, *, with_core: bool,
                  environ: Mapping[str, str] | None = None) -> int:
     """The whole of `bank-adapter up`; returns the exit code or raises StartupError."""
@@ -200,13 +228,16 @@ async def run_up(settings: Settings, *, with_core: bool,
     from adapter.provision import check_state_dir, provision, restrict_sqlite_files
 
     if settings.workers > 1 and settings.database_url is None:
-        # Rule 5: the workers share every durable fact (keys, journal, leases, nonces) through
+        # Rule 6: the workers share every durable fact (keys, journal, leases, nonces) through
         # one database; SQLite files in one state folder are not that database.
         raise StartupError(f"--workers {settings.workers} needs a PostgreSQL database shared "
                            "by the workers: give --database-url postgresql://...",
                            setting="database_url")
     seq = Sequence(os.environ if environ is None else environ)
     seq.install()
+    # Until the listeners are up, a SIGHUP has nothing to reload (start-up reads every file
+    # anyway); it must not end the process, as SIGHUP's default action would.
+    asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, lambda: None)
     core: CoreChild | None = None
     app: AdapterApp | None = None
     supervisor: Supervisor | None = None
@@ -234,6 +265,7 @@ async def run_up(settings: Settings, *, with_core: bool,
         if settings.workers > 1:
             supervisor = Supervisor(settings)
             await seq.step(supervisor.start())
+            _forward_sighup(supervisor, core)
             await seq.reached("listening", core, tuple(
                 p for p in (settings.core_soap_port, settings.core_iso_port,
                             supervisor.http_port, supervisor.grpc_port) if p is not None))
@@ -247,6 +279,7 @@ async def run_up(settings: Settings, *, with_core: bool,
         app = AdapterApp(settings)
         await seq.step(app.start())
         assert app.services is not None
+        _reload_on_sighup(app, core)
         await seq.reached("listening", core, tuple(
             p for p in (settings.core_soap_port, settings.core_iso_port, app.http_port,
                         app.grpc_port) if p is not None))

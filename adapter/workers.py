@@ -224,6 +224,13 @@ class Supervisor:
             except StartupError as exc:
                 log.error("%s", exc)
 
+    def signal_all(self, sig: int) -> None:
+        """Send `sig` to every live worker (SIGHUP: each reloads its certificates and files)."""
+        for worker in self.workers:
+            if worker.proc is not None and worker.proc.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    worker.proc.send_signal(sig)
+
     async def stop(self) -> None:
         """Stop and reap every worker, then release the held ports (Rule 3)."""
         self._stopping = True
@@ -262,6 +269,8 @@ async def serve(settings: Settings, index: int) -> int:
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    # Until it listens a SIGHUP has nothing to reload, and must not end it (its default).
+    loop.add_signal_handler(signal.SIGHUP, lambda: None)
 
     def parent_gone() -> None:
         if not os.read(sys.stdin.fileno(), 4096):
@@ -278,6 +287,9 @@ async def serve(settings: Settings, index: int) -> int:
             return 1
         print(f"bank-adapter worker {index}: listening {app.http_port} {app.grpc_port} "
               f"(pid {os.getpid()}, terminal {settings.iso_terminal_id})", flush=True)
+        reloader = app.reloader
+        if reloader is not None:  # the parent passes SIGHUP on: certificates, CRL, clients
+            loop.add_signal_handler(signal.SIGHUP, reloader.request)
         freeze_startup_objects()
         await stop.wait()
         return 0

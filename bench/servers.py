@@ -196,6 +196,10 @@ async def serve_adapter(args: argparse.Namespace) -> None:
     # The tuning knobs (BANK_ADAPTER_SQLITE_LINGER_MS, ...) come from the environment, as
     # for `bank-adapter up`; what the benchmark wires itself is set here.
     settings = Settings.model_validate({
+        # The load runs as a handful of callers far above any real caller's rate: the rate
+        # limit step runs (and costs what it costs) but never refuses, unless the
+        # environment sets limits of its own.
+        "rate_limit_default": "1000000/second", "rate_limit_operations": (),
         **env_defaults(),
         "state_dir": args.state_dir, "host": args.host, "http_port": 0, "grpc_port": 0,
         "core_host": args.host, "core_soap_port": args.core_soap_port,

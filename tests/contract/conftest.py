@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import os
+import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,11 +21,17 @@ from typing import Any, TypeVar
 import pytest
 
 from adapter.ports.nonces import NonceStore
+from adapter.ports.rate_limits import RateLimitStore
 from adapter.ports.reversals import ReversalStore
 from adapter.ports.storage import PaymentStorage
 from adapter.stores.memory import MemoryNonceStore, MemoryReversalStore, MemoryStore
+from adapter.stores.memory.rate_limits import MemoryRateLimitStore
+from adapter.stores.memory.security_events import MemorySecurityEventLog
 from adapter.stores.postgres import PostgresNonceStore, PostgresReversalStore, PostgresStore
+from adapter.stores.postgres.security_events import PostgresSecurityEventLog
+from adapter.stores.redis import RedisRateLimitStore
 from adapter.stores.sqlite import SqliteNonceStore, SqliteReversalStore, SqliteStore
+from adapter.stores.sqlite.security_events import SqliteSecurityEventLog
 from tests.harness.postgres import fresh_database_url
 
 BACKENDS = ["memory", "sqlite", "postgres"]
@@ -46,15 +54,19 @@ class Clock:
 
 @pytest.fixture
 def database_url() -> Iterator[str]:
-    """A fresh PostgreSQL schema's URL (asked for by the postgres parameter only). It reads
-    no `request.param`: the parameter belongs to the opener fixture, not to this one."""
+    """A fresh PostgreSQL schema's URL (asked for by the postgres parameter only)."""
     with fresh_database_url() as url:
         yield url
 
 
 def _backend(request: pytest.FixtureRequest) -> tuple[str, str | None]:
+    """The parameter's name, and for postgres the URL of a fresh schema."""
     name = request.param
-    return name, request.getfixturevalue("database_url") if name == "postgres" else None
+    if name != "postgres":
+        return name, None
+    url = request.getfixturevalue("database_url")
+    assert url.startswith("postgresql://")
+    return name, url
 
 
 @pytest.fixture(params=BACKENDS)
@@ -132,3 +144,45 @@ def run_with_two(opener: Callable[[], Any],
             await a.aclose()
 
     return asyncio.run(main())
+
+
+# -- rate-limit state and the security-event log ---------------------------------------------
+
+REDIS_URL = os.environ.get("BANK_ADAPTER_TEST_REDIS", "redis://127.0.0.1:6379/15")
+
+
+def redis_url_or_skip() -> str:
+    """The test Redis; skipped (saying how to enable it) when unreachable, failed in CI."""
+    import redis
+
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
+    except redis.RedisError as exc:
+        message = (f"Redis not reachable at {REDIS_URL} ({type(exc).__name__}): start "
+                   "redis-server (or set BANK_ADAPTER_TEST_REDIS) to run the Redis tests")
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return REDIS_URL
+
+
+@pytest.fixture(params=["memory", "redis"])
+def open_rate_limits(request: pytest.FixtureRequest) -> Callable[[], RateLimitStore]:
+    if request.param == "memory":
+        memory = MemoryRateLimitStore()
+        return lambda: memory
+    url = redis_url_or_skip()
+    prefix = f"bank-adapter-test:{uuid.uuid4().hex}:"  # this test's keys only
+    return lambda: RedisRateLimitStore(url, prefix=prefix)
+
+
+@pytest.fixture(params=BACKENDS)
+def open_security_events(request: pytest.FixtureRequest,
+                         tmp_path: Path) -> Callable[[], Any]:
+    name, url = _backend(request)
+    if name == "memory":
+        memory = MemorySecurityEventLog()
+        return lambda: memory
+    if url is not None:
+        return lambda: PostgresSecurityEventLog.open(url, pool_size=2)
+    return lambda: SqliteSecurityEventLog(tmp_path / "security-events.sqlite")

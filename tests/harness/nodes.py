@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from adapter.infra.tls import TlsFiles, client_context
+from adapter.infra.trust_domains import CORE_OPERATOR
 from core_sim.ledger import Ledger
 
 READY = re.compile(r"^core_sim: SOAP https://[^:/]+:(\d+)/core/v1 .*ISO 8583 \S+:(\d+)")
@@ -69,8 +70,8 @@ class NodeProcess:
 
     def faults(self, **changes: Any) -> dict[str, Any]:
         """PUT the changes to this node's /admin/faults; returns its settings after."""
-        ctx = client_context(TlsFiles.from_dir(self.pki_dir, "adapter-client"),
-                             self.pki_dir / "ca.crt")
+        operator = TlsFiles.from_dir(self.pki_dir, CORE_OPERATOR)  # the switches' identity
+        ctx = client_context(operator, operator.ca)
         request = urllib.request.Request(
             f"https://localhost:{self.soap_port}/admin/faults", method="PUT",
             data=json.dumps(changes).encode(), headers={"content-type": "application/json"})

@@ -25,12 +25,14 @@ from core_sim.demo_data import DEMO_ACCOUNTS
 
 
 def test_pki_init_then_issue(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """`pki init --dir` makes the stable file names; `pki issue` adds a client from that CA."""
+    """`pki init --dir` makes the stable file names (two CAs, each with its CRL); `pki issue`
+    adds a client from the callers' CA."""
     pki_dir = tmp_path / "pki"
     assert main(["pki", "init", "--dir", str(pki_dir)]) == 0
     assert sorted(p.name for p in pki_dir.glob("*.crt")) == [
-        "adapter-client.crt", "ca.crt", "core.crt", "internal.crt", "legacy.crt",
-        "partner.crt", "server.crt"]
+        "adapter-client.crt", "ca.crt", "core-link-ca.crt", "core-operator.crt", "core.crt",
+        "internal.crt", "legacy.crt", "partner.crt", "server.crt"]
+    assert sorted(p.name for p in pki_dir.glob("*.crl")) == ["ca.crl", "core-link-ca.crl"]
     assert main(["pki", "issue", "acme", "--dir", str(pki_dir)]) == 0
     cert = x509.load_pem_x509_certificate((pki_dir / "acme.crt").read_bytes())
     assert cert.subject.rfc4514_string() == "CN=acme,O=bank-adapter dev PKI"
@@ -270,3 +272,13 @@ def test_banner_shows_current_balances_and_no_secret(tmp_path: Path) -> None:
     assert "  10000002  EUR  ******************2051                  -  Bob Ltd\n" in text
     for account in DEMO_ACCOUNTS:
         assert not account.iban or account.iban not in text
+
+
+def test_the_banner_names_the_store_without_its_password(tmp_path: Path) -> None:
+    """The banner's store line: the SQLite state folder, or the PostgreSQL URL with its
+    password masked."""
+    from adapter.banner import store_line
+
+    assert store_line(Settings(state_dir=tmp_path)) == f"SQLite files in {tmp_path}"
+    assert store_line(Settings(state_dir=tmp_path, database_url=(
+        "postgresql://bank:s3cret@db:5432/bank"))) == "PostgreSQL at postgresql://bank:***@db:5432/bank"

@@ -10,6 +10,7 @@ psycopg-pool), selected by `--database-url` (README "PostgreSQL").
     nonces.py       NonceStore, shared by every process on the database
     notify.py       OutboxWakeups: LISTEN/NOTIFY, so every process's event feed wakes
     customers.py    CustomerStorePort (issue 15's customer store)
+    security_events.py  SecurityEventLog (intrusion thresholds crossed)
 
 Open one database and build the stores over it, or let a store open its own:
 

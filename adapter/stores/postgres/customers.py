@@ -14,9 +14,11 @@ How the port's rules hold across connections and processes:
   finds its token gone, and changes nothing), then marks the used token and adds the new one.
   Of two concurrent callers, the second waits for the first's row lock, re-checks its
   condition on the committed row (READ COMMITTED), and gets False / None.
-- Rule 3: `record_event` is one statement: an advisory lock on this schema's audit trail,
-  then the audit row and, for an alert, its outbox row. The lock is held until commit, so
-  seq order is commit order: `alerts_since(n)` never steps over an alert committed late.
+- Rule 3: `record_event` is one statement: the audit row and, for an alert, its outbox row.
+  Seqs are drawn under this schema's audit lock taken SHARED until commit, and
+  `alerts_since` takes it EXCLUSIVE before it reads (as the event outbox does, see
+  `outbox.py`): a reader that sees seq N has seen every alert below N, none is still to
+  come, and writers never wait for each other.
 - Rule 4: revocations only set `revoked_at` where it is NULL.
 """
 
@@ -47,7 +49,9 @@ _SESSION_COLS = ("session_id, customer_id, credential_id, jkt, auth_level, creat
                  " last_seen, access_hash, access_expires, refresh_hash, revoked_at")
 _EVENT_COLS = "a.seq, a.customer_id, a.kind, a.at, a.detail, a.alert"
 # ('cust', this schema): apart from the outbox's key and the migrations' bigint key.
-_AUDIT_LOCK = "pg_advisory_xact_lock(1668641652, hashtext(current_schema()))"
+_AUDIT_KEY = "1668641652, hashtext(current_schema())"
+_AUDIT_LOCK = f"pg_advisory_xact_lock_shared({_AUDIT_KEY})"
+_AUDIT_READ_LOCK = f"SELECT pg_advisory_xact_lock({_AUDIT_KEY})"
 _RECORD_EVENT = f"""
 WITH appending AS (SELECT {_AUDIT_LOCK}),
 a AS (
@@ -346,8 +350,11 @@ class PostgresCustomerStore:
     async def alerts_since(self, seq: int, limit: int) -> list[SecurityEvent]:
         if limit <= 0:
             return []
-        rows = await self._all(
-            f"SELECT {_EVENT_COLS} FROM customer_alert_outbox o"
-            " JOIN customer_security_audit a ON a.seq = o.seq"
-            " WHERE o.seq > %s ORDER BY o.seq LIMIT %s", (seq, limit))
+        async with self.database.pool.connection() as conn, conn.transaction():
+            await conn.execute(_AUDIT_READ_LOCK)
+            cur = await conn.execute(
+                f"SELECT {_EVENT_COLS} FROM customer_alert_outbox o"
+                " JOIN customer_security_audit a ON a.seq = o.seq"
+                " WHERE o.seq > %s ORDER BY o.seq LIMIT %s", (seq, limit))
+            rows = await cur.fetchall()
         return [_event(r) for r in rows]
