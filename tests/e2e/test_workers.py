@@ -8,6 +8,7 @@ import re
 import select
 import signal
 import ssl
+import time
 import urllib.request
 from pathlib import Path
 
@@ -47,6 +48,15 @@ def _wait_exited(pid: int, limit: float = 10) -> None:
         os.close(fd)
 
 
+def _wait_stderr(up: UpProcess, text: str, *, count: int, limit: float = 15) -> None:
+    """Return once `text` appeared `count` times on up's stderr (its workers' logs pass
+    through it); the pump thread fills the list, this only watches it until the deadline."""
+    deadline = time.monotonic() + limit
+    while sum(text in line for line in up.stderr) < count:
+        assert time.monotonic() < deadline, "".join(up.stderr[-20:])
+        time.sleep(0.05)
+
+
 def _worker_pids(state: Path) -> list[int]:
     return sorted(int(line.split(":", 1)[0]) for line in processes_naming(str(state))
                   if "adapter.workers" in line)
@@ -66,10 +76,11 @@ def test_more_than_one_worker_without_a_database_url_is_refused_in_one_line(
 
 def test_two_workers_share_the_port_and_a_killed_one_is_started_again(tmp_path: Path) -> None:
     """Two workers listen on one HTTPS port; SIGKILL one: the port still answers, the parent
-    starts it again, and SIGTERM to `up` then leaves no process and frees every port."""
+    starts it again; SIGHUP leaves both serving; SIGTERM to `up` then leaves no process and
+    frees every port."""
     state = tmp_path / "state"
     with fresh_schema() as (url, schema):
-        up = UpProcess(state, *free_port_args(), "--workers", "2", "--log-level", "warning",
+        up = UpProcess(state, *free_port_args(), "--workers", "2", "--log-level", "info",
                        "--database-url", schema_url(url, schema))
         try:
             banner = up.wait_for(lambda line: REST_PORT.search(line) is not None)
@@ -91,6 +102,12 @@ def test_two_workers_share_the_port_and_a_killed_one_is_started_again(tmp_path: 
             new_pid = int(again.rsplit("pid ", 1)[1].rstrip(")\n"))
             assert sorted(_worker_pids(state)) == sorted([pids[1], new_pid])
             assert _get_accounts(state, port) == 200
+            # SIGHUP is passed on to the workers, which reload their files (its default
+            # action would end them): both are still there and serving.
+            up.signal(signal.SIGHUP)
+            _wait_stderr(up, "reloaded after SIGHUP", count=2)  # one line per worker
+            assert _get_accounts(state, port) == 200
+            assert sorted(_worker_pids(state)) == sorted([pids[1], new_pid])
             up.signal(signal.SIGTERM)
             assert up.wait() == 0
         finally:
