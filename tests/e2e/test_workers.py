@@ -148,3 +148,23 @@ def test_each_worker_has_its_own_terminal_id(base: str, index: int, workers: int
     from adapter.workers import terminal_id
 
     assert terminal_id(base, index, workers) == expected
+
+
+def test_workers_stop_by_themselves_when_up_is_killed(tmp_path: Path) -> None:
+    """SIGKILL to `up` alone (no stop path runs): each worker sees its stdin pipe end and
+    stops (Rule 3 of adapter.workers), so no worker serves on without its parent."""
+    state = tmp_path / "state"
+    with fresh_schema() as (url, schema):
+        up = UpProcess(state, *free_port_args(), "--workers", "2", "--log-level", "warning",
+                       "--database-url", schema_url(url, schema))
+        try:
+            line = up.wait_for(lambda line: WORKERS.match(line) is not None)
+            match = WORKERS.match(line)
+            assert match is not None
+            pids = [int(p) for p in match.group(2).split()]
+            os.kill(up.proc.pid, signal.SIGKILL)
+            for pid in pids:
+                _wait_exited(pid, limit=30)
+            assert _worker_pids(state) == []
+        finally:
+            up.kill()  # the core child is not a worker: the test's group kill ends it
