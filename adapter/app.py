@@ -36,6 +36,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from adapter.config import Settings, StartupError, os_reason
 from adapter.connectors.factory import build_core
+from adapter.connectors.pool.pool import CorePool
 from adapter.customer_root import build_customer_service
 from adapter.frontends.http_guard import HttpLimits, uvicorn_options
 from adapter.frontends.https import HttpsServer
@@ -54,6 +55,7 @@ from adapter.ports.security_events import SecurityEventLog
 from adapter.ports.storage import PaymentStorage
 from adapter.services.banking import BankingServices
 from adapter.services.clients import ClientRegistry
+from adapter.services.customers.resolver import CustomerResolver
 from adapter.services.customers.service import CustomerService
 from adapter.services.intrusion import IntrusionMonitor
 from adapter.services.rate_limits import RateLimiter, RatePolicy
@@ -185,6 +187,7 @@ class AdapterApp:
         self.intrusion: IntrusionMonitor | None = None
         self.security_events: SecurityEventLog | None = None
         self._limiter: RateLimiter | None = None
+        self.core_pool: CorePool | None = None  # with --core-nodes (status, metrics, tests)
         self.https_tls: tls.ReloadableServerContext | None = None
         self._https_revocation: RevocationList | None = None
         self.reloader: Reloader | None = None
@@ -231,6 +234,9 @@ class AdapterApp:
             s.state_dir, synchronous=s.sqlite_synchronous, linger=s.sqlite_linger_ms / 1000
         ) if db is None else PostgresSecurityEventLog(db)
         metrics = services.metrics
+        if isinstance(core, CorePool):
+            self.core_pool = core
+            metrics.watch_core_nodes(core.snapshot)
 
         def on_event(event: SecurityEvent) -> None:
             metrics.event(event)
@@ -263,6 +269,9 @@ class AdapterApp:
         self._https_revocation = RevocationList([CrlSource(server_tls.ca, server_tls.crl)])
         self.customers = build_customer_service(
             s, store=None if db is None else PostgresCustomerStore(db))
+        # Customer tokens are resolved before the certificate caller (for the customer API
+        # only: services/customers/resolver.py Rule 1).
+        services.pipeline.add_resolver(CustomerResolver(self.customers, clients))
         limits = HttpLimits(
             max_head_bytes=s.http_max_head_bytes, max_headers=s.http_max_headers,
             head_timeout=s.http_head_timeout, idle_timeout=s.http_idle_timeout,
@@ -285,7 +294,7 @@ class AdapterApp:
 
         try:
             _probe_bind(s.host, s.grpc_port, reuse_port=s.workers > 1)
-            self.grpc = await start_grpc_server(services, s)
+            self.grpc = await start_grpc_server(services, s, customers=self.customers)
         except OSError as exc:
             raise _listen_error("gRPC", s.host, s.grpc_port, "grpc_port", exc) from exc
         except RuntimeError as exc:  # grpc's "Failed to bind", lost the race with the probe

@@ -6,7 +6,7 @@
     bank-adapter bench       measure every protocol and connector against bare echoes
     bank-adapter pki init    create the dev PKI
     bank-adapter pki issue   issue one more client certificate (onboarding a caller)
-    bank-adapter customers   mobile-app customers: add, list, unlock, reset-otp
+    bank-adapter customers   mobile-app customers: add, list, unlock, reset-otp, set-password
     bank-adapter db          the PostgreSQL database: status, migrate
 
 Every `up` setting is also an environment variable (`bank-adapter up --help` lists them).
@@ -189,7 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("core-sim", help="run the simulated core alone (see `core-sim --help`)",
                    add_help=False)
     sub.add_parser("bench", help="the benchmark (see `bench --help`)", add_help=False)
-    sub.add_parser("customers", help="mobile-app customers: add|list|unlock|reset-otp",
+    sub.add_parser("customers", help="mobile-app customers: add|list|unlock|reset-otp|set-password",
                    add_help=False)
     sub.add_parser("db", help="the PostgreSQL database: status|migrate (see `db --help`)",
                    add_help=False)

@@ -1,4 +1,4 @@
-"""`bank-adapter customers add|list|unlock|reset-otp`: the bank's own administration of
+"""`bank-adapter customers add|list|unlock|reset-otp|set-password`: the bank's own administration of
 mobile-app customers, on the state folder's customer store (the adapter may be running:
 SQLite WAL lets both write), or on PostgreSQL with `--database-url` (default: the
 BANK_ADAPTER_DATABASE_URL variable, as `bank-adapter up` reads it).
@@ -7,6 +7,7 @@ BANK_ADAPTER_DATABASE_URL variable, as `bank-adapter up` reads it).
     bank-adapter customers list
     bank-adapter customers unlock NAME
     bank-adapter customers reset-otp NAME
+    bank-adapter customers set-password NAME [--password-file F]
 
 Passwords are read from a file or generated, never taken from the command line (where other
 users could read them from the process list); a new TOTP secret is printed once, as the
@@ -47,6 +48,10 @@ def build_parser() -> argparse.ArgumentParser:
     unlock.add_argument("username")
     reset = sub.add_parser("reset-otp", help="a new TOTP secret (the old codes stop working)")
     reset.add_argument("username")
+    setpw = sub.add_parser("set-password", help="a new password (ends every session)")
+    setpw.add_argument("username")
+    setpw.add_argument("--password-file", type=Path,
+                       help="read the password from this file (default: generate one)")
     return p
 
 
@@ -60,6 +65,13 @@ def _database_url(args: argparse.Namespace) -> str | None:
     return value
 
 
+def _password(args: argparse.Namespace) -> tuple[str, bool]:
+    """The password from --password-file, or a generated one (and whether it was)."""
+    if args.password_file is None:
+        return credentials.new_password(), True
+    return args.password_file.read_text().strip(), False
+
+
 async def _run(args: argparse.Namespace) -> int:
     try:
         service = await open_customer_service(Settings(state_dir=args.state_dir,
@@ -69,9 +81,7 @@ async def _run(args: argparse.Namespace) -> int:
         return 2
     try:
         if args.action == "add":
-            generated = args.password_file is None
-            password = (credentials.new_password() if generated
-                        else args.password_file.read_text().strip())
+            password, generated = _password(args)
             try:
                 new = await service.add_customer(args.username, password,
                                                  frozenset(args.accounts))
@@ -97,6 +107,12 @@ async def _run(args: argparse.Namespace) -> int:
         elif args.action == "unlock":
             await service.unlock(args.username, by="cli")
             print(f"unlocked {args.username}")
+        elif args.action == "set-password":
+            password, generated = _password(args)
+            await service.change_password(args.username, password, by="cli")
+            print(f"new password for {args.username}; every session of it ended")
+            if generated:
+                print(f"password: {password}")
         else:
             _, uri = await service.reset_otp(args.username, by="cli")
             print(f"new TOTP for {args.username}: {uri}")

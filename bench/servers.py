@@ -5,6 +5,7 @@
     python -m bench.servers echo-grpc  --pki-dir DIR
     python -m bench.servers adapter    --state-dir DIR --connector soap|iso8583 \
                                        --core-soap-port P --core-iso-port Q
+                                       [--core-nodes H:S:I ... --core-balance B]
 
 Each binds port 0 on loopback, prints one line `READY {"http": port, "grpc": port}` on stdout
 once it accepts connections, and runs until SIGTERM.
@@ -205,6 +206,8 @@ async def serve_adapter(args: argparse.Namespace) -> None:
         "core_host": args.host, "core_soap_port": args.core_soap_port,
         "core_iso_port": args.core_iso_port, "core_connector": args.connector,
         "log_level": args.log_level,
+        **({"core_nodes": tuple(args.core_nodes), "core_balance": args.core_balance}
+           if args.core_nodes else {}),
     })
     app = AdapterApp(settings)
     await app.start()
@@ -233,6 +236,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--connector", choices=["soap", "iso8583"], default="soap")
     p.add_argument("--core-soap-port", type=int, default=0)
     p.add_argument("--core-iso-port", type=int, default=0)
+    p.add_argument("--core-nodes", action="append", default=[],
+                   help="a core node host:soap_port:iso_port (repeat): the adapter's pool")
+    p.add_argument("--core-balance", default="round-robin")
     p.add_argument("--log-level", default="warning")
     args = p.parse_args(argv)
     level = getattr(logging, args.log_level.upper(), logging.WARNING)
