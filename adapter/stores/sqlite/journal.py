@@ -117,6 +117,9 @@ class SqlitePaymentJournal:
 
     async def lease_unresolved(self, older_than: datetime, *, owner: str, now: datetime,
                                until: datetime, limit: int) -> list[Payment]:
+        # Mostly nothing is unsettled: a read answers that without a write transaction.
+        if self._db.execute(LEASABLE_SQL, (ts(older_than), owner, ts(now), 1)).fetchone() is None:
+            return []
         return await self._writes.run(
             lambda: self._lease(older_than, owner, ts(now), ts(until), limit))
 
