@@ -23,6 +23,7 @@ clients file does not hold back a revocation; a part that fails keeps what it ha
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import logging
 import socket
@@ -34,7 +35,7 @@ from typing import Any
 from pydantic import ValidationError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from adapter.config import Settings, StartupError, os_reason
+from adapter.config import ConnectorKind, Settings, StartupError, os_reason
 from adapter.connectors.factory import build_core
 from adapter.connectors.pool.pool import CorePool
 from adapter.customer_root import build_customer_service
@@ -68,6 +69,7 @@ from adapter.stores.postgres import (
     PostgresOutboxWakeups,
     PostgresReversalStore,
     PostgresStore,
+    PostgresTerminalClaims,
 )
 from adapter.stores.postgres.configured import open_database
 from adapter.stores.postgres.customers import PostgresCustomerStore
@@ -163,6 +165,21 @@ def _probe_bind(host: str, port: int, *, reuse_port: bool = False) -> None:
         pass
 
 
+TERMINAL_CLAIM_WAIT = 5.0
+
+
+async def _claim_terminal(claims: PostgresTerminalClaims, terminal_id: str) -> bool:
+    """Claim the terminal id, asking again for up to TERMINAL_CLAIM_WAIT seconds: a process
+    restarted right after a crash may start before the server has ended the dead one's
+    session (and so its lock)."""
+    deadline = asyncio.get_running_loop().time() + TERMINAL_CLAIM_WAIT
+    while not await claims.claim(terminal_id):
+        if asyncio.get_running_loop().time() >= deadline:
+            return False
+        await asyncio.sleep(0.2)  # a pace for asking again, bounded by the deadline
+    return True
+
+
 class AdapterApp:
     """Everything the adapter runs, started and stopped together."""
 
@@ -180,6 +197,7 @@ class AdapterApp:
         self.health_http: HttpsServer | None = None
         self._resolver: Resolver | None = None
         self._wakeups: PostgresOutboxWakeups | None = None
+        self._terminals: PostgresTerminalClaims | None = None
         self._nonces: NonceStore | None = None
         self._store: PaymentStorage | None = None
         self.database: PostgresDatabase | None = None
@@ -221,6 +239,16 @@ class AdapterApp:
             s.adapter_db, synchronous=s.sqlite_synchronous, linger=s.sqlite_linger_ms / 1000
         ) if db is None else PostgresStore(db)
         self._store = store
+        if db is not None and s.core_connector is ConnectorKind.ISO8583 \
+                and self._given_core is None:
+            # (field 41, field 11) must never be shared by two live processes on one core:
+            # the terminal id is claimed before the first ISO 8583 message can leave.
+            self._terminals = PostgresTerminalClaims(db)
+            if not await _claim_terminal(self._terminals, s.iso_terminal_id):
+                raise StartupError(
+                    f"the ISO 8583 terminal id {s.iso_terminal_id} is in use by another "
+                    "running adapter on this database: give each process its own",
+                    setting="iso_terminal_id")
         core = self._given_core or await build_core(
             s, reversal_stores=reversal_stores(s, db), on_reversed=self._wake_resolver)
         self._limiter = RateLimiter(
@@ -370,6 +398,9 @@ class AdapterApp:
             await services.core.aclose()
         if wakeups is not None:
             await wakeups.aclose()
+        terminals, self._terminals = self._terminals, None
+        if terminals is not None:  # after the core's connections: nothing more is sent
+            await terminals.aclose()
         if store is not None:
             await store.aclose()
         if intrusion is not None:

@@ -127,6 +127,13 @@ class AdapterProcess:
         except AssertionError as exc:
             raise AssertionError(f"{exc}\n{self.stderr_path.read_text()[-3000:]}") from None
 
+    def run_to_end(self, limit: float = 60) -> subprocess.CompletedProcess[str]:
+        """Run `up` with this replica's arguments until it exits by itself (a refusal)."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("BANK_ADAPTER_")}
+        return subprocess.run([sys.executable, "-m", "adapter.cli", "up", *self.args],
+                              capture_output=True, text=True, env=env, cwd=ROOT,
+                              timeout=limit, check=False)
+
     def kill(self) -> None:
         """SIGKILL: no stop path runs (what a crash or an OOM kill does)."""
         if self.proc is not None and self.proc.poll() is None:

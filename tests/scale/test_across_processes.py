@@ -195,3 +195,33 @@ def test_a_reversal_owed_by_a_dead_process_is_completed_by_a_live_one(
     assert recorded is not None and recorded.state == "reversed"
     assert ledger.entry_count(reference) == 4
     assert (ledger.balance("10000001")[0], ledger.balance("10000002")[0]) == before
+
+
+def test_a_second_process_with_the_same_terminal_id_is_refused(
+        tmp_path: Path, pki_dir: Path, core_sim: RunningCore) -> None:
+    """ISO 8583 (41, 11) never collides: a process on the same database asking for a terminal
+    id a live process holds is refused at start-up in one line, naming the setting; once
+    the holder is gone, the same id starts."""
+    with fresh_database_url() as url:
+        template = StateTemplate(tmp_path, pki_dir)
+
+        def replica(name: str) -> AdapterProcess:
+            return AdapterProcess(name, template, core_host=core_sim.host,
+                                  core_soap_port=core_sim.soap_port,
+                                  core_iso_port=core_sim.iso_port,
+                                  extra=["--database-url", url, "--core-connector", "iso8583",
+                                         "--iso-terminal-id", "SAMETERM"])
+
+        first, second = replica("first"), replica("second")
+        first.start()
+        try:
+            refused = second.run_to_end()
+        finally:
+            first.kill()  # SIGKILL: the id is free again once the process is gone
+        assert refused.returncode == 1
+        assert refused.stderr == (
+            "bank-adapter up: the ISO 8583 terminal id SAMETERM is in use by another running "
+            "adapter on this database: give each process its own "
+            "(--iso-terminal-id, BANK_ADAPTER_ISO_TERMINAL_ID)\n")
+        second.start()
+        second.stop()
