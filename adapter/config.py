@@ -286,7 +286,8 @@ class Settings(BaseModel):
         default=("transfer=100/second", "bill_payment=100/second"),
         json_schema_extra={"metavar": "OPERATION=RATE"},
         description="an operation's own rate as OPERATION=RATE (read, transfer, "
-                    "bill_payment, watch, metrics); repeat the flag for each")
+                    "bill_payment, watch, metrics, customer_admin, relay_customers); repeat the "
+                    "flag for each")
     rate_limit_storage: RateStorage = Field(
         default="memory", json_schema_extra={"metavar": "URL"},
         description="where budgets are kept: memory (this process) or a redis:// URL "
