@@ -23,6 +23,7 @@ clients file does not hold back a revocation; a part that fails keeps what it ha
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import logging
 import socket
@@ -34,7 +35,7 @@ from typing import Any
 from pydantic import ValidationError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from adapter.config import Settings, StartupError, os_reason
+from adapter.config import ConnectorKind, Settings, StartupError, os_reason
 from adapter.connectors.factory import build_core
 from adapter.connectors.pool.pool import CorePool
 from adapter.customer_root import build_customer_service
@@ -65,8 +66,10 @@ from adapter.stores.memory.rate_limits import MemoryRateLimitStore
 from adapter.stores.postgres import (
     PostgresDatabase,
     PostgresNonceStore,
+    PostgresOutboxWakeups,
     PostgresReversalStore,
     PostgresStore,
+    PostgresTerminalClaims,
 )
 from adapter.stores.postgres.configured import open_database
 from adapter.stores.postgres.customers import PostgresCustomerStore
@@ -151,14 +154,30 @@ def _listen_error(what: str, host: str, port: int, setting: str, exc: OSError) -
                         setting=setting)
 
 
-def _probe_bind(host: str, port: int) -> None:
+def _probe_bind(host: str, port: int, *, reuse_port: bool = False) -> None:
     """Bind and release the gRPC address first: grpc reports a failed bind as a bare
-    RuntimeError (and a C-core log line), while the OS error says why."""
+    RuntimeError (and a C-core log line), while the OS error says why. With `reuse_port`
+    (`--workers N`) the probe shares the port as the other workers do."""
     if port == 0:
         return
     with socket.create_server((host, port), family=socket.AF_INET6 if ":" in host
-                              else socket.AF_INET):
+                              else socket.AF_INET, reuse_port=reuse_port):
         pass
+
+
+TERMINAL_CLAIM_WAIT = 5.0
+
+
+async def _claim_terminal(claims: PostgresTerminalClaims, terminal_id: str) -> bool:
+    """Claim the terminal id, asking again for up to TERMINAL_CLAIM_WAIT seconds: a process
+    restarted right after a crash may start before the server has ended the dead one's
+    session (and so its lock)."""
+    deadline = asyncio.get_running_loop().time() + TERMINAL_CLAIM_WAIT
+    while not await claims.claim(terminal_id):
+        if asyncio.get_running_loop().time() >= deadline:
+            return False
+        await asyncio.sleep(0.2)  # a pace for asking again, bounded by the deadline
+    return True
 
 
 class AdapterApp:
@@ -177,6 +196,8 @@ class AdapterApp:
         self.grpc_port: int | None = None
         self.health_http: HttpsServer | None = None
         self._resolver: Resolver | None = None
+        self._wakeups: PostgresOutboxWakeups | None = None
+        self._terminals: PostgresTerminalClaims | None = None
         self._nonces: NonceStore | None = None
         self._store: PaymentStorage | None = None
         self.database: PostgresDatabase | None = None
@@ -218,6 +239,16 @@ class AdapterApp:
             s.adapter_db, synchronous=s.sqlite_synchronous, linger=s.sqlite_linger_ms / 1000
         ) if db is None else PostgresStore(db)
         self._store = store
+        if db is not None and s.core_connector is ConnectorKind.ISO8583 \
+                and self._given_core is None:
+            # (field 41, field 11) must never be shared by two live processes on one core:
+            # the terminal id is claimed before the first ISO 8583 message can leave.
+            self._terminals = PostgresTerminalClaims(db)
+            if not await _claim_terminal(self._terminals, s.iso_terminal_id):
+                raise StartupError(
+                    f"the ISO 8583 terminal id {s.iso_terminal_id} is in use by another "
+                    "running adapter on this database: give each process its own",
+                    setting="iso_terminal_id")
         core = self._given_core or await build_core(
             s, reversal_stores=reversal_stores(s, db), on_reversed=self._wake_resolver)
         self._limiter = RateLimiter(
@@ -246,7 +277,17 @@ class AdapterApp:
             self.security_events, clock=self._wall_clock, on_signal=on_signal,
             on_event=on_event)
         services.pipeline.add_observer(self.intrusion.observe)
-        self._resolver = Resolver(services.payments, store.journal, store.keys)
+        if db is not None:
+            # Several processes share this database: live events come from its outbox, woken
+            # by LISTEN/NOTIFY, so a watcher here sees what any process booked.
+            self._wakeups = await PostgresOutboxWakeups.start(db)
+            await services.events.follow(self._wakeups)
+        # Grace: longer than a first attempt may run (the core's timeout, then one
+        # resolution), so the resolver never takes a payment from a live first attempt.
+        # Lease: longer than settling a batch (one resolution each, concurrently).
+        self._resolver = Resolver(
+            services.payments, store.journal, store.keys,
+            grace=s.core_timeout + s.resolve_timeout + 5, lease=2 * s.resolve_timeout + 5)
         self._resolver.start()
         self._nonces = MemoryNonceStore(NONCE_RETENTION) if db is None \
             else PostgresNonceStore(db, retention=NONCE_RETENTION)
@@ -270,7 +311,7 @@ class AdapterApp:
                 self.https_tls.listener, s.host, s.http_port,
                 options=uvicorn_options(limits), handshake_timeout=s.http_head_timeout,
                 on_handshake_failure=self.intrusion.handshake_failed,
-                revoked=self._https_revocation.revoked,
+                revoked=self._https_revocation.revoked, reuse_port=s.workers > 1,
             )
         except OSError as exc:
             raise _listen_error("HTTPS (REST and SOAP)", s.host, s.http_port, "http_port",
@@ -280,7 +321,7 @@ class AdapterApp:
         from adapter.frontends.grpc import start_grpc_server
 
         try:
-            _probe_bind(s.host, s.grpc_port)
+            _probe_bind(s.host, s.grpc_port, reuse_port=s.workers > 1)
             self.grpc = await start_grpc_server(services, s, customers=self.customers)
         except OSError as exc:
             raise _listen_error("gRPC", s.host, s.grpc_port, "grpc_port", exc) from exc
@@ -298,7 +339,7 @@ class AdapterApp:
 
             self.health_http = HttpsServer(
                 build_health_app(services.health.ready), None,
-                s.health_host, s.health_port)
+                s.health_host, s.health_port, reuse_port=s.workers > 1)
             await self.health_http.start()
             log.info("plain-HTTP health listener on http://%s:%d (/healthz, /readyz only)",
                      s.health_host, self.health_http.port)
@@ -343,6 +384,7 @@ class AdapterApp:
         intrusion, self.intrusion = self.intrusion, None
         security_events, self.security_events = self.security_events, None
         limiter, self._limiter = self._limiter, None
+        wakeups, self._wakeups = self._wakeups, None
         if health_http is not None:
             await health_http.stop()
         if grpc is not None:
@@ -352,7 +394,13 @@ class AdapterApp:
         if resolver is not None:
             await resolver.stop()
         if services is not None:
+            await services.events.aclose()
             await services.core.aclose()
+        if wakeups is not None:
+            await wakeups.aclose()
+        terminals, self._terminals = self._terminals, None
+        if terminals is not None:  # after the core's connections: nothing more is sent
+            await terminals.aclose()
         if store is not None:
             await store.aclose()
         if intrusion is not None:

@@ -278,6 +278,12 @@ class Settings(BaseModel):
     health_host: str = Field(
         default="127.0.0.1", min_length=1, json_schema_extra={"metavar": "HOST"},
         description="address the plain-HTTP health listener binds to (loopback by default)")
+    # Several serving processes on this machine (adapter/workers.py): each binds the HTTPS and
+    # gRPC ports with SO_REUSEPORT, and the kernel spreads new connections over them.
+    workers: int = Field(
+        default=1, ge=1, le=64, json_schema_extra={"metavar": "N"},
+        description="serving processes sharing the HTTPS and gRPC ports (SO_REUSEPORT); "
+                    "more than 1 needs --database-url")
 
     # Rate limits per caller and canonical operation (services/rate_limits.py; README
     # "Rate limits, intrusion signals and metrics").

@@ -21,6 +21,10 @@ Invariants:
   (`core-sim: error: ...`), which becomes this process's StartupError instead.
 - Rule 5: once listening, SIGHUP reloads the adapter's certificates, CRL and clients file
   (`AdapterApp.reload`) and is passed on to the core child, which reloads its own.
+- Rule 6: `--workers N` (N > 1) serves from N worker children (`adapter.workers`) instead of
+  this process, and needs `--database-url`: refused before anything starts without one. The
+  workers are children like the core: every stage of Rule 1 stops and reaps them, and a
+  SIGHUP once listening is passed on to each of them (each reloads its own files).
 
 Test hook: with BANK_ADAPTER_TEST_PAUSE_AT=<stage>, start-up stops at that stage, prints
 `bank-adapter up: paused at <stage> (core pid P, ports A B ...)` and waits for a signal, so
@@ -41,6 +45,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from adapter.cli_settings import specs
 from adapter.config import Settings, StartupError
+from adapter.workers import Supervisor, banner_balances
 
 if TYPE_CHECKING:
     from adapter.app import AdapterApp
@@ -193,6 +198,16 @@ class Sequence:
             raise Stopped
 
 
+def _forward_sighup(supervisor: Supervisor, core: CoreChild | None) -> None:
+    """Rule 6: SIGHUP is passed on to every worker and to the core child."""
+    def forward() -> None:
+        supervisor.signal_all(signal.SIGHUP)
+        if core is not None and core.proc.returncode is None:
+            core.proc.send_signal(signal.SIGHUP)
+
+    asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, forward)
+
+
 def _reload_on_sighup(app: AdapterApp, core: CoreChild | None) -> None:
     """SIGHUP reloads the adapter's PKI files and clients file and is passed on to the core."""
     def reload() -> None:
@@ -212,6 +227,12 @@ async def run_up(settings: Settings, *, with_core: bool,
     from adapter.infra.gctune import freeze_startup_objects
     from adapter.provision import check_state_dir, provision, restrict_sqlite_files
 
+    if settings.workers > 1 and settings.database_url is None:
+        # Rule 6: the workers share every durable fact (keys, journal, leases, nonces) through
+        # one database; SQLite files in one state folder are not that database.
+        raise StartupError(f"--workers {settings.workers} needs a PostgreSQL database shared "
+                           "by the workers: give --database-url postgresql://...",
+                           setting="database_url")
     seq = Sequence(os.environ if environ is None else environ)
     seq.install()
     # Until the listeners are up, a SIGHUP has nothing to reload (start-up reads every file
@@ -219,6 +240,7 @@ async def run_up(settings: Settings, *, with_core: bool,
     asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, lambda: None)
     core: CoreChild | None = None
     app: AdapterApp | None = None
+    supervisor: Supervisor | None = None
     try:
         check_state_dir(settings.state_dir)
         try:
@@ -240,6 +262,20 @@ async def run_up(settings: Settings, *, with_core: bool,
             settings = settings.model_copy(
                 update={"core_soap_port": soap_port, "core_iso_port": iso_port})
             await seq.reached("core-ready", core, (soap_port, iso_port))
+        if settings.workers > 1:
+            supervisor = Supervisor(settings)
+            await seq.step(supervisor.start())
+            _forward_sighup(supervisor, core)
+            await seq.reached("listening", core, tuple(
+                p for p in (settings.core_soap_port, settings.core_iso_port,
+                            supervisor.http_port, supervisor.grpc_port) if p is not None))
+            balances = await seq.step(banner_balances(settings))
+            print(banner(settings, supervisor, balances), flush=True)
+            print(f"bank-adapter up: {settings.workers} workers, pids "
+                  f"{' '.join(map(str, supervisor.pids))}", flush=True)
+            await seq.stop.wait()
+            print("stopping...", flush=True)
+            return 0
         app = AdapterApp(settings)
         await seq.step(app.start())
         assert app.services is not None
@@ -261,6 +297,8 @@ async def run_up(settings: Settings, *, with_core: bool,
         try:
             if app is not None:
                 await app.stop()
+            if supervisor is not None:
+                await supervisor.stop()
         finally:
             if core is not None:
                 await core.stop()

@@ -4,7 +4,8 @@ protocol and connector, each read against the bare framework's echo measured in 
     python -m bench                       # full run (about 10 minutes on 2 cores)
     python -m bench --quick               # a few seconds per part: a smoke test, not figures
     python -m bench --json out.json --png out.png
-    python -m bench --parts echo e2e      # only some parts (echo, e2e, scale, memory)
+    python -m bench --parts echo e2e      # only some parts (echo, e2e, scale, memory, workers)
+    python -m bench --parts workers       # scale-out: SQLite x1, PostgreSQL x1 and x2 workers
 
 Everything runs on loopback with mutual TLS on every hop, in separate processes: core_sim, the
 adapter, each echo server, and the load workers (closed loop, `--connections` in total spread
@@ -27,7 +28,7 @@ from bench import report
 from bench.runner import Load
 from bench.scenarios import CONNECTORS, OPERATIONS, PROTOCOLS, Options, run
 
-PARTS = ("echo", "e2e", "scale", "memory")
+PARTS = ("echo", "e2e", "scale", "memory", "workers")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -57,6 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--memory-seconds", type=float, help="length of the memory run (default 120)")
     p.add_argument("--adapter-log-level", default="info",
                    help="the adapter's log level (default info, as `bank-adapter up`)")
+    p.add_argument("--database-url", default="postgresql://postgres@127.0.0.1:5432/test",
+                   help="PostgreSQL server for the workers part; a database is created on it "
+                        "per deployment and dropped after (default the test server)")
     p.add_argument("--keep", action="store_true", help="keep the work folder (logs, databases)")
     return p
 
@@ -79,7 +83,7 @@ def options_from(args: argparse.Namespace) -> Options:
         scale_load=scale_load, scale_direct_calls=100 if quick else 2000,
         memory_seconds=args.memory_seconds if args.memory_seconds is not None
         else (1.0 if quick else 120.0),
-        adapter_log_level=args.adapter_log_level,
+        adapter_log_level=args.adapter_log_level, database_url=args.database_url,
         rounds=args.rounds if args.rounds is not None else (1 if quick else 2),
     )
 

@@ -86,6 +86,10 @@ def table(results: Results) -> str:
     for r in errors:
         out.append(f"ERRORS in {r['protocol']}/{r['connector']}/{r['operation']}: "
                    f"{r['errors']} errors, samples {r['error_samples']}, fatal {r['fatal']}")
+    if results.workers:
+        from bench.workers_bench import table as workers_table
+
+        out.append(workers_table(results.workers))
     for note in results.notes:
         out.append(f"note: {note}")
     return "\n".join(out)
@@ -94,7 +98,7 @@ def table(results: Results) -> str:
 def write_json(path: Path, results: Results, settings: dict[str, Any]) -> None:
     body = {"machine": machine(), "settings": settings, "scenarios": results.scenarios,
             "checks": results.checks, "scale": results.scale, "memory": results.memory,
-            "notes": results.notes}
+            "workers": results.workers, "notes": results.notes}
     path.write_text(json.dumps(body, indent=1))
 
 

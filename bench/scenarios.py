@@ -58,6 +58,7 @@ class Options:
     memory_seconds: float = 120.0
     rounds: int = 1
     adapter_log_level: str = "info"
+    database_url: str = "postgresql://postgres@127.0.0.1:5432/test"
 
 
 @dataclass
@@ -66,6 +67,7 @@ class Results:
     checks: list[dict[str, Any]] = field(default_factory=list)
     scale: list[dict[str, Any]] = field(default_factory=list)
     memory: dict[str, Any] = field(default_factory=dict)
+    workers: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
 
@@ -424,7 +426,12 @@ def run(workdir: Path, opts: Options, log: Any, *, parts: tuple[str, ...]) -> Re
                            with_echo="echo" in parts, with_e2e="e2e" in parts)
         add_ratios(results)
         # A failure in a later part must not lose the figures already taken: it is reported.
-        for part, fn in (("scale", run_scale), ("memory", run_memory)):
+        from bench.workers_bench import run_workers
+
+        def workers(*args: Any) -> None:
+            run_workers(*args, server=opts.database_url)
+
+        for part, fn in (("scale", run_scale), ("memory", run_memory), ("workers", workers)):
             if part in parts:
                 try:
                     fn(procs, workdir, pki_dir, opts, run_id, results, log)

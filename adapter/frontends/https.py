@@ -202,11 +202,16 @@ class TlsScopeProtocol(HttpToolsProtocol):
         self.scope["extensions"] = extensions
 
 
-def bind(host: str, port: int) -> socket.socket:
-    """Bind before serving, so port 0 works and the real port is known before start-up."""
+def bind(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
+    """Bind before serving, so port 0 works and the real port is known before start-up.
+
+    `reuse_port`: several processes of one user bind the same port, and the kernel spreads
+    new connections over their listening sockets (SO_REUSEPORT, `--workers N`)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((host, port))
     sock.listen(2048)
     sock.setblocking(False)
@@ -222,8 +227,9 @@ class HttpsServer:
                  *, log_level: str = "warning", options: dict[str, Any] | None = None,
                  handshake_timeout: float = 10.0,
                  on_handshake_failure: HandshakeFailure = _ignore,
-                 revoked: Callable[[bytes], bool] | None = None) -> None:
-        self.socket = bind(host, port)
+                 revoked: Callable[[bytes], bool] | None = None,
+                 reuse_port: bool = False) -> None:
+        self.socket = bind(host, port, reuse_port=reuse_port)
         self.port: int = self.socket.getsockname()[1]
         opts: dict[str, Any] = {"http": TlsScopeProtocol, "timeout_keep_alive": 30}
         opts.update(options or {})

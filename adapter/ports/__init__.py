@@ -11,5 +11,6 @@ implementation in `adapter.stores` and one contract suite in `tests/contract/`:
                     transaction when a rule spans two of them
     reversals.py    ISO 8583 reversals still owed to the core
     nonces.py       WS-Security UsernameToken nonces seen within the replay window
+    terminals.py    which running process sends under which ISO 8583 terminal id
     clock.py        the wall clock, injected wherever a time is read
 """

@@ -15,6 +15,13 @@ The journal owns the two transactions that span concepts (`adapter.ports.storage
 - Rule 4: `history` lists a payment's status changes in the order they were written.
 - Rule 5: `unresolved(older_than)` returns every IN_DOUBT payment and every ACCEPTED one last
   updated at or before `older_than`, oldest update first, and nothing else.
+- Rule 6 (resolver leases): `lease_unresolved` returns at most `limit` of the payments that
+  `unresolved(older_than)` returns, in its order, leaving out those leased to another owner
+  until after `now`, and leases each one it returns to `owner` until `until`. Two concurrent
+  calls never hand one payment to two owners (PostgreSQL: FOR UPDATE SKIP LOCKED, so a row
+  one resolver is claiming is skipped by the others, not waited for); an owner may lease
+  again what it holds; a lease lapses at its `until`, so the payments of a holder that died
+  are taken over by another once that time has passed.
 A write returns only once it is durable (committed).
 """
 
@@ -70,4 +77,10 @@ class PaymentJournal(Protocol):
     async def unresolved(self, older_than: datetime) -> list[Payment]:
         """Every IN_DOUBT payment, and ACCEPTED ones last updated at or before `older_than`
         (a younger ACCEPTED payment may still be running in its owner's hands) (Rule 5)."""
+        ...
+
+    async def lease_unresolved(self, older_than: datetime, *, owner: str, now: datetime,
+                               until: datetime, limit: int) -> list[Payment]:
+        """Claim for `owner`, until `until`, up to `limit` unresolved payments nobody else
+        holds at `now`, oldest update first (Rule 6)."""
         ...

@@ -8,16 +8,28 @@ Invariants:
 - Rule 3: a subscriber that falls `queue_size` events behind is cut off with the canonical
   SLOW_CONSUMER error (model.errors.SlowConsumer) carrying the seq to resume from, instead of
   holding memory.
+- Rule 4 (several processes on one database): after `follow(wakeups)` live events come from
+  the outbox table only, read after each wake-up (an append by any process, announced by
+  LISTEN/NOTIFY, or by this process's own `publish`) and at least every `FEED_INTERVAL`
+  seconds, in seq order: an event booked on one process reaches a watcher on another, and
+  a lost notification delays an event, never drops it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 from collections.abc import AsyncIterator, Callable
 
 from adapter.model.errors import SlowConsumer
 from adapter.model.events import TransactionEvent
-from adapter.ports.outbox import EventOutbox
+from adapter.ports.outbox import EventOutbox, OutboxWakeups
+
+log = logging.getLogger("adapter.events")
+
+FEED_INTERVAL = 1.0
+FEED_BATCH = 500
 
 
 class _Subscription:
@@ -42,9 +54,45 @@ class EventBus:
         self._queue_size = queue_size
         self._subs: set[_Subscription] = set()
 
+    _wakeups: OutboxWakeups | None = None
+    _feed: asyncio.Task[None] | None = None
+
     def publish(self, event: TransactionEvent) -> None:
+        if self._wakeups is not None:  # Rule 4: the feed reads it from the table
+            self._wakeups.poke()
+            return
+        self._fan_out(event)
+
+    def _fan_out(self, event: TransactionEvent) -> None:
         for sub in tuple(self._subs):
             sub.offer(event)
+
+    async def follow(self, wakeups: OutboxWakeups, *, interval: float = FEED_INTERVAL) -> None:
+        """Feed live events from the outbox from now on (Rule 4)."""
+        start = await self._outbox.last_seq()
+        self._wakeups = wakeups
+        self._feed = asyncio.get_running_loop().create_task(
+            self._follow(wakeups, start, interval), name="outbox-feed")
+
+    async def _follow(self, wakeups: OutboxWakeups, last: int, interval: float) -> None:
+        while True:
+            try:
+                batch = await self._outbox.since(last, FEED_BATCH)
+            except Exception:
+                log.exception("reading the outbox failed; trying again")
+                batch = []
+            for event in batch:
+                last = event.seq
+                self._fan_out(event)
+            if len(batch) < FEED_BATCH:
+                await wakeups.wait(interval)
+
+    async def aclose(self) -> None:
+        feed, self._feed = self._feed, None
+        if feed is not None:
+            feed.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await feed
 
     async def head(self) -> int:
         """The seq of the newest event: a stream from here sees only what happens next."""

@@ -103,7 +103,8 @@ class PaymentService:
         self.in_doubt_found = asyncio.Event()  # wakes the resolver early
 
     def is_running(self, payment_id: str) -> bool:
-        """True while this process is still executing the payment's first attempt."""
+        """True while this process is still executing the payment's first attempt (the
+        resolver's shortcut for its own process; across processes the key's lock rules)."""
         return payment_id in self._inflight
 
     # -- use cases ---------------------------------------------------------------------
@@ -359,7 +360,10 @@ class PaymentService:
                 raise error.with_correlation(ctx.correlation_id)
             return PaymentResult(payment, replayed=True)
         now = self._clock()
-        if payment.payment_id in self._inflight or record.locked_until > now:
+        # The key's lock is the first attempt's lease, in the database: whichever process
+        # holds it, a retry anywhere waits for it to end or lapse (longer than the first
+        # attempt can run), and `relock` lets one taker through after that.
+        if record.locked_until > now:
             raise RequestInProgress()
         if not await self._keys.relock(ctx.caller.id, key, now=now,
                                        locked_until=now + self._lock_for):

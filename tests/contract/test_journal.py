@@ -255,3 +255,68 @@ def test_two_stores_racing_to_settle_a_payment_record_one_outcome(
             assert await a.outbox.since(head, 10) == [won]
 
     run_with_two(open_storage, scenario)
+
+
+def _unresolved_pair(s: PaymentStorage) -> object:
+    async def make() -> list[str]:
+        ids = []
+        for name, age in (("older", 60), ("newer", 40)):
+            p = payment(T0 - timedelta(seconds=age))
+            await s.journal.claim(key_for(p, name), p)
+            ids.append(p.payment_id)
+        return ids
+    return make()
+
+
+def test_a_lease_keeps_unresolved_payments_from_other_owners_until_it_lapses(
+        open_storage: Opener) -> None:
+    """Rule 6: A leases both; B gets none while A's lease is live, A may lease them again,
+    B takes them over once the lease has lapsed; `limit` bounds a lease."""
+    async def scenario(s: PaymentStorage) -> None:
+        ids = await _unresolved_pair(s)  # type: ignore[misc]
+        cutoff, until = T0 - timedelta(seconds=30), T0 + timedelta(seconds=20)
+        j = s.journal
+        got = await j.lease_unresolved(cutoff, owner="A", now=T0, until=until, limit=1)
+        assert [p.payment_id for p in got] == ids[:1]
+        got = await j.lease_unresolved(cutoff, owner="A", now=T0, until=until, limit=10)
+        assert [p.payment_id for p in got] == ids
+        assert await j.lease_unresolved(cutoff, owner="B", now=until - timedelta(seconds=1),
+                                        until=until + timedelta(seconds=20), limit=10) == []
+        got = await j.lease_unresolved(cutoff, owner="B", now=until,
+                                       until=until + timedelta(seconds=20), limit=10)
+        assert [p.payment_id for p in got] == ids
+        assert await j.lease_unresolved(cutoff, owner="A", now=until, until=until,
+                                        limit=10) == []
+        assert len(await j.unresolved(cutoff)) == 2  # a lease settles nothing
+
+    run_with(open_storage, scenario)
+
+
+def test_two_stores_leasing_at_once_never_hand_a_payment_to_both(
+        open_storage: Opener) -> None:
+    """Rule 6 across connections: two owners lease together, on two stores of one database,
+    many times over: no payment is handed to both, and every one to somebody."""
+    async def scenario(a: PaymentStorage, b: PaymentStorage) -> None:
+        cutoff, until = T0 - timedelta(seconds=30), T0 + timedelta(seconds=20)
+        for round_ in range(5):
+            ids = set()
+            for i in range(8):
+                p = payment(T0 - timedelta(seconds=60 + i))
+                await a.journal.claim(key_for(p, f"r{round_}-{i}"), p)
+                ids.add(p.payment_id)
+            now = T0 + timedelta(minutes=round_)  # every earlier round's lease has lapsed
+            got_a, got_b = await asyncio.gather(
+                a.journal.lease_unresolved(cutoff, owner="A", now=now, until=now + (until - T0),
+                                           limit=100),
+                b.journal.lease_unresolved(cutoff, owner="B", now=now, until=now + (until - T0),
+                                           limit=100))
+            mine_a = {p.payment_id for p in got_a} & ids
+            mine_b = {p.payment_id for p in got_b} & ids
+            assert mine_a.isdisjoint(mine_b)
+            assert mine_a | mine_b == ids
+            for p in got_a + got_b:  # settle them so the next round leases only its own
+                await a.journal.record(p.transition(PaymentStatus.REJECTED, now),
+                                       expected=PaymentStatus.ACCEPTED)
+            assert await a.journal.unresolved(cutoff) == []
+
+    run_with_two(open_storage, scenario)

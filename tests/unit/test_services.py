@@ -7,6 +7,7 @@ import asyncio
 import sqlite3
 import time
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -465,5 +466,39 @@ def test_two_settlers_at_once_record_one_outcome() -> None:
         events = await services.storage.outbox.since(start, 10)
         assert [(e.payment_id, e.type.value) for e in events] == [(pending.payment_id, "booked")]
         assert core.balances["A1"] == Decimal("90.00")
+
+    run(scenario, core)
+
+
+def test_a_payment_leased_by_one_resolver_is_left_alone_by_another_until_the_lease_lapses(
+) -> None:
+    """Resolver Rules 1-2: A leases an in-doubt payment and fails to settle it; B (another
+    process on the same storage) does not ask the core while A's lease is live; once it has
+    lapsed B settles it, booked once, balances moved once."""
+    core = make_core()
+    core.script.append("lose_reply")
+    core.resolve_fails = 2  # the in-line resolution and resolver A's
+
+    async def scenario(services: BankingServices, core: FakeCore) -> None:
+        with pytest.raises(CoreTimeout) as info:
+            await services.payments.transfer(ctx(), cmd("key-1", transfer()))
+        payment_id = info.value.payment_id or ""
+        now = [services.payments._clock()]
+        clock: Callable[[], Any] = lambda: now[0]  # noqa: E731
+        storage = services.storage
+        a = Resolver(services.payments, storage.journal, storage.keys, lease=10,
+                     owner="A", clock=clock)
+        b = Resolver(services.payments, storage.journal, storage.keys, lease=10,
+                     owner="B", clock=clock)
+        assert await a.run_once(include_recent=True) == 0
+        assert core.resolve_calls == 2
+        assert await b.run_once(include_recent=True) == 0
+        assert core.resolve_calls == 2  # B did not ask: A holds the lease
+        now[0] += timedelta(seconds=10)
+        assert await b.run_once(include_recent=True) == 1
+        settled = await storage.journal.get(payment_id)
+        assert settled is not None and settled.status is PaymentStatus.BOOKED
+        assert core.post_calls == 1 and core.balances["A1"] == Decimal("90.00")
+        assert core.balances["A2"] == Decimal("60.00")
 
     run(scenario, core)

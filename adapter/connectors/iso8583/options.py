@@ -47,6 +47,9 @@ class IsoOptions:
     max_echo_failures: int = 3
     reversal_timeout: float = 5.0
     reversal_retry: float = 2.0
+    # With nothing owed, the reverser still looks at its store this often: a store shared by
+    # several processes (PostgreSQL) gains the rows a process that died still owed.
+    reversal_scan: float = 5.0
     backoff_initial: float = 0.05
     backoff_max: float = 5.0
     # True: the reversal store writes every 0200 ahead (ARMED) itself. The adapter turns it
@@ -63,7 +66,8 @@ class IsoOptions:
         if not 0 <= self.port <= 65535:
             raise ValueError(f"port {self.port} is outside 0..65535")
         for name in ("connect_timeout", "network_timeout", "echo_interval", "liveness_timeout",
-                     "reversal_timeout", "reversal_retry", "backoff_initial", "backoff_max"):
+                     "reversal_timeout", "reversal_retry", "reversal_scan", "backoff_initial",
+                     "backoff_max"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be greater than 0, not {getattr(self, name)}")
         if self.backoff_max < self.backoff_initial:

@@ -25,6 +25,11 @@ Invariants:
   reversal that never left is not later sent as a repeat.
 - Rule 4: a reversed reference is never sent again: the core fences it, and `sending` refuses
   a reference already in flight.
+- Rule 5: a PENDING row is driven to 0430 by whichever process sharing the store gets to it
+  (the store is shared on PostgreSQL): the loop looks at the store every `reversal_scan`
+  seconds even with nothing owed here, so the reversals of a process that died are picked
+  up by the others. Two processes reversing one reference at once is harmless: the core
+  reverses a reference once and acknowledges every repeat (0421).
 """
 
 from __future__ import annotations
@@ -187,12 +192,12 @@ class Reverser:
                 with contextlib.suppress(Exception):
                     await self._reverse_once(record.reference)
             self._wake.clear()
-            if not await self.store.outstanding() or not outstanding:
-                await self._wake.wait()
-            else:
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(self.options.reversal_retry):
-                        await self._wake.wait()
+            # Rule 5: idle, the store is still looked at every `reversal_scan` seconds.
+            idle = not await self.store.outstanding() or not outstanding
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.options.reversal_scan if idle
+                                           else self.options.reversal_retry):
+                    await self._wake.wait()
 
 
 def log_late_reply(message: Message, reason: str) -> None:

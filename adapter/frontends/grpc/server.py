@@ -46,6 +46,9 @@ SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
 OPTIONS = [
+    # Off: a second server on the port is an error, not a silent share. `--workers N` turns
+    # it on (`server_options`), so that N processes share the port and the kernel spreads
+    # connections over them.
     ("grpc.so_reuseport", 0),
     # Internal callers keep long-lived channels (and event streams) open: let them ping.
     ("grpc.keepalive_permit_without_calls", 1),
@@ -60,6 +63,12 @@ OPTIONS = [
     ("grpc.max_connection_idle_ms", 300_000),
     ("grpc.http2.max_ping_strikes", 2),
 ]
+
+
+def server_options(settings: Settings) -> list[tuple[str, int]]:
+    reuse = 1 if settings.workers > 1 else 0
+    return [("grpc.so_reuseport", reuse) if name == "grpc.so_reuseport" else (name, value)
+            for name, value in OPTIONS]
 
 
 def _address(host: str, port: int) -> str:
@@ -86,7 +95,7 @@ class GrpcServer:
         self.admin = (None if customers is None else customer_admin.CustomerAdminServicer(
             services, customers, self.servicer.edge))
         self.health = health.aio.HealthServicer()
-        self._server = grpc.aio.server(options=OPTIONS)
+        self._server = grpc.aio.server(options=server_options(settings))
         self._health_task: asyncio.Task[None] | None = None
         self.serving: bool | None = None
         self.port = 0

@@ -6,10 +6,15 @@ every other backend (`tests/contract/`). State lives in this process only and di
     payments.py   IdempotencyKeys, PaymentJournal, EventOutbox over one shared state
     reversals.py  ReversalStore
     nonces.py     NonceStore (bounded time buckets; the adapter's default)
+    wakeups.py    OutboxWakeups within one process (poke only)
+    terminals.py  TerminalClaims within one process
 """
 
 from adapter.stores.memory.nonces import MemoryNonceStore
 from adapter.stores.memory.payments import MemoryStore
 from adapter.stores.memory.reversals import MemoryReversalStore
+from adapter.stores.memory.terminals import MemoryTerminalClaims, MemoryTerminalRegistry
+from adapter.stores.memory.wakeups import MemoryOutboxWakeups
 
-__all__ = ["MemoryNonceStore", "MemoryReversalStore", "MemoryStore"]
+__all__ = ["MemoryNonceStore", "MemoryOutboxWakeups", "MemoryReversalStore", "MemoryStore",
+           "MemoryTerminalClaims", "MemoryTerminalRegistry"]

@@ -29,6 +29,8 @@ class _State:
     key_of: dict[str, tuple[str, str]] = field(default_factory=dict)  # payment id -> key
     references: set[str] = field(default_factory=set)  # core references (UNIQUE in SQL)
     outbox: list[TransactionEvent] = field(default_factory=list)
+    # payment id -> (owner, until): the resolver's leases (journal Rule 6)
+    leases: dict[str, tuple[str, datetime]] = field(default_factory=dict)
     last_seq: int = 0
     closed: bool = False
 
@@ -138,6 +140,19 @@ class MemoryPaymentJournal:
                  or (p.status is PaymentStatus.ACCEPTED and p.updated_at <= older_than)]
         found.sort(key=lambda p: p.updated_at)
         return [p.model_copy() for p in found]
+
+    async def lease_unresolved(self, older_than: datetime, *, owner: str, now: datetime,
+                               until: datetime, limit: int) -> list[Payment]:
+        leased: list[Payment] = []
+        for p in await self.unresolved(older_than):
+            if len(leased) >= limit:
+                break
+            holder = self._s.leases.get(p.payment_id)
+            if holder is not None and holder[0] != owner and holder[1] > now:
+                continue
+            self._s.leases[p.payment_id] = (owner, until)
+            leased.append(p)
+        return leased
 
 
 class MemoryEventOutbox:

@@ -8,6 +8,8 @@ psycopg-pool), selected by `--database-url` (README "PostgreSQL").
     outbox.py       EventOutbox          store.py    PostgresStore: the three over one database
     reversals.py    ReversalStore (one scope per ISO 8583 connector)
     nonces.py       NonceStore, shared by every process on the database
+    notify.py       OutboxWakeups: LISTEN/NOTIFY, so every process's event feed wakes
+    terminals.py    TerminalClaims: a session advisory lock per ISO 8583 terminal id
     customers.py    CustomerStorePort (issue 15's customer store)
     security_events.py  SecurityEventLog (intrusion thresholds crossed)
 
@@ -19,8 +21,11 @@ Open one database and build the stores over it, or let a store open its own:
 
 from adapter.stores.postgres.database import DatabaseUnavailable, PostgresDatabase
 from adapter.stores.postgres.nonces import PostgresNonceStore
+from adapter.stores.postgres.notify import PostgresOutboxWakeups
 from adapter.stores.postgres.reversals import PostgresReversalStore
 from adapter.stores.postgres.store import PostgresStore
+from adapter.stores.postgres.terminals import PostgresTerminalClaims
 
 __all__ = ["DatabaseUnavailable", "PostgresDatabase", "PostgresNonceStore",
-           "PostgresReversalStore", "PostgresStore"]
+           "PostgresOutboxWakeups", "PostgresReversalStore", "PostgresStore",
+           "PostgresTerminalClaims"]

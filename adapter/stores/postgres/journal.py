@@ -32,6 +32,7 @@ from adapter.ports.idempotency import IdempotencyRecord, Outcome
 from adapter.ports.journal import StaleWrite, StatusChange
 from adapter.stores.postgres import idempotency
 from adapter.stores.postgres.database import PostgresDatabase, finish_or_undo
+from adapter.stores.postgres.notify import CHANNEL_SQL
 from adapter.stores.postgres.outbox import APPEND_LOCK
 
 CLAIM_SQL = """
@@ -83,6 +84,8 @@ RECORD_SQL = {
     (outcome, event): _UPDATE + (_COMPLETE if outcome else "") + (_EVENT if event else "")
     + "\nSELECT (SELECT count(*) FROM u)"
     + (", (SELECT seq FROM o)" if event else ", NULL::bigint")
+    # Wakes every process's event feed once this commits (notify.py); the table is the truth.
+    + (f", (SELECT pg_notify({CHANNEL_SQL}, seq::text) FROM o)" if event else "")
     for outcome in (False, True) for event in (False, True)
 }
 
@@ -94,6 +97,22 @@ UNRESOLVED_SQL = (
     "SELECT body::text FROM payments WHERE status IN ('accepted', 'in_doubt')"
     " AND (status = 'in_doubt' OR updated_at <= %s) ORDER BY updated_at"
 )
+# Rule 6, one statement: the candidates are locked FOR UPDATE SKIP LOCKED, so a row another
+# resolver is leasing at this moment is skipped rather than waited for, and a lease is
+# taken only where none is live (owner_until passed) or this owner holds it already.
+LEASE_SQL = """
+WITH c AS (
+    SELECT payment_id FROM payments
+    WHERE status IN ('accepted', 'in_doubt')
+      AND (status = 'in_doubt' OR updated_at <= %(older)s)
+      AND (owner_until IS NULL OR owner_until <= %(now)s OR owner = %(owner)s)
+    ORDER BY updated_at LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE payments p SET owner = %(owner)s, owner_until = %(until)s
+FROM c WHERE p.payment_id = c.payment_id
+RETURNING p.body::text
+"""
 _UNCLAIM_SQL = """
 WITH k AS (
     DELETE FROM idempotency_keys WHERE caller_id = %(caller)s AND key = %(key)s
@@ -214,6 +233,17 @@ class PostgresPaymentJournal:
             cur = await conn.execute(UNRESOLVED_SQL, (older_than,))
             rows = await cur.fetchall()
         return [Payment.model_validate_json(r[0]) for r in rows]
+
+    async def lease_unresolved(self, older_than: datetime, *, owner: str, now: datetime,
+                               until: datetime, limit: int) -> list[Payment]:
+        async with self._db.pool.connection() as conn:
+            cur = await conn.execute(LEASE_SQL, {"older": older_than, "owner": owner,
+                                                 "now": now, "until": until, "limit": limit})
+            rows = await cur.fetchall()
+        found = [Payment.model_validate_json(r[0]) for r in rows]
+        # UPDATE ... RETURNING does not keep the subquery's order.
+        found.sort(key=lambda p: p.updated_at)
+        return found
 
 
 async def _nothing() -> None:

@@ -28,6 +28,16 @@ UNRESOLVED_SQL = (
     " AND (status = 'in_doubt' OR updated_at <= ?) ORDER BY updated_at"
 )
 
+# Rule 6: the unresolved payments nobody else holds a live lease on.
+LEASABLE_SQL = (
+    "SELECT p.payment_id, p.body FROM payments p"
+    " LEFT JOIN payment_leases l ON l.payment_id = p.payment_id"
+    " WHERE p.status IN ('accepted', 'in_doubt')"
+    " AND (p.status = 'in_doubt' OR p.updated_at <= ?)"
+    " AND (l.payment_id IS NULL OR l.owner = ? OR l.until <= ?)"
+    " ORDER BY p.updated_at LIMIT ?"
+)
+
 _HISTORY_SQL = ("INSERT INTO payment_status_history (payment_id, status, at, reason_code)"
                 " VALUES (?, ?, ?, ?)")
 
@@ -104,3 +114,22 @@ class SqlitePaymentJournal:
     async def unresolved(self, older_than: datetime) -> list[Payment]:
         rows = self._db.execute(UNRESOLVED_SQL, (ts(older_than),)).fetchall()
         return [Payment.model_validate_json(r[0]) for r in rows]
+
+    async def lease_unresolved(self, older_than: datetime, *, owner: str, now: datetime,
+                               until: datetime, limit: int) -> list[Payment]:
+        # Mostly nothing is unsettled: a read answers that without a write transaction.
+        if self._db.execute(LEASABLE_SQL, (ts(older_than), owner, ts(now), 1)).fetchone() is None:
+            return []
+        return await self._writes.run(
+            lambda: self._lease(older_than, owner, ts(now), ts(until), limit))
+
+    def _lease(self, older_than: datetime, owner: str, now: str, until: str,
+               limit: int) -> list[Payment]:
+        # One writer at a time (the group commit): the read and the lease rows are one step.
+        rows = self._db.execute(LEASABLE_SQL, (ts(older_than), owner, now, limit)).fetchall()
+        self._db.executemany(
+            "INSERT INTO payment_leases (payment_id, owner, until) VALUES (?, ?, ?)"
+            " ON CONFLICT (payment_id) DO UPDATE SET owner = excluded.owner,"
+            " until = excluded.until",
+            [(r[0], owner, until) for r in rows])
+        return [Payment.model_validate_json(r[1]) for r in rows]

@@ -41,6 +41,12 @@ CREATE TABLE IF NOT EXISTS idempotency_keys (
     PRIMARY KEY (caller_id, key)
 );
 CREATE INDEX IF NOT EXISTS idempotency_keys_expiry ON idempotency_keys (expires_at);
+-- The resolver's leases (journal Rule 6): a row per payment some process is settling.
+CREATE TABLE IF NOT EXISTS payment_leases (
+    payment_id TEXT PRIMARY KEY REFERENCES payments (payment_id),
+    owner TEXT NOT NULL,
+    until TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS outbox (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     payment_id TEXT NOT NULL,

@@ -1,0 +1,175 @@
+"""`bank-adapter up --workers N`: N worker processes share the HTTPS and gRPC ports, a worker
+killed while serving is started again, and a stop at any moment leaves no worker behind."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import select
+import signal
+import ssl
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from adapter.startup import PAUSE_ENV
+from tests.e2e.up_process import (
+    PAUSED,
+    UpProcess,
+    clean_env,
+    free_port_args,
+    port_is_free,
+    processes_naming,
+    run_cli,
+)
+from tests.harness.postgres import fresh_schema, schema_url
+
+WORKERS = re.compile(r"^bank-adapter up: (\d+) workers, pids ([\d ]+)$")
+REST_PORT = re.compile(r"REST +https://localhost:(\d+)/v1")
+
+
+def _get_accounts(state: Path, port: int) -> int:
+    pki = state / "pki"
+    ctx = ssl.create_default_context(cafile=str(pki / "ca.crt"))
+    ctx.load_cert_chain(str(pki / "partner.crt"), str(pki / "partner.key"))
+    with urllib.request.urlopen(f"https://localhost:{port}/v1/accounts", context=ctx,
+                                timeout=10) as response:
+        return int(response.status)
+
+
+def _wait_exited(pid: int, limit: float = 10) -> None:
+    """Return once process `pid` (not our child) has exited: its pidfd becomes readable."""
+    fd = os.pidfd_open(pid)
+    try:
+        assert select.select([fd], [], [], limit)[0], f"pid {pid} still running"
+    finally:
+        os.close(fd)
+
+
+def _wait_stderr(up: UpProcess, text: str, *, count: int, limit: float = 15) -> None:
+    """Return once `text` appeared `count` times on up's stderr (its workers' logs pass
+    through it); the pump thread fills the list, this only watches it until the deadline."""
+    deadline = time.monotonic() + limit
+    while sum(text in line for line in up.stderr) < count:
+        assert time.monotonic() < deadline, "".join(up.stderr[-20:])
+        time.sleep(0.05)
+
+
+def _worker_pids(state: Path) -> list[int]:
+    return sorted(int(line.split(":", 1)[0]) for line in processes_naming(str(state))
+                  if "adapter.workers" in line)
+
+
+def test_more_than_one_worker_without_a_database_url_is_refused_in_one_line(
+        tmp_path: Path) -> None:
+    """--workers 2 on SQLite: exit 1, one line naming --database-url, nothing created."""
+    state = tmp_path / "state"
+    result = run_cli("up", "--state-dir", str(state), "--workers", "2", *free_port_args())
+    assert result.returncode == 1
+    assert result.stderr == (
+        "bank-adapter up: --workers 2 needs a PostgreSQL database shared by the workers: "
+        "give --database-url postgresql://... (--database-url, BANK_ADAPTER_DATABASE_URL)\n")
+    assert not state.exists()
+
+
+def test_two_workers_share_the_port_and_a_killed_one_is_started_again(tmp_path: Path) -> None:
+    """Two workers listen on one HTTPS port; SIGKILL one: the port still answers, the parent
+    starts it again; SIGHUP leaves both serving; SIGTERM to `up` then leaves no process and
+    frees every port."""
+    state = tmp_path / "state"
+    with fresh_schema() as (url, schema):
+        up = UpProcess(state, *free_port_args(), "--workers", "2", "--log-level", "info",
+                       "--database-url", schema_url(url, schema))
+        try:
+            banner = up.wait_for(lambda line: REST_PORT.search(line) is not None)
+            match = REST_PORT.search(banner)
+            assert match is not None
+            port = int(match.group(1))
+            line = up.wait_for(lambda line: WORKERS.match(line) is not None)
+            pids_match = WORKERS.match(line)
+            assert pids_match is not None and pids_match.group(1) == "2"
+            pids = sorted(int(p) for p in pids_match.group(2).split())
+            assert _worker_pids(state) == pids
+            assert _get_accounts(state, port) == 200
+            os.kill(pids[0], signal.SIGKILL)
+            # Connections already queued on the dying worker's socket are reset with it (a
+            # client retries them); once it is gone the kernel hands new ones to the other.
+            _wait_exited(pids[0])
+            assert _get_accounts(state, port) == 200  # the other worker answers meanwhile
+            again = up.wait_for(lambda line: "started again" in line)
+            new_pid = int(again.rsplit("pid ", 1)[1].rstrip(")\n"))
+            assert sorted(_worker_pids(state)) == sorted([pids[1], new_pid])
+            assert _get_accounts(state, port) == 200
+            # SIGHUP is passed on to the workers, which reload their files (its default
+            # action would end them): both are still there and serving.
+            up.signal(signal.SIGHUP)
+            _wait_stderr(up, "reloaded after SIGHUP", count=2)  # one line per worker
+            assert _get_accounts(state, port) == 200
+            assert sorted(_worker_pids(state)) == sorted([pids[1], new_pid])
+            up.signal(signal.SIGTERM)
+            assert up.wait() == 0
+        finally:
+            up.kill()
+    assert processes_naming(str(state)) == []
+    assert port_is_free(port)
+    assert "Traceback" not in "".join(up.stderr)
+
+
+def test_sigterm_while_paused_listening_stops_every_worker(tmp_path: Path) -> None:
+    """With --workers 2, paused at `listening`: SIGTERM leaves no worker and frees the ports."""
+    state = tmp_path / "state"
+    with fresh_schema() as (url, schema):
+        up = UpProcess(state, *free_port_args(), "--workers", "2", "--log-level", "warning",
+                       "--database-url", schema_url(url, schema),
+                       env=clean_env(**{PAUSE_ENV: "listening"}))
+        try:
+            match = PAUSED.match(up.wait_for(lambda line: line.startswith(
+                "bank-adapter up: paused")))
+            assert match is not None and match.group(1) == "listening"
+            ports = [int(p) for p in match.group(3).split()]
+            assert len(ports) == 4
+            assert len(_worker_pids(state)) == 2
+            up.signal(signal.SIGTERM)
+            assert up.wait() == 0
+        finally:
+            up.kill()
+    assert processes_naming(str(state)) == []
+    assert [p for p in ports if not port_is_free(p)] == []
+
+
+@pytest.mark.parametrize(("base", "index", "workers", "expected"), [
+    ("ADAPTER1", 1, 1, "ADAPTER1"), ("ADAPTER1", 1, 2, "ADAPTE01"),
+    ("HOSTB001", 12, 16, "HOSTB012")])
+def test_each_worker_has_its_own_terminal_id(base: str, index: int, workers: int,
+                                             expected: str) -> None:
+    """Field 41 of worker i of N: the base for one worker, else six characters and i."""
+    from adapter.workers import terminal_id
+
+    assert terminal_id(base, index, workers) == expected
+
+
+def test_workers_stop_by_themselves_when_up_is_killed(tmp_path: Path) -> None:
+    """SIGKILL to `up` alone (no stop path runs): each worker sees its stdin pipe end and
+    stops (Rule 3 of adapter.workers), so no worker serves on without its parent."""
+    state = tmp_path / "state"
+    with fresh_schema() as (url, schema):
+        up = UpProcess(state, *free_port_args(), "--workers", "2", "--log-level", "warning",
+                       "--database-url", schema_url(url, schema))
+        try:
+            line = up.wait_for(lambda line: WORKERS.match(line) is not None)
+            match = WORKERS.match(line)
+            assert match is not None
+            pids = [int(p) for p in match.group(2).split()]
+            os.kill(up.proc.pid, signal.SIGKILL)
+            for pid in pids:
+                _wait_exited(pid, limit=30)
+            assert _worker_pids(state) == []
+        finally:
+            # up is dead already: kill what is left of its process group (the core child,
+            # and the workers if this test failed) directly.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(up.proc.pid, signal.SIGKILL)
+            up.proc.wait(10)
