@@ -2,7 +2,8 @@
 
 Every resource handler runs through the one call pipeline (services/pipeline.py) with this
 edge's table (`RestApi.edge`):
-- the correlation id is the caller's `X-Request-ID` (or a new one), echoed on every answer;
+- the correlation id is the caller's `X-Request-ID` (or a new one when absent), echoed on
+  every answer; a malformed one is refused (400 naming it), as the OpenAPI document says;
 - the caller's identity is the client certificate from the ASGI TLS extension (see
   frontends/https.py) plus the `Authorization` header, for resolvers that read a token:
   no certificate -> 401, a certificate the clients file does not know -> 403;
@@ -41,13 +42,20 @@ from adapter.frontends.rest.problems import (
     problem_response,
 )
 from adapter.model import Account, AccountRef, Payment
-from adapter.model.errors import AdapterError, ClientError, CoreUnavailable
+from adapter.model.errors import (
+    AdapterError,
+    ClientError,
+    CoreUnavailable,
+    FieldViolation,
+    ValidationError,
+)
 from adapter.model.identifiers import HISTORY_CURSOR
+from adapter.model.text import HEADER_CONTROL_RE
 from adapter.security.identity import cn_from_asgi_scope
 from adapter.services.banking import BankingServices
 from adapter.services.context import RequestContext
 from adapter.services.customers.service import CustomerService
-from adapter.services.pipeline import Call, Edge, correlation_id_from
+from adapter.services.pipeline import CORRELATION_ID_RE, Call, Edge, correlation_id_from
 from adapter.services.principal import Credentials
 
 JSON = "application/json"
@@ -58,6 +66,7 @@ Handler = Callable[[Request, RequestContext], Awaitable[Response]]
 HEADER_NAMES = {"idempotency-key": "Idempotency-Key", "x-request-id": "X-Request-ID",
                 "content-type": "Content-Type", "content-length": "Content-Length",
                 "authorization": "Authorization"}
+REQUEST_ID_RULE = "1 to 128 visible ASCII characters"
 # Canonical field names of errors raised by the services, in this API's vocabulary.
 FIELD_NAMES = {HISTORY_CURSOR: "cursor"}
 
@@ -97,6 +106,17 @@ def _header_texts(request: Request) -> Callable[[], Iterable[tuple[str, str]]]:
     return texts
 
 
+async def _request_id_well_formed(call: Call) -> None:
+    """The document's X-Request-ID pattern is enforced, not quietly replaced (issue 12.2): a
+    caller tracing with a malformed id learns it at once. The answer carries a made id."""
+    header = call.correlation_header
+    if header is not None and HEADER_CONTROL_RE.search(header):
+        return  # refuse_control names the control character itself, as for any header
+    if header is not None and not CORRELATION_ID_RE.fullmatch(header):
+        raise ValidationError("invalid request: X-Request-ID: " + REQUEST_ID_RULE, violations=(
+            FieldViolation("X-Request-ID", REQUEST_ID_RULE),))
+
+
 async def _render(error: AdapterError, call: Call) -> Response:
     return problem_response(error, call.correlation_id)
 
@@ -106,7 +126,8 @@ class RestApi:
         self._services = services
         self._max_body = settings.max_body_bytes
         self._openapi = openapi_document()
-        self.edge = Edge("rest", _render, FIELD_NAMES, passthrough=(ClientDisconnect,))
+        self.edge = Edge("rest", _render, FIELD_NAMES, checks=(_request_id_well_formed,),
+                         passthrough=(ClientDisconnect,))
 
     # -- the REST edge of the call pipeline ----------------------------------------------
 

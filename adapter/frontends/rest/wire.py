@@ -16,6 +16,7 @@ Invariants:
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal, TypeVar
@@ -40,6 +41,7 @@ from adapter.model import (
 )
 from adapter.model.accounts import ACCOUNT_ID_RE, IBAN_RE
 from adapter.model.commands import BillPaymentCommand, GetPaymentQuery, TransferCommand
+from adapter.model.errors import FieldViolation, ValidationError
 from adapter.model.identifiers import IdempotencyKey, PaymentId
 from adapter.model.payments import CreditDebit
 
@@ -203,7 +205,21 @@ def _bill_payment(body: Any) -> BillPaymentRequest:
     }, _BILL_NAMES)
 
 
+# Query values are text: read as the document states them, not as pydantic's lax mode would
+# (which takes " 5", "+5" and "5.0" for 5, and a Unix time for a date).
+_LIMIT_TEXT = re.compile(r"[1-9][0-9]{0,2}")
+_DATE_TEXT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_QUERY_TEXT = {"limit": (_LIMIT_TEXT, "an integer from 1 to 100 in ASCII digits, no sign"),
+               "dateFrom": (_DATE_TEXT, "a date as YYYY-MM-DD"),
+               "dateTo": (_DATE_TEXT, "a date as YYYY-MM-DD")}
+
+
 def parse_history_query(params: dict[str, str]) -> HistoryQuery:
+    violations = tuple(FieldViolation(name, rule) for name, (pattern, rule) in _QUERY_TEXT.items()
+                       if name in params and not pattern.fullmatch(params[name]))
+    if violations:
+        summary = "; ".join(f"{v.field}: {v.description}" for v in violations)
+        raise ValidationError(f"invalid request: {summary}", violations=violations)
     wire = validation.build(TransactionQuery, params)
     return validation.build(HistoryQuery, {
         "cursor": wire.cursor, "limit": wire.limit,
