@@ -128,7 +128,9 @@ class CreditDebit(StrEnum):
 
 
 class Transaction(BaseModel):
-    """One ledger entry on one account, as the account holder sees it."""
+    """One ledger entry on one account, as the account holder sees it. `transaction_id` is
+    the booking's id, the same as the booked payment's `core_transaction_id`: both entries of
+    one booking carry it."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -139,6 +141,7 @@ class Transaction(BaseModel):
     booked_at: datetime
     value_date: date
     counterparty_account_id: str | None = None
+    counterparty_iban: str | None = None
     reference: str | None = None
     end_to_end_id: str | None = None
     remittance: str | None = None

@@ -77,7 +77,7 @@ def test_transactions_page_with_cursor_and_dates(partner: httpx.Client) -> None:
     assert [t["endToEndId"] for t in page1["booked"]] == [e2es[2], e2es[1]]
     assert page1["booked"][0]["transactionAmount"] == {"currency": "EUR", "amount": "-0.03"}
     assert page1["booked"][0]["creditDebitIndicator"] == "DBIT"
-    assert page1["booked"][0]["creditorAccount"] == {"id": "10000001", "iban": None}
+    assert page1["booked"][0]["creditorAccount"] == {"id": "10000001", "iban": PARTNER_IBAN}
     second = partner.get(page1["_links"]["next"]["href"])
     assert second.status_code == 200
     assert second.json()["transactions"]["booked"][0]["endToEndId"] == e2es[0]
@@ -103,7 +103,7 @@ def test_credit_shows_the_debtor_as_counterparty(partner: httpx.Client) -> None:
     assert entry["endToEndId"] == e2e
     assert entry["transactionAmount"] == {"currency": "EUR", "amount": "1.25"}
     assert entry["creditDebitIndicator"] == "CRDT"
-    assert entry["debtorAccount"] == {"id": "10000001", "iban": None}
+    assert entry["debtorAccount"] == {"id": "10000001", "iban": PARTNER_IBAN}
     assert entry["creditorAccount"] is None
 
 

@@ -22,7 +22,7 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal, TypeVar
 
 import pydantic
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
 from adapter.frontends import validation
 from adapter.model import (
@@ -247,11 +247,24 @@ class AmountOut(BaseModel):
     amount: str = Field(json_schema_extra={"pattern": SIGNED_AMOUNT_PATTERN})
 
 
+def _absent(value: Any) -> bool:
+    return value is None
+
+
+def _no_default(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)
+
+
 class AccountReferenceOut(BaseModel):
+    """An account: its id, and its IBAN when the account has one (no `iban` member when it
+    has none)."""
+
     model_config = ConfigDict(title="AccountIdentification")
 
     id: str
-    iban: str | None = None
+    # Complete or absent, never `"iban": null` (issue 12.5).
+    iban: Annotated[str | None, WithJsonSchema({"type": "string"})] = Field(
+        None, exclude_if=_absent, json_schema_extra=_no_default)
 
 
 class Href(BaseModel):
@@ -434,7 +447,7 @@ def balances_out(balance: Balance, account: Account) -> BalancesResponse:
 
 def transaction_out(tx: Transaction) -> TransactionOut:
     debit = tx.credit_debit is CreditDebit.DEBIT
-    counterparty = _ref(tx.counterparty_account_id, None)
+    counterparty = _ref(tx.counterparty_account_id, tx.counterparty_iban)
     return TransactionOut.model_construct(
         transactionId=tx.transaction_id, entryReference=tx.reference,
         endToEndId=tx.end_to_end_id, bookingDate=tx.booked_at.date(), valueDate=tx.value_date,
