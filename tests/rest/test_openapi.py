@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from tests.rest.conftest import new_key, transfer_body
 
-PATHS = {"/v1/accounts", "/v1/accounts/{account_id}", "/v1/accounts/{account_id}/balances",
+PATHS = {"/v1", "/v1/accounts", "/v1/accounts/{account_id}", "/v1/accounts/{account_id}/balances",
          "/v1/accounts/{account_id}/transactions", "/v1/transfers", "/v1/bill-payments",
          "/v1/payments/{payment_id}", "/healthz", "/readyz"}
 
@@ -74,10 +74,34 @@ def test_known_good_answers_match_the_document(document: dict[str, Any],
         ("/v1/payments/{payment_id}", f"/v1/payments/{created.json()['paymentId']}"),
         ("/healthz", "/healthz"),
         ("/readyz", "/readyz"),
+        ("/v1", "/v1"),
     ]:
         r = partner.get(url)
         assert r.status_code == 200, url
         _check_response(document, path, "get", r)
+
+
+def test_v1_is_an_index_of_every_resource(document: dict[str, Any], bank: Any,
+                                          partner: httpx.Client) -> None:
+    """GET /v1, the URL the banner prints, answers an index (it was a 404, issue 12.6): each
+    link is a path of the document, and each one answers."""
+    r = partner.get("/v1")
+    assert r.status_code == 200
+    _check_response(document, "/v1", "get", r)
+    links = r.json()["_links"]
+    assert {link["href"] for link in links.values()} == PATHS | {"/openapi.json"}
+    filled = {"{account_id}": "10000001"}
+    for name, link in links.items():
+        href = link["href"]
+        for template, value in filled.items():
+            href = href.replace(template, value)
+        if name == "payment":
+            continue  # needs a payment: test_known_good_answers_match_the_document reads one
+        expected = 405 if name in ("transfers", "billPayments") else 200
+        assert partner.get(href).status_code == expected, name
+    # Described by the document, so reachable with any certificate of the bank's CA.
+    with bank.client("stranger") as stranger:
+        assert stranger.get("/v1").status_code == 200
 
 
 def from_schema(schema: dict[str, Any], root: dict[str, Any] | None = None) -> Any:

@@ -35,7 +35,7 @@ from starlette.routing import Route
 from adapter.config import Settings
 from adapter.frontends.rest import wire
 from adapter.frontends.rest.body import read_json
-from adapter.frontends.rest.openapi import openapi_document
+from adapter.frontends.rest.openapi import API_VERSION, openapi_document
 from adapter.frontends.rest.problems import (
     MethodNotAllowed,
     RouteNotFound,
@@ -126,6 +126,7 @@ class RestApi:
         self._services = services
         self._max_body = settings.max_body_bytes
         self._openapi = openapi_document()
+        self._index = wire.api_index(API_VERSION).model_dump_json(by_alias=True).encode()
         self.edge = Edge("rest", _render, FIELD_NAMES, checks=(_request_id_well_formed,),
                          passthrough=(ClientDisconnect,))
 
@@ -235,6 +236,11 @@ class RestApi:
 
     # -- service documents ---------------------------------------------------------------
 
+    async def index(self, request: Request) -> Response:
+        """GET /v1, the URL the banner prints: a link to each resource (issue 12.6)."""
+        return Response(self._index, media_type=JSON, headers={
+            "x-request-id": correlation_id(request.headers.get("x-request-id"))})
+
     async def openapi(self, request: Request) -> Response:
         return Response(self._openapi, media_type=JSON, headers={
             "x-request-id": correlation_id(request.headers.get("x-request-id"))})
@@ -267,6 +273,7 @@ class RestApi:
             route("GET", "/v1/payments/{payment_id}", self.get_payment),
             # Reachable by any certificate of our CA, registered or not: they describe the
             # API and the process, not anyone's accounts.
+            Route("/v1", self.index, methods=["GET"]),
             Route("/openapi.json", self.openapi, methods=["GET"]),
             Route("/healthz", self.healthz, methods=["GET"]),
             Route("/readyz", self.readyz, methods=["GET"]),

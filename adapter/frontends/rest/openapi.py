@@ -23,9 +23,11 @@ from adapter.services.idempotency import KEY_TTL
 REF = "#/components/schemas/{model}"
 
 _REQUESTS: tuple[type[BaseModel], ...] = (wire.TransferInitiation, wire.BillPaymentInitiation)
+API_VERSION = "1.0.0"
+
 _RESPONSES: tuple[type[BaseModel], ...] = (
-    wire.AccountList, wire.AccountResponse, wire.BalancesResponse, wire.TransactionsResponse,
-    wire.PaymentResource, wire.Health, wire.Readiness, wire.Problem,
+    wire.ApiIndex, wire.AccountList, wire.AccountResponse, wire.BalancesResponse,
+    wire.TransactionsResponse, wire.PaymentResource, wire.Health, wire.Readiness, wire.Problem,
 )
 
 _DESCRIPTION = f"""\
@@ -173,11 +175,14 @@ def build_openapi() -> dict[str, Any]:
     ]
     return {
         "openapi": "3.1.0",
-        "info": {"title": "bank-adapter REST API", "version": "1.0.0",
+        "info": {"title": "bank-adapter REST API", "version": API_VERSION,
                  "description": _DESCRIPTION},
         "servers": [{"url": "https://localhost:8443"}],
         "security": [{"mutualTLS": []}],
         "paths": {
+            "/v1": {"get": {"operationId": "apiIndex",
+                            "summary": "the index of this API: a link to each resource",
+                            "responses": {"200": _ok(wire.ApiIndex, "the index")}}},
             "/v1/accounts": _get("listAccounts", "the accounts this caller may use",
                                  wire.AccountList, []),
             "/v1/accounts/{account_id}": _get("getAccount", "one account",
