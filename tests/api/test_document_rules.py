@@ -15,6 +15,7 @@ import pydantic
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from openapi_spec_validator import validate
 
 from adapter.frontends.rest import input_schema, wire
 from adapter.frontends.rest.openapi import build_openapi
@@ -141,3 +142,9 @@ def test_account_reference_is_exactly_one_of_id_and_iban() -> None:
                 "instructedAmount": {"currency": "EUR", "amount": "1.00"},
                 "endToEndIdentification": "E2E"}
         assert _accepts(wire.parse_transfer_request, body) is ok, ref
+
+
+def test_the_document_is_valid_openapi_31() -> None:
+    """What an integration engineer checks first (openapi-spec-validator, issue 12)."""
+    validate(build_openapi())
+

@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from adapter.frontends.rest import input_schema, wire
+from adapter.frontends.rest import input_schema, openapi_customer, wire
 from adapter.services.idempotency import KEY_TTL
 
 REF = "#/components/schemas/{model}"
@@ -55,6 +55,11 @@ upper-casing, the country's length and mod-97 check digits), a transfer's debtor
 creditor being different accounts (400), `dateFrom` not after `dateTo` (400), a `cursor`
 the core did not make (400); the account's currency, funds and status are business
 refusals (422).
+
+The routes under `/v1/customer/` serve the customers of the bank's mobile app, relayed by
+its back-end (security `mobileRelay`); those behind a session also need the customer's
+DPoP-bound access token and a DPoP proof by the device (`dpopToken`, `dpopProof`), and every
+401 there carries a `WWW-Authenticate: DPoP` challenge.
 """
 
 
@@ -173,7 +178,8 @@ def build_openapi() -> dict[str, Any]:
          "description": "last value date (inclusive), not before `dateFrom`",
          "schema": date},
     ]
-    return {
+    schemas.update(openapi_customer.schemas())
+    document: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {"title": "bank-adapter REST API", "version": API_VERSION,
                  "description": _DESCRIPTION},
@@ -233,6 +239,10 @@ def build_openapi() -> dict[str, Any]:
                                        "schema": {"type": "string"}}},
         },
     }
+    # The customers of the mobile app (issue 15): their routes and security schemes.
+    document["paths"].update(openapi_customer.paths(query))
+    document["components"]["securitySchemes"].update(openapi_customer.SCHEMES)
+    return document
 
 
 def openapi_document() -> bytes:

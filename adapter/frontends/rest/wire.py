@@ -383,31 +383,23 @@ class PaymentResource(BaseModel):
     links: PaymentLinks = Field(alias="_links")
 
 
-class TemplatedHref(BaseModel):
-    """A link whose `{...}` parts the client fills in (RFC 6570 level 1)."""
-
-    href: str
-    templated: Literal[True] = True
-
-
 class ApiLinks(BaseModel):
     model_config = ConfigDict(title="ApiLinks")
 
     self: Href
     accounts: Href
-    account: TemplatedHref
-    balances: TemplatedHref
-    transactions: TemplatedHref
     transfers: Href
     billPayments: Href
-    payment: TemplatedHref
     openapi: Href
     health: Href
     readiness: Href
 
 
 class ApiIndex(BaseModel):
-    """GET /v1: where each resource of this API is (what the banner's REST URL answers)."""
+    """GET /v1: the entry points of this API. Every other resource is reached by following
+    links from them (an account's `_links` name its balances and transactions, a payment's
+    its own URL), and the OpenAPI document describes them all. No URI template is offered:
+    a client that follows every same-origin URL would read "{account_id}" as an id."""
 
     model_config = ConfigDict(serialize_by_alias=True, title="ApiIndex")
 
@@ -420,17 +412,10 @@ def api_index(version: str) -> ApiIndex:
     def href(path: str) -> Href:
         return Href.model_construct(href=path)
 
-    def template(path: str) -> TemplatedHref:
-        return TemplatedHref.model_construct(href=path, templated=True)
-
     return ApiIndex.model_construct(title="bank-adapter REST API", version=version, links=(
         ApiLinks.model_construct(
-            self=href("/v1"), accounts=href("/v1/accounts"),
-            account=template("/v1/accounts/{account_id}"),
-            balances=template("/v1/accounts/{account_id}/balances"),
-            transactions=template("/v1/accounts/{account_id}/transactions"),
-            transfers=href("/v1/transfers"), billPayments=href("/v1/bill-payments"),
-            payment=template("/v1/payments/{payment_id}"), openapi=href("/openapi.json"),
+            self=href("/v1"), accounts=href("/v1/accounts"), transfers=href("/v1/transfers"),
+            billPayments=href("/v1/bill-payments"), openapi=href("/openapi.json"),
             health=href("/healthz"), readiness=href("/readyz"))))
 
 
