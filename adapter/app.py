@@ -4,10 +4,16 @@ Stores: the payment storage (keys, journal, outbox) in STATE/adapter.db; the ISO
 connector's reversal store (STATE/iso8583-reversals.sqlite), made here and handed to it;
 WS-Security nonces
 are kept in this process's memory (one serving process: a restart forgets them, and a
-token's 5-minute Created window bounds what that allows).
+token's 5-minute Created window bounds what that allows). Rate-limit budgets are in memory
+or in Redis (`--rate-limit-storage`); security events in STATE/security-events.sqlite.
 
 One process, one event loop: the HTTPS listener (REST, and SOAP under /soap/v1) and the gRPC
 server share it, and so do the services, the store and the connector's connections.
+
+Reload without restart (`reload()`: SIGHUP in `bank-adapter up`, or a change of the files seen
+every `reload_interval` seconds by `adapter.infra.reload`): the server certificate, the callers'
+CA and CRL for both listeners, and the clients file. Each part loads on its own, so a broken
+clients file does not hold back a revocation; a part that fails keeps what it had.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from __future__ import annotations
 import errno
 import logging
 import socket
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -24,22 +31,31 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from adapter.config import Settings, StartupError, os_reason
 from adapter.connectors.factory import build_core
+from adapter.connectors.pool.pool import CorePool
 from adapter.customer_root import build_customer_service
 from adapter.frontends.http_guard import HttpLimits, uvicorn_options
 from adapter.frontends.https import HttpsServer
 from adapter.frontends.soap.asgi import SOAP_PATH
 from adapter.frontends.soap.wssecurity import NONCE_RETENTION
 from adapter.infra import tls
+from adapter.infra.reload import Reloader
+from adapter.infra.revocation import CrlSource, RevocationList
 from adapter.infra.spyne_process import configure_spyne_process
+from adapter.model.security_events import SecurityEvent, Signal
 from adapter.ports.core import CorePort
 from adapter.ports.nonces import NonceStore
+from adapter.ports.rate_limits import RateLimitStore
 from adapter.services.banking import BankingServices
 from adapter.services.clients import ClientRegistry
 from adapter.services.customers.service import CustomerService
+from adapter.services.intrusion import IntrusionMonitor
+from adapter.services.rate_limits import RateLimiter, RatePolicy
 from adapter.services.resolver import Resolver
 from adapter.stores.memory import MemoryNonceStore
+from adapter.stores.memory.rate_limits import MemoryRateLimitStore
 from adapter.stores.sqlite import SqliteStore
 from adapter.stores.sqlite.reversals import SqliteReversalStore
+from adapter.stores.sqlite.security_events import SqliteSecurityEventLog
 
 log = logging.getLogger("adapter")
 
@@ -75,6 +91,16 @@ def reversal_stores(settings: Settings) -> Callable[[Path], SqliteReversalStore]
         return SqliteReversalStore.in_dir(folder, synchronous=settings.sqlite_synchronous,
                                           linger=settings.sqlite_linger_ms / 1000)
     return make
+
+
+def rate_limit_store(url: str) -> RateLimitStore:
+    """`memory`: this process only; `redis://host:port/db` (or rediss://): every process
+    naming that server shares the budgets (the settings model has checked the form)."""
+    if url == "memory":
+        return MemoryRateLimitStore()
+    from adapter.stores.redis import RedisRateLimitStore
+
+    return RedisRateLimitStore(url)
 
 
 def load_clients(path: Path) -> ClientRegistry:
@@ -114,9 +140,13 @@ def _probe_bind(host: str, port: int) -> None:
 class AdapterApp:
     """Everything the adapter runs, started and stopped together."""
 
-    def __init__(self, settings: Settings, *, core: CorePort | None = None) -> None:
+    def __init__(self, settings: Settings, *, core: CorePort | None = None,
+                 wall_clock: Callable[[], float] = time.time) -> None:
         self.settings = settings
         self._given_core = core
+        # Read by the rate limits and the intrusion windows (seconds since the epoch: Redis
+        # budgets are shared with other processes); tests move it by hand.
+        self._wall_clock = wall_clock
         self.services: BankingServices | None = None
         self.https: HttpsServer | None = None
         self.grpc: Any = None
@@ -126,6 +156,14 @@ class AdapterApp:
         self._nonces: NonceStore | None = None
         self._store: SqliteStore | None = None
         self.customers: CustomerService | None = None
+        self.intrusion: IntrusionMonitor | None = None
+        self.security_events: SqliteSecurityEventLog | None = None
+        self._limiter: RateLimiter | None = None
+        self.core_pool: CorePool | None = None  # with --core-nodes (status, metrics, tests)
+        self.https_tls: tls.ReloadableServerContext | None = None
+        self._https_revocation: RevocationList | None = None
+        self.reloader: Reloader | None = None
+        self._clients: ClientRegistry | None = None
 
     @property
     def http_port(self) -> int:
@@ -149,19 +187,44 @@ class AdapterApp:
         s = self.settings
         configure_spyne_process()  # the adapter's SOAP front-end runs on spyne
         clients = load_clients(s.clients_file)
+        self._clients = clients
         store = SqliteStore(s.adapter_db, synchronous=s.sqlite_synchronous,
                             linger=s.sqlite_linger_ms / 1000)
         self._store = store
         core = self._given_core or await build_core(
             s, reversal_stores=reversal_stores(s), on_reversed=self._wake_resolver)
+        self._limiter = RateLimiter(
+            RatePolicy.parse(s.rate_limit_default, s.rate_limit_operations),
+            rate_limit_store(s.rate_limit_storage), clock=self._wall_clock)
         services = BankingServices.build(
-            core, store, clients, core_timeout=s.core_timeout, resolve_timeout=s.resolve_timeout
-        )
+            core, store, clients, core_timeout=s.core_timeout,
+            resolve_timeout=s.resolve_timeout, rate_limiter=self._limiter)
         self.services = services
+        self.security_events = SqliteSecurityEventLog.in_dir(
+            s.state_dir, synchronous=s.sqlite_synchronous, linger=s.sqlite_linger_ms / 1000)
+        metrics = services.metrics
+        if isinstance(core, CorePool):
+            self.core_pool = core
+            metrics.watch_core_nodes(core.snapshot)
+
+        def on_event(event: SecurityEvent) -> None:
+            metrics.event(event)
+
+        def on_signal(signal: Signal) -> None:
+            metrics.signal(signal)
+
+        self.intrusion = IntrusionMonitor(
+            IntrusionMonitor.thresholds_from(s.intrusion_thresholds), s.intrusion_window,
+            self.security_events, clock=self._wall_clock, on_signal=on_signal,
+            on_event=on_event)
+        services.pipeline.add_observer(self.intrusion.observe)
         self._resolver = Resolver(services.payments, store.journal, store.keys)
         self._resolver.start()
         self._nonces = MemoryNonceStore(NONCE_RETENTION)
         server_tls = tls.TlsFiles.from_dir(s.pki_dir, "server")
+        self.https_tls = tls.ReloadableServerContext(server_tls)
+        assert server_tls.crl is not None
+        self._https_revocation = RevocationList([CrlSource(server_tls.ca, server_tls.crl)])
         self.customers = build_customer_service(s)
         limits = HttpLimits(
             max_head_bytes=s.http_max_head_bytes, max_headers=s.http_max_headers,
@@ -171,8 +234,10 @@ class AdapterApp:
         try:
             self.https = HttpsServer(
                 build_http_app(services, s, nonces=self._nonces, customers=self.customers),
-                tls.server_context(server_tls), s.host, s.http_port,
-                options=uvicorn_options(limits),
+                self.https_tls.listener, s.host, s.http_port,
+                options=uvicorn_options(limits), handshake_timeout=s.http_head_timeout,
+                on_handshake_failure=self.intrusion.handshake_failed,
+                revoked=self._https_revocation.revoked,
             )
         except OSError as exc:
             raise _listen_error("HTTPS (REST and SOAP)", s.host, s.http_port, "http_port",
@@ -191,6 +256,10 @@ class AdapterApp:
                                setting="grpc_port") from exc
         self.grpc_port = self.grpc.port
         log.info("adapter gRPC listening on %s:%d", s.host, self.grpc_port)
+        self.reloader = Reloader(
+            "adapter", lambda: (*server_tls.paths(), s.clients_file), self.reload,
+            s.reload_interval)
+        await self.reloader.start()
         if s.health_port is not None:
             from adapter.frontends.health_http import build_health_app
 
@@ -201,8 +270,34 @@ class AdapterApp:
             log.info("plain-HTTP health listener on http://%s:%d (/healthz, /readyz only)",
                      s.health_host, self.health_http.port)
 
+    def reload(self) -> None:
+        """Load the listeners' certificate, CA and CRL and the clients file again; each part
+        on its own (see the module docstring). Raises naming every part that failed."""
+        failed: list[str] = []
+        parts: list[tuple[str, Callable[[], None]]] = []
+        if self.https_tls is not None and self._https_revocation is not None:
+            parts.append(("HTTPS certificate, CA and CRL", self.https_tls.reload))
+            parts.append(("HTTPS CRL for open connections", self._https_revocation.reload))
+        if self.grpc is not None:
+            parts.append(("gRPC CRL", self.grpc.revocation.reload))
+            parts.append(("gRPC certificate and CA", self.grpc.credentials.reload))
+        if self._clients is not None:
+            registry = self._clients
+            parts.append(("clients file", lambda: registry.replace_with(
+                load_clients(self.settings.clients_file))))
+        for what, part in parts:
+            try:
+                part()
+            except Exception as exc:
+                failed.append(f"{what}: {exc}")
+        if failed:
+            raise RuntimeError("; ".join(failed))
+
     async def stop(self) -> None:
         """Stop what runs; safe after a partial start and when called twice."""
+        reloader, self.reloader = self.reloader, None
+        if reloader is not None:
+            await reloader.stop()
         grpc, self.grpc = self.grpc, None
         https = self.https  # kept: its port stays readable; its stop() is idempotent
         resolver, self._resolver = self._resolver, None
@@ -211,6 +306,9 @@ class AdapterApp:
         nonces, self._nonces = self._nonces, None
         customers, self.customers = self.customers, None
         health_http, self.health_http = self.health_http, None
+        intrusion, self.intrusion = self.intrusion, None
+        security_events, self.security_events = self.security_events, None
+        limiter, self._limiter = self._limiter, None
         if health_http is not None:
             await health_http.stop()
         if grpc is not None:
@@ -223,6 +321,12 @@ class AdapterApp:
             await services.core.aclose()
         if store is not None:
             await store.aclose()
+        if intrusion is not None:
+            await intrusion.flush()
+        if security_events is not None:
+            await security_events.aclose()
+        if limiter is not None:
+            await limiter.aclose()
         if nonces is not None:
             await nonces.aclose()
         if customers is not None:

@@ -112,7 +112,13 @@ def cmd_pki(args: argparse.Namespace) -> int:
         print(f"no CA in {pki_dir}: run `bank-adapter pki init --dir {pki_dir}` first",
               file=sys.stderr)
         return 2
-    item = pki.issue(pki_dir, args.name)
+    if args.pki_command == "revoke":
+        return _revoke(pki_dir, args.name)
+    try:
+        item = pki.issue(pki_dir, args.name)
+    except pki.PkiError as exc:
+        print(f"bank-adapter pki issue: {exc}", file=sys.stderr)
+        return 2
     print(f"{'created' if item.created else 'kept   '} {item.cert} and {item.key}")
     if args.register:
         from adapter.provision import register_client
@@ -123,7 +129,21 @@ def cmd_pki(args: argparse.Namespace) -> int:
             id=args.name, accounts=frozenset(args.accounts),
             operations=frozenset(Operation(o) for o in args.operations)))
         print(f"registered {args.name!r} in {state_dir / 'clients.json'}"
-              " (restart the adapter to load it)")
+              " (a running adapter loads it within --reload-interval seconds, or on SIGHUP)")
+    return 0
+
+
+def _revoke(pki_dir: Path, name: str) -> int:
+    try:
+        done = pki.revoke(pki_dir, name)
+    except pki.PkiError as exc:
+        print(f"bank-adapter pki revoke: {exc}", file=sys.stderr)
+        return 2
+    print(f"revoked {name} (serial {done.serial:x}) in {done.crl}; the certificate and its "
+          f"key are now {done.moved_to.with_suffix('.*')}")
+    print("running listeners refuse it within --reload-interval seconds (SIGHUP: at once); "
+          + ("`bank-adapter pki init` issues its successor" if name in pki.BUILT_IN_NAMES
+             else f"`bank-adapter pki issue {name}` issues a successor"))
     return 0
 
 
@@ -179,14 +199,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     pki_p = sub.add_parser("pki", help="the development PKI")
     pki_sub = pki_p.add_subparsers(dest="pki_command", required=True, metavar="COMMAND")
-    init = pki_sub.add_parser("init", help="create the CA and every certificate",
-                              description="Create the development CA and the server, core and "
-                                          "demo client certificates; keep those that exist.")
+    init = pki_sub.add_parser("init", help="create (or upgrade) both CAs and every certificate",
+                              description="Create the callers' CA, the core-link CA, their "
+                                          "CRLs and the server, core, operator and demo client "
+                                          "certificates; keep those that exist. A PKI made "
+                                          "before the core-link CA existed is upgraded.")
     _add_pki_folders(init)
     issue = pki_sub.add_parser("issue", help="issue a client certificate for another caller",
                                description="Issue a client certificate (CN = NAME) from the "
                                            "existing CA, optionally registering the caller.")
     issue.add_argument("name", metavar="NAME", help="the caller's name: the certificate's CN")
+    revoke = pki_sub.add_parser(
+        "revoke", help="revoke a certificate (list it in its CA's CRL)",
+        description="List NAME's certificate in the CRL of the CA that signed it (the callers' "
+                    "or the core link's) and move it and its key to pki/revoked/. Running "
+                    "listeners load the CRL within --reload-interval seconds, or on SIGHUP.")
+    revoke.add_argument("name", metavar="NAME", help="the certificate's name (its CN)")
+    _add_pki_folders(revoke)
     _add_pki_folders(issue)
     issue.add_argument("--register", action="store_true",
                        help="also add the caller to the state folder's clients file "

@@ -15,7 +15,9 @@ Invariants:
 
 Layout of the state folder (stable: operators and scripts rely on it):
 
-    STATE/pki/        ca.crt ca.key server.* core.* adapter-client.* partner.* legacy.* internal.*
+    STATE/pki/        ca.crt ca.key ca.crl (the callers' CA) server.* partner.* legacy.* internal.*
+                      core-link-ca.crt .key .crl (the core link's CA) core.* adapter-client.*
+                      core-operator.*; revoked/ and superseded/ hold retired certificates
     STATE/pki/legacy.password   the demo legacy caller's WS-Security password (0600)
     STATE/pki/secrets.key       the key that seals stored WS-Security passwords (0600)
     STATE/clients.json          who may call, in which role, on which accounts
@@ -25,6 +27,7 @@ Layout of the state folder (stable: operators and scripts rely on it):
     STATE/demo-customers.json   the demo customers' passwords and TOTP secrets (0600)
     STATE/core.db               the simulated core's ledger
     STATE/iso8583-reversals.sqlite   ISO 8583 reversals still owed to the core
+    STATE/security-events.sqlite     intrusion thresholds crossed (services/intrusion.py)
 """
 
 from __future__ import annotations
@@ -34,15 +37,53 @@ from collections.abc import Mapping
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+
+from adapter.model.rates import parse_operation_rate, parse_rate
 
 ENV_PREFIX = "BANK_ADAPTER_"
 # Rule 3: the separator of a list-valued environment variable.
 LIST_SEPARATOR = ","
 
 LogLevel = Literal["debug", "info", "warning", "error", "critical"]
+
+
+# The intrusion signals (services/intrusion.py) a threshold can be set for.
+INTRUSION_SIGNALS = ("tls_handshake_failed", "certificate_refused", "authentication_failed",
+                     "rate_limited", "lockout")
+
+
+def _rate(text: str) -> str:
+    parse_rate(text)
+    return text.strip()
+
+
+def _operation_rate(text: str) -> str:
+    parse_operation_rate(text)
+    return text.strip()
+
+
+def _rate_storage(text: str) -> str:
+    if text != "memory" and not text.startswith(("redis://", "rediss://")):
+        raise ValueError(f"{text!r}: use memory or a redis:// (rediss://) URL")
+    return text
+
+
+def _threshold(text: str) -> str:
+    signal, sep, count = text.partition("=")
+    if not sep or signal.strip() not in INTRUSION_SIGNALS or not count.strip().isdigit() \
+            or int(count) < 1:
+        raise ValueError(f"{text!r} is not SIGNAL=N with N >= 1 and SIGNAL one of "
+                         + ", ".join(INTRUSION_SIGNALS))
+    return f"{signal.strip()}={int(count)}"
+
+
+RateText = Annotated[str, AfterValidator(_rate)]
+OperationRate = Annotated[str, AfterValidator(_operation_rate)]
+RateStorage = Annotated[str, AfterValidator(_rate_storage)]
+Threshold = Annotated[str, AfterValidator(_threshold)]
 
 
 class ConnectorKind(StrEnum):
@@ -189,6 +230,12 @@ class Settings(BaseModel):
     http_max_connections_per_client: int = Field(
         default=128, ge=1, json_schema_extra={"metavar": "N"},
         description="most open HTTPS connections from one peer address")
+    # Reload without restart (adapter/infra/reload.py); SIGHUP reloads at once as well.
+    reload_interval: float = Field(
+        default=1.0, gt=0, le=3600, json_schema_extra={"metavar": "SECONDS"},
+        description="seconds between looks at the PKI files and the clients file: a changed "
+                    "certificate, CA, CRL or clients file is loaded without a restart "
+                    "(SIGHUP loads at once)")
     # The opt-in plain-HTTP listener for probes without a client certificate
     # (frontends/health_http.py): /healthz and /readyz only. None: off.
     health_port: int | None = Field(
@@ -197,6 +244,34 @@ class Settings(BaseModel):
     health_host: str = Field(
         default="127.0.0.1", min_length=1, json_schema_extra={"metavar": "HOST"},
         description="address the plain-HTTP health listener binds to (loopback by default)")
+
+    # Rate limits per caller and canonical operation (services/rate_limits.py; README
+    # "Rate limits, intrusion signals and metrics").
+    rate_limit_default: RateText = Field(
+        default="1000/second", json_schema_extra={"metavar": "RATE"},
+        description="each caller's rate for each operation without a rule of its own: "
+                    "N/second, N/minute, N/hour or N/day (a burst of N, then one every "
+                    "period/N), or none")
+    rate_limit_operations: tuple[OperationRate, ...] = Field(
+        default=("transfer=100/second", "bill_payment=100/second"),
+        json_schema_extra={"metavar": "OPERATION=RATE"},
+        description="an operation's own rate as OPERATION=RATE (read, transfer, "
+                    "bill_payment, watch, metrics); repeat the flag for each")
+    rate_limit_storage: RateStorage = Field(
+        default="memory", json_schema_extra={"metavar": "URL"},
+        description="where budgets are kept: memory (this process) or a redis:// URL "
+                    "that every adapter process shares")
+    # Intrusion signals (services/intrusion.py).
+    intrusion_window: float = Field(
+        default=60.0, gt=0, le=86400, json_schema_extra={"metavar": "SECONDS"},
+        description="the window intrusion signals are counted in, per source address and "
+                    "per identity")
+    intrusion_thresholds: tuple[Threshold, ...] = Field(
+        default=("tls_handshake_failed=20", "certificate_refused=10",
+                 "authentication_failed=10", "rate_limited=100", "lockout=1"),
+        json_schema_extra={"metavar": "SIGNAL=N"},
+        description="signals from one source or identity within a window that append a "
+                    "security event (once per window); repeat the flag for each")
 
     @property
     def pki_dir(self) -> Path:

@@ -49,9 +49,9 @@ def demo_callers(legacy_ws: WsSecurityCredential) -> list[Caller]:
         Caller(id="legacy", accounts=LEGACY_ACCOUNTS, operations=PAYMENTS,
                ws_security=legacy_ws),
         # The demo internal service is the bank's payment hub: it sees every account, may
-        # move money and may watch the event stream.
+        # move money, may watch the event stream and may read the metrics.
         Caller(id="internal", accounts=frozenset({ALL_ACCOUNTS}),
-               operations=PAYMENTS | {Operation.WATCH}),
+               operations=PAYMENTS | {Operation.WATCH, Operation.METRICS}),
     ]
 
 

@@ -19,6 +19,8 @@ Invariants:
 - Rule 3: a stop during start-up returns 0, as a stop after it does: the operator asked.
 - Rule 4: the child's stdout and stderr pass through, except its one-line start-up error
   (`core-sim: error: ...`), which becomes this process's StartupError instead.
+- Rule 5: once listening, SIGHUP reloads the adapter's certificates, CRL and clients file
+  (`AdapterApp.reload`) and is passed on to the core child, which reloads its own.
 
 Test hook: with BANK_ADAPTER_TEST_PAUSE_AT=<stage>, start-up stops at that stage, prints
 `bank-adapter up: paused at <stage> (core pid P, ports A B ...)` and waits for a signal, so
@@ -35,10 +37,13 @@ import re
 import signal
 import sys
 from collections.abc import Awaitable, Mapping
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from adapter.cli_settings import specs
 from adapter.config import Settings, StartupError
+
+if TYPE_CHECKING:
+    from adapter.app import AdapterApp
 
 log = logging.getLogger("adapter.startup")
 
@@ -90,6 +95,7 @@ class CoreChild:
             "--soap-port", str(settings.core_soap_port),
             "--iso-port", str(settings.core_iso_port),
             "--log-level", settings.log_level,
+            "--reload-interval", str(settings.reload_interval),
         ]
         proc = await asyncio.create_subprocess_exec(
             *cmd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
@@ -187,6 +193,17 @@ class Sequence:
             raise Stopped
 
 
+def _reload_on_sighup(app: AdapterApp, core: CoreChild | None) -> None:
+    """SIGHUP reloads the adapter's PKI files and clients file and is passed on to the core."""
+    def reload() -> None:
+        if app.reloader is not None:
+            app.reloader.request()
+        if core is not None and core.proc.returncode is None:
+            core.proc.send_signal(signal.SIGHUP)
+
+    asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reload)
+
+
 async def run_up(settings: Settings, *, with_core: bool,
                  environ: Mapping[str, str] | None = None) -> int:
     """The whole of `bank-adapter up`; returns the exit code or raises StartupError."""
@@ -197,6 +214,9 @@ async def run_up(settings: Settings, *, with_core: bool,
 
     seq = Sequence(os.environ if environ is None else environ)
     seq.install()
+    # Until the listeners are up, a SIGHUP has nothing to reload (start-up reads every file
+    # anyway); it must not end the process, as SIGHUP's default action would.
+    asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, lambda: None)
     core: CoreChild | None = None
     app: AdapterApp | None = None
     try:
@@ -223,6 +243,7 @@ async def run_up(settings: Settings, *, with_core: bool,
         app = AdapterApp(settings)
         await seq.step(app.start())
         assert app.services is not None
+        _reload_on_sighup(app, core)
         await seq.reached("listening", core, tuple(
             p for p in (settings.core_soap_port, settings.core_iso_port, app.http_port,
                         app.grpc_port) if p is not None))

@@ -57,7 +57,8 @@ async def reflector(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) 
 
 
 async def bench_raw(port: int, pki_dir: Path, in_flight: int, seconds: float) -> float:
-    ctx = client_context(TlsFiles.from_dir(pki_dir, "adapter-client"), pki_dir / "ca.crt")
+    link = TlsFiles.from_dir(pki_dir, "adapter-client")
+    ctx = client_context(link, link.ca)
     reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=ctx,
                                                    server_hostname="localhost")
     codec = Codec()
@@ -121,7 +122,8 @@ async def main(in_flight: int, seconds: float) -> None:
     server = await asyncio.start_server(reflector, "127.0.0.1", 0, ssl=host_ctx)
     port = server.sockets[0].getsockname()[1]
     raw = await bench_raw(port, pki_dir, in_flight, seconds)
-    client_ctx = client_context(TlsFiles.from_dir(pki_dir, "adapter-client"), pki_dir / "ca.crt")
+    link = TlsFiles.from_dir(pki_dir, "adapter-client")
+    client_ctx = client_context(link, link.ca)
     # The reflector answers echoes without field 39, which liveness would count as failed:
     # no idle echoes here (the load keeps the link busy anyway).
     session = IsoSession(IsoOptions("127.0.0.1", port, server_hostname="localhost",

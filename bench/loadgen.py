@@ -65,6 +65,11 @@ class Tally:
     warmup_ok: int = 0
     sent: int = 0
     last_done: float = 0.0
+    # With a timeline, each measured completion's time since start_perf (s), ok or error:
+    # what a per-second throughput and error series is drawn from (bench.pool_nodes).
+    timeline: bool = False
+    ok_at: array = field(default_factory=lambda: array("d"))
+    error_at: array = field(default_factory=lambda: array("d"))
 
     go: Callable[[], Awaitable[None]] = field(default=lambda: _no_wait())
 
@@ -79,6 +84,8 @@ class Tally:
         if t0 >= self.start_perf:
             self.latencies.append((t1 - t0) * 1000.0)
             self.last_done = t1
+            if self.timeline:
+                self.ok_at.append(t1 - self.start_perf)
         else:
             self.warmup_ok += 1
 
@@ -86,6 +93,8 @@ class Tally:
         # Errors in the warm-up count too: a run with any error must say so.
         self.errors += 1
         self.last_done = max(self.last_done, t1)
+        if self.timeline and t0 >= self.start_perf:
+            self.error_at.append(t1 - self.start_perf)
         if len(self.error_samples) < MAX_ERROR_SAMPLES:
             self.error_samples.append(what[:300])
 
@@ -268,7 +277,7 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
     import uvloop
 
     tally = Tally(start_perf=float("inf"), end_perf=float("inf"),
-                  max_requests=spec["max_requests"])
+                  max_requests=spec["max_requests"], timeline=bool(spec.get("timeline")))
     cpu_at_start: list[float] = []
 
     async def go() -> None:
@@ -305,6 +314,8 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
         "window_s": window,
         "cpu_s": cpu_end - cpu_at_start[0] if cpu_at_start else None,
         "latencies_ms": tally.latencies.tolist(),
+        **({"ok_at": tally.ok_at.tolist(), "error_at": tally.error_at.tolist()}
+           if tally.timeline else {}),
     }
 
 

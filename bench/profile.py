@@ -131,6 +131,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name}: {m.rps:.0f} req/s, p50 {m.latency_ms.get('p50')} ms, p99 "
               f"{m.latency_ms.get('p99')} ms, errors {m.errors}, server CPU s "
               f"{ {k: round(v, 2) for k, v in m.server_cpu_s.items()} }")
+        for sample in m.error_samples:
+            print(f"  error: {sample}")
         for proc_name, raw in raws.items():
             print(f"\n=== {proc_name} ({raw}) ===")
             print(summarise(raw) if raw.exists() else "py-spy wrote nothing")

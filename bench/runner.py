@@ -28,6 +28,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -112,10 +113,12 @@ class Processes:
         server.ports = json.loads(match.group(1))
         return server
 
-    def start_core(self, name: str, db: Path, pki_dir: Path) -> Server:
+    def start_core(self, name: str, db: Path, pki_dir: Path, *, soap_port: int = 0,
+                   iso_port: int = 0) -> Server:
+        """One core_sim process; several may share `db` (nodes on one ledger, seeded first)."""
         server, match = self.start(name, [
             "-m", "core_sim", "--db", str(db), "--pki-dir", str(pki_dir), "--host", "127.0.0.1",
-            "--soap-port", "0", "--iso-port", "0"], CORE_LINE)
+            "--soap-port", str(soap_port), "--iso-port", str(iso_port)], CORE_LINE)
         server.ports = {"soap": int(match.group(1)), "iso": int(match.group(2))}
         return server
 
@@ -171,6 +174,10 @@ class Measured:
     client_cpu_s: float
     client_workers: int
     fatal: list[str]
+    # Completion times (s since the common start) of measured requests, when the request
+    # asked for a timeline; not part of `as_record` (they are long).
+    ok_at: list[float] = field(default_factory=list)
+    error_at: list[float] = field(default_factory=list)
 
     def as_record(self) -> dict[str, Any]:
         lat = self.latency_ms
@@ -207,8 +214,13 @@ def percentiles(values: list[float]) -> dict[str, float]:
 
 
 def measure(workdir: Path, name: str, target: dict[str, Any], request: dict[str, Any],
-            load: Load, servers: dict[str, int], run_id: str) -> Measured:
-    """Run the load workers against `target` and measure `servers` (name -> pid)."""
+            load: Load, servers: dict[str, int], run_id: str, *, timeline: bool = False,
+            on_start: Callable[[float], None] | None = None) -> Measured:
+    """Run the load workers against `target` and measure `servers` (name -> pid).
+
+    `timeline`: keep every measured completion's time (`Measured.ok_at`, `error_at`).
+    `on_start(start_at)`: told the common wall-clock start of the measured window as soon as
+    it is fixed (a scenario that acts during the window, e.g. kills a node, times it)."""
     # Idempotency keys and WS-Security nonces derive from this id: fresh per measurement, so
     # no scenario or round replays another's (the adapter would answer a replay, not book).
     run_id = f"{run_id}{uuid.uuid4().hex[:6]}"
@@ -222,7 +234,7 @@ def measure(workdir: Path, name: str, target: dict[str, Any], request: dict[str,
         spec = {
             **target, "request": request, "connections": conns, "worker_id": worker,
             "run_id": run_id, "duration": load.duration, "channels": load.grpc_channels,
-            "max_requests": per_worker_max[worker],
+            "max_requests": per_worker_max[worker], "timeline": timeline,
         }
         spec_path = workdir / f"{name}-w{worker}.spec.json"
         out_path = workdir / f"{name}-w{worker}.result.json"
@@ -244,6 +256,8 @@ def measure(workdir: Path, name: str, target: dict[str, Any], request: dict[str,
         for pid in servers.values():
             procstats.reset_peak_rss(pid)
         start_at = time.time() + load.warmup
+        if on_start is not None:
+            on_start(start_at)
         for proc, _ in procs:
             assert proc.stdin is not None
             proc.stdin.write(f"{start_at!r}\n".encode())
@@ -297,6 +311,8 @@ def measure(workdir: Path, name: str, target: dict[str, Any], request: dict[str,
                             if (v := procstats.peak_rss_mb(p)) is not None},
         client_cpu_s=sum(r["cpu_s"] or 0.0 for r in results), client_workers=len(results),
         fatal=fatal,
+        ok_at=sorted(t for r in results for t in r.get("ok_at", [])),
+        error_at=sorted(t for r in results for t in r.get("error_at", [])),
     )
 
 

@@ -5,6 +5,7 @@
     python -m bench.servers echo-grpc  --pki-dir DIR
     python -m bench.servers adapter    --state-dir DIR --connector soap|iso8583 \
                                        --core-soap-port P --core-iso-port Q
+                                       [--core-nodes H:S:I ... --core-balance B]
 
 Each binds port 0 on loopback, prints one line `READY {"http": port, "grpc": port}` on stdout
 once it accepts connections, and runs until SIGTERM.
@@ -196,11 +197,17 @@ async def serve_adapter(args: argparse.Namespace) -> None:
     # The tuning knobs (BANK_ADAPTER_SQLITE_LINGER_MS, ...) come from the environment, as
     # for `bank-adapter up`; what the benchmark wires itself is set here.
     settings = Settings.model_validate({
+        # The load runs as a handful of callers far above any real caller's rate: the rate
+        # limit step runs (and costs what it costs) but never refuses, unless the
+        # environment sets limits of its own.
+        "rate_limit_default": "1000000/second", "rate_limit_operations": (),
         **env_defaults(),
         "state_dir": args.state_dir, "host": args.host, "http_port": 0, "grpc_port": 0,
         "core_host": args.host, "core_soap_port": args.core_soap_port,
         "core_iso_port": args.core_iso_port, "core_connector": args.connector,
         "log_level": args.log_level,
+        **({"core_nodes": tuple(args.core_nodes), "core_balance": args.core_balance}
+           if args.core_nodes else {}),
     })
     app = AdapterApp(settings)
     await app.start()
@@ -229,6 +236,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--connector", choices=["soap", "iso8583"], default="soap")
     p.add_argument("--core-soap-port", type=int, default=0)
     p.add_argument("--core-iso-port", type=int, default=0)
+    p.add_argument("--core-nodes", action="append", default=[],
+                   help="a core node host:soap_port:iso_port (repeat): the adapter's pool")
+    p.add_argument("--core-balance", default="round-robin")
     p.add_argument("--log-level", default="warning")
     args = p.parse_args(argv)
     level = getattr(logging, args.log_level.upper(), logging.WARNING)

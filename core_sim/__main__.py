@@ -13,6 +13,9 @@ Invariants:
 - Rule 2: nothing is created before the PKI loads: no ledger file for a core that cannot
   serve.
 - Rule 3: files are created 0600 and folders 0700 (umask 077), like the keys.
+- Rule 4: SIGHUP reloads the core's certificate, the core-link CA and its CRL (as a change of
+  those files does, seen within --reload-interval); a PKI folder from before the core-link
+  trust domain existed is refused with the one command that upgrades it.
 """
 
 from __future__ import annotations
@@ -29,9 +32,13 @@ import sys
 from pathlib import Path
 from typing import NoReturn
 
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+
 from adapter.infra import logmask
 from adapter.infra.gctune import freeze_startup_objects
 from adapter.infra.tls import TlsFiles, server_context
+from adapter.infra.trust_domains import CORE_SERVER
 from core_sim.faults import DROP_MODES, FaultSettings
 from core_sim.nodes import MAX_NODES, run_nodes
 from core_sim.server import CoreSim, CoreSimConfig
@@ -62,6 +69,16 @@ def _port(raw: str) -> int:
     return port
 
 
+def _interval(raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid value {raw!r}: not a number") from None
+    if not 0 <= value <= 3600:
+        raise argparse.ArgumentTypeError(f"invalid value {raw!r}: seconds from 0 to 3600")
+    return value
+
+
 def build_parser(prog: str = "core-sim") -> argparse.ArgumentParser:
     p = _Parser(prog=prog, description="The simulated core banking system: a double-entry "
                 "ledger on SQLite served over SOAP and ISO 8583, mutual TLS only.")
@@ -69,8 +86,8 @@ def build_parser(prog: str = "core-sim") -> argparse.ArgumentParser:
                    help="the SQLite ledger, created and seeded with the demo accounts if "
                         "missing (default bank-adapter-state/core.db)")
     p.add_argument("--pki-dir", type=Path, default=Path("bank-adapter-state/pki"), metavar="DIR",
-                   help="the dev PKI: core.crt, core.key and ca.crt, made by `bank-adapter pki "
-                        "init` (default bank-adapter-state/pki)")
+                   help="the dev PKI: core.crt, core.key, core-link-ca.crt and core-link-ca.crl, "
+                        "made by `bank-adapter pki init` (default bank-adapter-state/pki)")
     p.add_argument("--host", default="127.0.0.1", metavar="HOST",
                    help="address both listeners bind to (default 127.0.0.1)")
     p.add_argument("--soap-port", type=_port, default=7443, metavar="PORT",
@@ -93,6 +110,10 @@ def build_parser(prog: str = "core-sim") -> argparse.ArgumentParser:
     p.add_argument("--nodes", type=int, default=1, metavar="N",
                    help=f"run N nodes (processes, 1 to {MAX_NODES}) on the one ledger; node i "
                         "listens on --soap-port + i and --iso-port + i (default 1)")
+    p.add_argument("--reload-interval", type=_interval, default=1.0, metavar="SECONDS",
+                   help="seconds between looks at the PKI files: a changed certificate, CA "
+                        "or CRL is loaded without a restart (SIGHUP loads at once); 0: only "
+                        "on SIGHUP (default 1)")
     p.add_argument("--node-name", default=None, metavar="NAME",
                    help="this node's name in its ready line (default: none)")
     return p
@@ -100,11 +121,23 @@ def build_parser(prog: str = "core-sim") -> argparse.ArgumentParser:
 
 def _check_pki(pki_dir: Path) -> ssl.SSLContext:
     """Rule 2: the core's TLS context, loaded before anything is created."""
-    files = TlsFiles.from_dir(pki_dir, "core")
-    for path in (files.cert, files.key, files.ca):
+    files = TlsFiles.from_dir(pki_dir, CORE_SERVER)
+    assert files.crl is not None
+    if (pki_dir / "ca.crt").is_file() and not (files.ca.is_file() and files.crl.is_file()):
+        raise StartupFailed(f"the PKI in {pki_dir} predates the separate core-link trust "
+                            f"domain (no {files.ca.name} or {files.crl.name}); upgrade it with "
+                            f"`bank-adapter pki init --dir {pki_dir}`", "--pki-dir")
+    for path in files.paths():
         if not path.is_file():
             raise StartupFailed(f"the PKI file {path} is missing; create the PKI with "
                                 f"`bank-adapter pki init --dir {pki_dir}`", "--pki-dir")
+    try:
+        ca = x509.load_pem_x509_certificate(files.ca.read_bytes())
+        x509.load_pem_x509_certificate(files.cert.read_bytes()).verify_directly_issued_by(ca)
+    except (ValueError, TypeError, InvalidSignature):
+        raise StartupFailed(f"{files.cert} is not signed by {files.ca} (a PKI from before the "
+                            f"core-link trust domain); upgrade it with `bank-adapter pki init "
+                            f"--dir {pki_dir}`", "--pki-dir") from None
     try:
         return server_context(files)
     except (OSError, ssl.SSLError) as exc:
@@ -126,6 +159,7 @@ async def _serve(sim: CoreSim, node_name: str | None = None) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, sim.reloader.request)  # Rule 4
     try:
         try:
             await sim.start()
@@ -159,7 +193,7 @@ def main(argv: list[str] | None = None, *, prog: str = "core-sim") -> int:
     if args.nodes > 1:
         extra = ["--latency-ms", str(args.latency_ms), "--error-rate", str(args.error_rate),
                  "--drop-reply-rate", str(args.drop_reply_rate), "--drop-mode", args.drop_mode,
-                 "--log-level", args.log_level]
+                 "--log-level", args.log_level, "--reload-interval", str(args.reload_interval)]
         try:
             _check_pki(args.pki_dir)
         except StartupFailed as exc:
@@ -170,7 +204,8 @@ def main(argv: list[str] | None = None, *, prog: str = "core-sim") -> int:
                          args.iso_port, extra)
     logmask.install(getattr(logging, args.log_level.upper()))  # masked like the adapter's
     config = CoreSimConfig(db_path=args.db, pki_dir=args.pki_dir, host=args.host,
-                           soap_port=args.soap_port, iso_port=args.iso_port, faults=faults)
+                           soap_port=args.soap_port, iso_port=args.iso_port, faults=faults,
+                           reload_interval=args.reload_interval or None)
     loop_factory = None
     with contextlib.suppress(ImportError):
         import uvloop

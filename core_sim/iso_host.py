@@ -25,6 +25,9 @@ Invariants:
 - Rule 3: a request of the wrong shape (`messages.Shape`) or with a malformed field inside
   (`elements`) is answered 39 = 30 and books nothing; an unsupported currency is 39 = 12.
 - Rule 4: account numbers are logged masked only (`adapter.infra.logmask`).
+- Rule 5: TLS (the core-link CA and its CRL) admits the connection; then only the identities
+  in `CORE_ISO_IDENTITIES` (the adapter's link certificate) are served; any other certificate
+  of the domain (the operator's) has its connection closed before a frame is read.
 """
 
 from __future__ import annotations
@@ -36,6 +39,8 @@ import ssl
 from collections import deque
 
 from adapter.infra.logmask import mask
+from adapter.infra.tls import peer_cn
+from adapter.infra.trust_domains import CORE_ISO_IDENTITIES
 from core_sim.currencies import BY_ALPHA, BY_NUMERIC
 from core_sim.faults import FaultSettings
 from core_sim.iso8583 import elements
@@ -140,6 +145,12 @@ class IsoHost:
             await stream.close()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = peer_cn(writer.get_extra_info)
+        if peer not in CORE_ISO_IDENTITIES:  # Rule 5
+            log.warning("ISO host refused a connection from certificate %r: not an identity "
+                        "it serves", peer)
+            writer.transport.abort()
+            return
         stream = FrameStream(reader, writer)
         self._connections.add(stream)
         try:

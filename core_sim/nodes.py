@@ -13,7 +13,7 @@ Invariants:
 - Rule 3: node i listens on `soap_port + i` and `iso_port + i` (every node on port 0 when 0
   is asked for: each reports the ports it bound in its ready line).
 - Rule 4: SIGINT/SIGTERM stops every node; if one node exits, the others are stopped too and
-  the exit code is that node's.
+  the exit code is that node's. SIGHUP is passed on to every node (each reloads its PKI files).
 """
 
 from __future__ import annotations
@@ -50,7 +50,13 @@ def run_nodes(count: int, db: Path, pki_dir: Path, host: str, soap_port: int, is
     def stop(_sig: int, _frame: FrameType | None) -> None:
         stopped.set()
 
+    def reload(_sig: int, _frame: FrameType | None) -> None:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGHUP)
+
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, reload)
     try:
         for i in range(count):
             port_s = soap_port + i if soap_port else 0  # Rule 3

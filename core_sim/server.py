@@ -4,8 +4,13 @@ Owns the listeners' lifecycle, the HTTPS routing (`/core/v1` SOAP and `?wsdl`, `
 and the lost-reply mechanics of fault injection.
 
 Invariants:
-- Rule 1: every listener is mutual TLS built by `adapter.infra.tls.server_context` with the
-  "core" certificate; there is no plain-text mode.
+- Rule 1: every listener is mutual TLS built by `adapter.infra.tls` with the "core"
+  certificate, the core-link CA and its CRL (`adapter.infra.trust_domains`); there is no
+  plain-text mode. On top of the CA, each listener pins the identities it serves: the SOAP
+  service and the ISO 8583 host answer the adapter's link certificate (`adapter-client`) only,
+  `/admin/faults` the operator's certificate (`core-operator`) only; any other certificate of
+  the domain has its connection closed at once (SOAP listener, ISO host), and a known identity
+  on a path not its own gets 403 and changes nothing.
 - Rule 2: `start()` returns only once the sockets accept connections, so `soap_port` (and
   `iso_port`) are real even when port 0 was asked for.
 - Rule 3: a dropped reply follows a committed posting (see `faults`). "reset" aborts the TCP
@@ -13,6 +18,9 @@ Invariants:
   leaves or the core stops.
 - Rule 4: `stop()` releases hung replies first, then closes listeners, so it never waits on
   a request that was told to hang.
+- Rule 5: certificates, CA and CRL are reloaded without a restart (`reload()`: SIGHUP, or a
+  change of the files seen by `adapter.infra.reload`); new connections get the new context,
+  connections in flight keep theirs.
 """
 
 from __future__ import annotations
@@ -33,9 +41,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from adapter.infra.reload import Reloader
 from adapter.infra.spyne_asgi import Receive, Scope, Send, SpyneAsgi
 from adapter.infra.spyne_process import configure_spyne_process
-from adapter.infra.tls import TlsFiles, server_context
+from adapter.infra.tls import ReloadableServerContext, TlsFiles, peer_cn
+from adapter.infra.trust_domains import (
+    CORE_ADMIN_IDENTITIES,
+    CORE_SERVER,
+    CORE_SOAP_IDENTITIES,
+)
 from core_sim.faults import FaultSettings
 from core_sim.iso_host import IsoHost
 from core_sim.ledger import Ledger
@@ -45,6 +59,9 @@ logger = logging.getLogger(__name__)
 
 ADMIN_FAULTS_PATH = "/admin/faults"
 ABORT_EXTENSION = "core_sim.abort"
+PEER_EXTENSION = "core_sim.peer"
+# Rule 1: who may open a connection to the SOAP listener at all.
+SOAP_LISTENER_IDENTITIES = CORE_SOAP_IDENTITIES | CORE_ADMIN_IDENTITIES
 # Longer than any client's idle expiry (the adapter's is 30 s), so the client always closes an
 # idle connection first and never sends a request into one the server is closing.
 KEEP_ALIVE_S = 75
@@ -60,14 +77,28 @@ class CoreSimConfig:
     faults: FaultSettings = field(default_factory=FaultSettings)
     seed_demo: bool = True
     max_body: int = 1 << 20
+    # Rule 5: seconds between looks at the PKI files; None: reload on SIGHUP (`reload()`) only.
+    reload_interval: float | None = 1.0
 
 
 class _AbortableHttpProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol, with a way for the app to abort the connection (Rule 3)."""
+    """uvicorn's httptools protocol, with a way for the app to abort the connection (Rule 3)
+    and the peer's identity, refused at once if the listener serves no such identity (Rule 1)."""
+
+    _peer: str | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._peer = peer_cn(transport.get_extra_info)
+        if self._peer not in SOAP_LISTENER_IDENTITIES:
+            logger.warning("core_sim SOAP listener refused a connection from certificate %r: "
+                           "not an identity it serves", self._peer)
+            transport.abort()
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        extensions: dict[str, Any] = {ABORT_EXTENSION: self.transport.abort}
+        extensions: dict[str, Any] = {ABORT_EXTENSION: self.transport.abort,
+                                      PEER_EXTENSION: self._peer}
         self.scope["extensions"] = extensions  # type: ignore[typeddict-item]
 
 
@@ -85,7 +116,10 @@ class CoreSim:
         if config.seed_demo:
             self.ledger.seed_demo()
         self.faults = config.faults
-        self.ssl_context: ssl.SSLContext = server_context(TlsFiles.from_dir(config.pki_dir, "core"))
+        self.tls = ReloadableServerContext(TlsFiles.from_dir(config.pki_dir, CORE_SERVER))
+        self.ssl_context: ssl.SSLContext = self.tls.listener
+        self.reloader = Reloader("core_sim", self.tls.files.paths, self.reload,
+                                 config.reload_interval)
         self.soap_port: int | None = None
         self.iso_port: int | None = None
         self.iso_host: Any = None
@@ -128,8 +162,14 @@ class CoreSim:
         await self.iso_host.start()
         self.iso_port = self.iso_host.port
         # -------------------------------------------------------------------------------------
+        await self.reloader.start()
+
+    def reload(self) -> None:
+        """Rule 5: the core's certificate, the core-link CA and its CRL, for new connections."""
+        self.tls.reload()
 
     async def stop(self) -> None:
+        await self.reloader.stop()
         if self._stopping is not None:
             self._stopping.set()
         # --- ISO 8583 host is stopped here ---------------------------------------------------
@@ -159,9 +199,16 @@ class CoreSim:
         if scope["type"] != "http":
             return
         path = scope["path"]
+        peer = scope.get("extensions", {}).get(PEER_EXTENSION)
         if path == PATH:
+            if peer not in CORE_SOAP_IDENTITIES:
+                await _forbidden(peer, path)(scope, receive, send)
+                return
             await self._soap_with_faults(scope, receive, send)
         elif path == ADMIN_FAULTS_PATH:
+            if peer not in CORE_ADMIN_IDENTITIES:
+                await _forbidden(peer, path)(scope, receive, send)
+                return
             await self._admin_faults(scope, receive, send)
         else:
             await JSONResponse({"error": "not found"}, status_code=404)(scope, receive, send)
@@ -228,3 +275,9 @@ class CoreSim:
                                headers={"allow": "GET, PUT"})(scope, receive, send)
             return
         await JSONResponse(self.faults.to_dict())(scope, receive, send)
+
+
+def _forbidden(peer: str | None, path: str) -> JSONResponse:
+    logger.warning("core_sim refused %s to certificate %r", path, peer)
+    return JSONResponse({"error": f"the certificate {peer!r} may not use {path}"},
+                        status_code=403)

@@ -82,6 +82,14 @@ class GuardedProtocol(TlsScopeProtocol):
         """A protocol class for one listener: its own limits and its own connection census."""
         return type("GuardedProtocol", (cls,), {"limits": limits, "census": _Census()})
 
+    @classmethod
+    def with_tls(cls, context: Any, *, handshake_timeout: float,
+                 on_failure: Any) -> type[TlsScopeProtocol]:
+        # The handshake is bounded by the head timeout too (Rule 2).
+        return super().with_tls(context, handshake_timeout=min(handshake_timeout,
+                                                               cls.limits.head_timeout),
+                                on_failure=on_failure)
+
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         census, limits = self.census, self.limits
         peer = transport.get_extra_info("peername")
@@ -94,10 +102,16 @@ class GuardedProtocol(TlsScopeProtocol):
         census.by_peer[self._peer] += 1
         self._counted = True
         super().connection_made(transport)
-        # Rule 2 from the first moment: a client that connects and says nothing is cut off too.
+
+    def serving_started(self) -> None:
+        # Rule 2 from the first moment after the handshake (which has its own bound): a
+        # client that connects and says nothing is cut off too.
         self._head_timer = self.loop.call_later(self.limits.head_timeout, self._head_too_slow)
 
-    def connection_lost(self, exc: Exception | None) -> None:
+    def handshake_failed(self) -> None:
+        self._uncount()
+
+    def _uncount(self) -> None:
         if not self._counted:
             return
         self._counted = False
@@ -106,12 +120,19 @@ class GuardedProtocol(TlsScopeProtocol):
         census.by_peer[self._peer or "?"] -= 1
         if census.by_peer[self._peer or "?"] <= 0:
             del census.by_peer[self._peer or "?"]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self._counted:
+            return
+        self._uncount()
         self._cancel_head_timer()
         super().connection_lost(exc)
 
     # -- Rule 1 and 2: the head ----------------------------------------------------------
 
     def data_received(self, data: bytes) -> None:
+        if self.held_back(data):
+            return
         self._unset_keepalive_if_required()
         if self._head_open:
             if self._head_bytes > self.limits.max_head_bytes:

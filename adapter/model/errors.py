@@ -161,15 +161,17 @@ class SlowConsumer(ClientError):
 class RateLimited(ClientError):
     """Too many requests (or too many failed authentications) from this caller for now.
     `retry_after` is the seconds after which a retry may succeed (REST Retry-After, gRPC
-    RetryInfo)."""
+    RetryInfo, SOAP RetryAfter). `lockout` marks a refusal because the subject failed too
+    often (counted as a lockout, not as a rate-limited call, by services.intrusion)."""
 
     code = "RATE_LIMITED"
     default_message = "too many requests from this client; retry later"
 
     def __init__(self, message: str | None = None, *, retry_after: float = 1.0,
-                 **kwargs: Any) -> None:
+                 lockout: bool = False, **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
         self.retry_after = retry_after
+        self.lockout = lockout
 
 
 class ServerError(AdapterError):

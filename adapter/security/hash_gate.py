@@ -91,7 +91,7 @@ class HashGate:
         if len(failures) >= self._max_failures:
             retry_after = max(failures[0] + self._window - now, 0.001)
             raise RateLimited("too many failed password checks for this client; retry later",
-                              retry_after=retry_after)
+                              retry_after=retry_after, lockout=True)
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)

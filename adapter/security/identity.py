@@ -1,13 +1,16 @@
-"""Turning a verified peer certificate into the name the clients file knows it by.
+"""Turning a verified peer certificate into the name the clients file knows it by, and a
+connection into the network address it came from (for intrusion signals; never an identity).
 
-The TLS layer has already verified the chain against the project's CA; what is left is to
-read the subject's common name (CN). One CN is one registered caller.
+The TLS layer has already verified the chain against the callers' CA and its CRL (and the
+edges re-check revocation on open connections and gRPC calls); what is left is to read the
+subject's common name (CN). One CN is one registered caller.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Any
+from urllib.parse import unquote
 
 from cryptography import x509
 from cryptography.x509.oid import NameOID
@@ -41,3 +44,22 @@ def cn_from_asgi_scope(scope: Mapping[str, Any]) -> str | None:
         tls["_cn"] = cn_from_rfc4514(tls.get("client_cert_name"))
     cn: str | None = tls["_cn"]
     return cn
+
+
+def peer_of(scope: Mapping[str, Any]) -> str:
+    """The client's address from an ASGI scope (`client` = (host, port)); "-" when unknown."""
+    client = scope.get("client")
+    return str(client[0]) if client else "-"
+
+
+def grpc_peer_address(peer: str | None) -> str:
+    """`ipv4:127.0.0.1:5555` -> `127.0.0.1`, `ipv6:[::1]:5555` -> `::1` (grpc's peer URI;
+    newer grpc versions percent-encode the brackets)."""
+    if not peer:
+        return "-"
+    scheme, _, rest = unquote(peer).partition(":")
+    if scheme == "ipv6" and rest.startswith("["):
+        return rest[1:].partition("]")[0]
+    if scheme == "ipv4":
+        return rest.rpartition(":")[0]
+    return rest or "-"

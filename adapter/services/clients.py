@@ -1,8 +1,10 @@
 """The clients file: who may call the adapter, which operations, on which accounts.
 
 A caller is identified by the common name (CN) of its client certificate, already verified
-against the project's CA by TLS. The clients file (JSON) maps that CN to the operations and
-accounts it may use. Anything not granted is FORBIDDEN: there is no default client.
+against the callers' CA and CRL by TLS. A running adapter reloads the file when it changes
+(`replace_with`, called by `adapter.app.AdapterApp.reload`). The clients file (JSON) maps
+that CN to the operations and accounts it may use. Anything not granted is FORBIDDEN: there
+is no default client.
 
     {"clients": [
       {"id": "partner", "accounts": ["10000001", "10000002"],
@@ -39,6 +41,8 @@ class Operation(StrEnum):
     # The bank's mobile back-end: relays customer requests to /v1/customer. It acts only with a
     # customer's own proofs (adapter/services/customers), never on its certificate alone.
     RELAY_CUSTOMERS = "relay_customers"
+    # Reading the adapter's Prometheus metrics (GET /metrics on the mutual-TLS listener).
+    METRICS = "metrics"
 
 
 class WsSecurityCredential(BaseModel):
@@ -91,6 +95,11 @@ class ClientRegistry:
     def load(cls, path: Path) -> ClientRegistry:
         return cls(ClientsFile.model_validate_json(path.read_bytes()).clients)
 
+    def replace_with(self, other: ClientRegistry) -> None:
+        """Serve `other`'s callers from now on (a reloaded clients file): one reference swap,
+        so a lookup sees the old file or the new one, never a mix."""
+        self._by_id = other._by_id
+
     def callers(self) -> list[Caller]:
         return list(self._by_id.values())
 
@@ -100,7 +109,9 @@ class ClientRegistry:
     def authenticate(self, cert_cn: str | None) -> Caller:
         """The caller for a verified certificate CN; FORBIDDEN if the CN is not registered."""
         if cert_cn is None:
-            raise Unauthenticated("a client certificate is required")
+            # TLS admits no connection without a certificate: None is one revoked since.
+            raise Unauthenticated("a valid client certificate is required: none was presented "
+                                  "or it has been revoked")
         caller = self._by_id.get(cert_cn)
         if caller is None:
             raise Forbidden("this client certificate is not registered with the adapter")

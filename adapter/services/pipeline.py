@@ -6,6 +6,8 @@
            <edge checks>      the protocol's own refusals (SOAP: SOAPAction, mustUnderstand)
            refuse_control     no control character in any text value the edge lists
            authenticate       the principal resolvers, in order; the certificate caller last
+           rate_limit         the principal's budget for the call's canonical operation
+                              (services/rate_limits.py): RATE_LIMITED, nothing done
            <edge verifiers>   checks that need the principal (SOAP: the WS-Security token)
            deadline           a deadline that has already passed is refused before any work
       -> the service call, with RequestContext(principal, correlation id, deadline)
@@ -15,8 +17,9 @@
       -> observers, with the call and its error (None on success): the log line; metrics and
          audit hook in here
 
-A new cross-cutting rule (rate limits, customer tokens, audit) is one new step, resolver or
-observer here, and every edge has it.
+A new cross-cutting rule (customer tokens, audit) is one new step, resolver or observer
+here, and every edge has it. The rate limit goes before the edge's verifiers, so a flood of
+WS-Security tokens is refused before a single password hash.
 
 Invariants:
 - Rule 1: no service is called before every step has passed.
@@ -46,6 +49,7 @@ from adapter.model.errors import (
 from adapter.model.text import HEADER_CONTROL_RE, refuse_control_characters
 from adapter.services.context import RequestContext, new_correlation_id
 from adapter.services.principal import Credentials, Principal, PrincipalResolver
+from adapter.services.rate_limits import RateLimiter
 
 log = logging.getLogger("adapter.pipeline")
 
@@ -77,6 +81,9 @@ class Edge:
     # Exceptions that are not failures of the call but the edge's own business (the caller
     # went away): re-raised to the edge untouched.
     passthrough: tuple[type[Exception], ...] = ()
+    # The edge's operation (route template, RPC name) -> the canonical operation it performs
+    # (services.clients.Operation values), which rate limits are set by; unlisted: itself.
+    kinds: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(eq=False)
@@ -91,11 +98,17 @@ class Call:
     texts: Texts = _none  # every text value, as (edge field name, value)
     header_texts: Texts = _none  # HTTP header values: horizontal tab is allowed there
     raw: Any = None  # the edge's own request, for the edge's checks and verifiers
+    peer: str = "-"  # the network address the request came from (intrusion signals)
     # Set by the steps:
     correlation_id: str = ""
     principal: Principal | None = None
     started: float = 0.0  # monotonic seconds, when the first step ran
     elapsed: float = 0.0  # seconds from the first step to the outcome, set before observers
+
+    @property
+    def kind(self) -> str:
+        """The canonical operation this call performs (`Edge.kinds`)."""
+        return self.edge.kinds.get(self.operation, self.operation)
 
 
 def correlation_id_from(header: str | None) -> str:
@@ -126,8 +139,10 @@ def renamed(violations: tuple[FieldViolation, ...],
 class Pipeline:
     def __init__(self, resolvers: Sequence[PrincipalResolver], *,
                  observers: Sequence[Observer] | None = None,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+                 monotonic: Callable[[], float] = time.monotonic,
+                 rate_limiter: RateLimiter | None = None) -> None:
         self._resolvers = list(resolvers)
+        self.rate_limiter = rate_limiter
         self._observers = list(observers if observers is not None else (log_outcome,))
         self._monotonic = monotonic
         self._steps: dict[str, tuple[Step, ...]] = {}
@@ -145,7 +160,7 @@ class Pipeline:
         steps = self._steps.get(edge.name)
         if steps is None:
             steps = (self.correlate, *edge.checks, self.refuse_control, self.authenticate,
-                     *edge.verifiers, self.check_deadline)
+                     self.rate_limit, *edge.verifiers, self.check_deadline)
             self._steps[edge.name] = steps
         return steps
 
@@ -163,6 +178,10 @@ class Pipeline:
                 call.principal = principal
                 return
         raise Unauthenticated("no credentials this adapter accepts were presented")
+
+    async def rate_limit(self, call: Call) -> None:
+        if self.rate_limiter is not None and call.principal is not None:
+            await self.rate_limiter.check(call.principal.id, call.kind)
 
     async def check_deadline(self, call: Call) -> None:
         if call.deadline is not None and call.deadline <= self._monotonic():

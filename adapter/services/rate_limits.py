@@ -1,18 +1,24 @@
-"""Rate limits per caller and operation, the same on every protocol.
+"""Rate limits per caller identity and operation: one step of the call pipeline, the same on
+every protocol.
 
-Built on the `limits` package (moving-window counters; in memory for one process, in Redis
-when several processes or replicas share the budget), rather than a hand-written bucket: it
-already does atomic moving windows in Redis with one Lua script per hit.
+A GCRA (adapter.model.rates, adapter.ports.rate_limits) per (principal, operation): N calls at
+once from a rested budget, then one every period / N. The state is a port: this process's
+memory by default, or Redis (`--rate-limit-storage redis://...`), where every adapter process
+naming the same server spends one budget. Why not the `limits` package: its storages read
+`time.time()` themselves (no clock hook), so a refill can only be tested by sleeping; a GCRA
+is one comparison and one stored time per key, on an injected clock.
 
 Invariants:
-- Rule 1: a limit is "N per period" per (identity, operation); the identity is the principal
-  (a certificate caller's id, later a customer's id), never a network address, so callers
-  behind one proxy do not share a budget.
-- Rule 2: a refused hit consumes nothing and carries `retry_after`, the seconds until the
-  oldest hit in the window expires (REST Retry-After, gRPC RetryInfo, SOAP fault detail).
-- Rule 3: an operation without a configured limit is not limited; the storage being
-  unreachable fails open (logged), because refusing every payment when Redis is down would
+- Rule 1: the identity is the authenticated principal's id (a certificate caller, later a
+  customer "customer:..."), never a network address, so callers behind one proxy do not share
+  a budget; the operation is the canonical one (`read`, `transfer`, ...), so a caller's
+  transfers over REST, SOAP and gRPC share one budget.
+- Rule 2: a refused call consumes nothing and is RATE_LIMITED with `retry_after`, the seconds
+  until the same call would be allowed (REST Retry-After, gRPC RetryInfo, SOAP detail).
+- Rule 3: the storage failing (Redis down, slow, refusing) fails open, logged at most once a
+  minute and counted (`storage_errors`): refusing every payment while a cache is down would
   turn a cache outage into a bank outage.
+- Rule 4: an operation's own rule wins over the default; `none` means unlimited.
 """
 
 from __future__ import annotations
@@ -20,79 +26,71 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
-
-from limits import RateLimitItem, parse
-from limits.aio.storage import MemoryStorage, RedisStorage, Storage
-from limits.aio.strategies import MovingWindowRateLimiter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
 from adapter.model.errors import RateLimited
+from adapter.model.rates import Rate, parse_operation_rate, parse_rate
+from adapter.ports.rate_limits import RateLimitStore
 
 log = logging.getLogger("adapter.ratelimit")
 
-DEFAULT_LIMITS = "transfer=50/second;bill_payment=50/second;read=200/second;watch=10/minute"
+WallClock = Callable[[], float]  # seconds since the epoch, shared by every process
 
 
 @dataclass(frozen=True)
-class RateDecision:
-    allowed: bool
-    retry_after: float = 0.0
+class RatePolicy:
+    """The default rate and each operation's own (Rule 4)."""
 
+    default: Rate | None
+    operations: Mapping[str, Rate | None] = field(default_factory=dict)
 
-def parse_limits(text: str) -> dict[str, RateLimitItem]:
-    """`op=N/period;op=N/period` -> limit items; ValueError naming the bad part."""
-    out: dict[str, RateLimitItem] = {}
-    for part in filter(None, (p.strip() for p in text.split(";"))):
-        op, sep, rule = part.partition("=")
-        if not sep or not op.strip():
-            raise ValueError(f"rate limit {part!r}: expected operation=N/period")
-        try:
-            out[op.strip()] = parse(rule.strip())
-        except ValueError:
-            raise ValueError(f"rate limit {part!r}: {rule.strip()!r} is not N/period "
-                             "(for example 50/second, 1000/minute)") from None
-    return out
+    @classmethod
+    def parse(cls, default: str, operations: tuple[str, ...] | list[str] = ()) -> RatePolicy:
+        """From the settings' texts; ValueError naming the bad one."""
+        return cls(parse_rate(default), dict(parse_operation_rate(o) for o in operations))
 
-
-def storage_for(url: str | None) -> Storage:
-    """None or "memory": this process only; redis://host:port/db: shared by every process."""
-    if url is None or url == "memory":
-        return MemoryStorage()
-    if url.startswith(("redis://", "rediss://")):
-        return RedisStorage("async+" + url, implementation="redispy")
-    raise ValueError(f"rate limit storage {url!r}: use 'memory' or a redis:// URL")
+    def rate_for(self, operation: str) -> Rate | None:
+        if operation in self.operations:
+            return self.operations[operation]
+        return self.default
 
 
 class RateLimiter:
-    def __init__(self, limits: Mapping[str, RateLimitItem], storage: Storage | None = None,
-                 *, namespace: str = "bank-adapter") -> None:
-        self._limits = dict(limits)
-        self._storage = storage or MemoryStorage()
-        self._strategy = MovingWindowRateLimiter(self._storage)
-        self._namespace = namespace
-
-    async def hit(self, identity: str, operation: str) -> RateDecision:
-        item = self._limits.get(operation)
-        if item is None:
-            return RateDecision(True)
-        try:
-            if await self._strategy.hit(item, self._namespace, operation, identity):
-                return RateDecision(True)
-            stats = await self._strategy.get_window_stats(item, self._namespace, operation,
-                                                          identity)
-        except Exception as exc:  # Rule 3: fail open on a storage outage
-            log.warning("rate limit storage unusable, not limiting: %r", exc)
-            return RateDecision(True)
-        return RateDecision(False, max(stats.reset_time - time.time(), 0.001))
+    def __init__(self, policy: RatePolicy, store: RateLimitStore, *,
+                 clock: WallClock = time.time,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.policy = policy
+        self._store = store
+        self._clock = clock
+        self._monotonic = monotonic
+        self.storage_errors = 0
+        self._last_warning: float | None = None
 
     async def check(self, identity: str, operation: str) -> None:
-        """Raise RateLimited when `identity` is over its budget for `operation`."""
-        decision = await self.hit(identity, operation)
-        if not decision.allowed:
+        """Raise RateLimited when `identity` is over its budget for `operation` (Rule 2)."""
+        rate = self.policy.rate_for(operation)
+        if rate is None:
+            return
+        try:
+            wait = await self._store.acquire(f"{operation}:{identity}", now=self._clock(),
+                                             interval=rate.interval, capacity=rate.capacity)
+        except Exception as exc:  # Rule 3: fail open on any storage failure
+            self._storage_failed(exc)
+            return
+        if wait > 0:
             raise RateLimited(
-                f"too many {operation} requests from this client; retry in "
-                f"{math.ceil(decision.retry_after)} s", retry_after=decision.retry_after)
+                f"too many {operation} requests from this client (limit {rate}); retry in "
+                f"{math.ceil(wait)} s", retry_after=wait)
 
-    async def reset(self) -> None:
-        await self._storage.reset()
+    def _storage_failed(self, exc: Exception) -> None:
+        self.storage_errors += 1
+        now = self._monotonic()
+        if self._last_warning is None or now - self._last_warning >= 60:
+            self._last_warning = now
+            log.warning("rate-limit storage unusable, not limiting (%d failures so far): %s",
+                        self.storage_errors, type(exc).__name__)
+
+    async def aclose(self) -> None:
+        await self._store.aclose()
+

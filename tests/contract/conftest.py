@@ -8,6 +8,8 @@ and one more branch in the fixture.
 from __future__ import annotations
 
 import asyncio
+import os
+import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,10 +18,16 @@ from typing import Any, TypeVar
 import pytest
 
 from adapter.ports.nonces import NonceStore
+from adapter.ports.rate_limits import RateLimitStore
 from adapter.ports.reversals import ReversalStore
+from adapter.ports.security_events import SecurityEventLog
 from adapter.ports.storage import PaymentStorage
 from adapter.stores.memory import MemoryNonceStore, MemoryReversalStore, MemoryStore
+from adapter.stores.memory.rate_limits import MemoryRateLimitStore
+from adapter.stores.memory.security_events import MemorySecurityEventLog
+from adapter.stores.redis import RedisRateLimitStore
 from adapter.stores.sqlite import SqliteNonceStore, SqliteReversalStore, SqliteStore
+from adapter.stores.sqlite.security_events import SqliteSecurityEventLog
 
 BACKENDS = ["memory", "sqlite"]
 T0 = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
@@ -78,3 +86,42 @@ def run_with(opener: Callable[[], Any], scenario: Callable[[Any], Awaitable[R]])
             await store.aclose()
 
     return asyncio.run(main())
+
+
+# -- rate-limit state and the security-event log ---------------------------------------------
+
+REDIS_URL = os.environ.get("BANK_ADAPTER_TEST_REDIS", "redis://127.0.0.1:6379/15")
+
+
+def redis_url_or_skip() -> str:
+    """The test Redis; skipped (saying how to enable it) when unreachable, failed in CI."""
+    import redis
+
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
+    except redis.RedisError as exc:
+        message = (f"Redis not reachable at {REDIS_URL} ({type(exc).__name__}): start "
+                   "redis-server (or set BANK_ADAPTER_TEST_REDIS) to run the Redis tests")
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return REDIS_URL
+
+
+@pytest.fixture(params=["memory", "redis"])
+def open_rate_limits(request: pytest.FixtureRequest) -> Callable[[], RateLimitStore]:
+    if request.param == "memory":
+        memory = MemoryRateLimitStore()
+        return lambda: memory
+    url = redis_url_or_skip()
+    prefix = f"bank-adapter-test:{uuid.uuid4().hex}:"  # this test's keys only
+    return lambda: RedisRateLimitStore(url, prefix=prefix)
+
+
+@pytest.fixture(params=BACKENDS)
+def open_security_events(request: pytest.FixtureRequest,
+                         tmp_path: Path) -> Callable[[], SecurityEventLog]:
+    if request.param == "memory":
+        memory = MemorySecurityEventLog()
+        return lambda: memory
+    return lambda: SqliteSecurityEventLog(tmp_path / "security-events.sqlite")

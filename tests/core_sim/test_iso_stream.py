@@ -59,7 +59,8 @@ async def running_host(pki_dir: Path, tmp_path: Path) -> AsyncIterator[IsoHost]:
 
 
 async def connect(pki_dir: Path, host: IsoHost) -> Streams:
-    ctx = client_context(TlsFiles.from_dir(pki_dir, "adapter-client"), pki_dir / "ca.crt")
+    link = TlsFiles.from_dir(pki_dir, "adapter-client")
+    ctx = client_context(link, link.ca)
     return await asyncio.open_connection("127.0.0.1", host.port, ssl=ctx,
                                          server_hostname="localhost")
 

@@ -27,7 +27,8 @@ def envelope(operation: str, **fields: str) -> bytes:
 
 
 def client(core: RunningCore, name: str = "adapter-client", **kwargs: object) -> httpx.Client:
-    ctx = client_context(TlsFiles.from_dir(core.pki_dir, name), core.pki_dir / "ca.crt")
+    files = TlsFiles.from_dir(core.pki_dir, name)
+    ctx = client_context(files, TlsFiles.from_dir(core.pki_dir, "core").ca)
     return httpx.Client(verify=ctx, trust_env=False, **kwargs)  # type: ignore[arg-type]
 
 
@@ -150,12 +151,13 @@ def _handshake_then_read(core: RunningCore, ctx: ssl.SSLContext) -> bytes:
 def _refused(core: RunningCore, files: TlsFiles | None) -> None:
     """TLS 1.2 verifies the client before the handshake ends, so it fails there; TLS 1.3 lets
     the client finish first, so the refusal shows as the connection closing unanswered."""
-    tls12 = client_context(files, core.pki_dir / "ca.crt")
+    link_ca = TlsFiles.from_dir(core.pki_dir, "core").ca  # verifies the core's certificate
+    tls12 = client_context(files, link_ca)
     tls12.maximum_version = ssl.TLSVersion.TLSv1_2
     with pytest.raises((ssl.SSLError, ConnectionResetError)):
         _handshake_then_read(core, tls12)
     try:
-        answer = _handshake_then_read(core, client_context(files, core.pki_dir / "ca.crt"))
+        answer = _handshake_then_read(core, client_context(files, link_ca))
     except (ssl.SSLError, ConnectionResetError):
         return
     assert answer == b"", "the core answered a client it should have refused"
@@ -174,8 +176,8 @@ def test_mtls_refuses_a_certificate_from_a_foreign_ca(core_sim: RunningCore,
 
 def test_mtls_accepts_the_adapters_certificate_on_tls12(core_sim: RunningCore) -> None:
     """The same raw probe with the adapter's certificate gets an HTTP answer (a sound probe)."""
-    ctx = client_context(TlsFiles.from_dir(core_sim.pki_dir, "adapter-client"),
-                         core_sim.pki_dir / "ca.crt")
+    link = TlsFiles.from_dir(core_sim.pki_dir, "adapter-client")
+    ctx = client_context(link, link.ca)
     ctx.maximum_version = ssl.TLSVersion.TLSv1_2
     assert _handshake_then_read(core_sim, ctx).startswith(b"HTTP/1.1 200")
 
@@ -183,8 +185,8 @@ def test_mtls_accepts_the_adapters_certificate_on_tls12(core_sim: RunningCore) -
 def test_client_refuses_a_core_it_does_not_trust(core_sim: RunningCore,
                                                   foreign_pki_dir: Path) -> None:
     """A client trusting only the foreign CA refuses the core's certificate at the handshake."""
-    ctx = client_context(TlsFiles.from_dir(foreign_pki_dir, "adapter-client"),
-                         foreign_pki_dir / "ca.crt")
+    foreign = TlsFiles.from_dir(foreign_pki_dir, "adapter-client")
+    ctx = client_context(foreign, foreign.ca)
     with pytest.raises(ssl.SSLCertVerificationError):
         _handshake_then_read(core_sim, ctx)
 
@@ -192,7 +194,7 @@ def test_client_refuses_a_core_it_does_not_trust(core_sim: RunningCore,
 def test_admin_endpoint_reads_and_changes_faults(core_sim: RunningCore) -> None:
     """PUT /admin/faults changes the running core's faults; invalid values are 400, no change."""
     admin = core_sim.soap_url.replace("/core/v1", "/admin/faults")
-    with client(core_sim) as http:
+    with client(core_sim, "core-operator") as http:
         changed = http.put(admin, json={"latency_ms": 7, "drop_mode": "hang"})
         refused = http.put(admin, json={"error_rate": 2})
         unknown = http.put(admin, json={"bogus": 1})
@@ -256,10 +258,10 @@ def test_stop_answering_leaves_soap_silent_and_books_nothing(core_sim: RunningCo
     still answers, and switching it off brings the service back."""
     admin = core_sim.soap_url.replace("/core/v1", "/admin/faults")
     before = core_sim.ledger.totals(), core_sim.ledger.balance("10000001")
-    with client(core_sim) as http:
-        assert http.put(admin, json={"stop_answering": True}).json()["stop_answering"] is True
+    with client(core_sim) as http, client(core_sim, "core-operator") as operator:
+        assert operator.put(admin, json={"stop_answering": True}).json()["stop_answering"]
         with pytest.raises(httpx.TimeoutException):
             http.post(core_sim.soap_url, content=b"<x/>", timeout=0.5)
-        assert http.put(admin, json={"stop_answering": False}).status_code == 200
+        assert operator.put(admin, json={"stop_answering": False}).status_code == 200
         assert http.get(core_sim.soap_url + "?wsdl").status_code == 200
     assert (core_sim.ledger.totals(), core_sim.ledger.balance("10000001")) == before

@@ -132,7 +132,7 @@ def test_a_clients_file_with_a_wrong_operation(tmp_path: Path) -> None:
     assert code == 1
     assert err == (f"bank-adapter up: the clients file {state / 'clients.json'} is not valid: "
                    "clients[1].operations[0]: Input should be 'read', 'transfer', "
-                   "'bill_payment', 'watch' or 'relay_customers'\n")
+                   "'bill_payment', 'watch', 'relay_customers' or 'metrics'\n")
 
 
 def test_core_sim_without_its_pki_creates_nothing(tmp_path: Path) -> None:
@@ -150,7 +150,7 @@ def test_core_sim_with_a_corrupt_key_creates_nothing(tmp_path: Path, pki_dir: Pa
     """A PKI whose core.key is not a key: one line naming the folder, no ledger made."""
     broken = tmp_path / "pki"
     broken.mkdir()
-    for name in ("ca.crt", "core.crt"):
+    for name in ("core-link-ca.crt", "core-link-ca.crl", "core.crt"):
         (broken / name).write_bytes((pki_dir / name).read_bytes())
     (broken / "core.key").write_text("-----BEGIN PRIVATE KEY-----\nnot a key\n")
     db = tmp_path / "ledger" / "core.db"

@@ -9,7 +9,8 @@ from __future__ import annotations
 import asyncio
 import shutil
 import threading
-from collections.abc import Coroutine, Iterator
+import time
+from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -68,9 +69,11 @@ def run_adapter(
     *,
     core: CorePort | None = None,
     core_soap_url: str | None = None,
+    wall_clock: Callable[[], float] = time.time,
     **overrides: Any,
 ) -> Iterator[RunningAdapter]:
-    """Start an adapter whose state folder is `tmp` and whose PKI is a copy of `pki_dir`."""
+    """Start an adapter whose state folder is `tmp` and whose PKI is a copy of `pki_dir`;
+    `wall_clock` is what its rate limits and intrusion windows read (a test moves it)."""
     state_dir = tmp / "adapter-state"
     shutil.copytree(pki_dir, state_dir / "pki", dirs_exist_ok=True)
     provisioned = provision(state_dir)
@@ -81,7 +84,7 @@ def run_adapter(
         values["core_soap_port"] = int(port)
     values.update(overrides)
     settings = Settings(**values)
-    app = AdapterApp(settings, core=core)
+    app = AdapterApp(settings, core=core, wall_clock=wall_clock)
 
     loop = asyncio.new_event_loop()
     started: Future[None] = Future()

@@ -6,9 +6,8 @@ through its `PUT /admin/faults` endpoint.
 
 `freeze` (SIGSTOP) has one honest limitation: all nodes share one SQLite ledger, and a node
 frozen inside a write transaction would hold the ledger's write lock and stall every node
-(that is SQLite's one-writer rule, not the adapter's doing). `freeze` therefore checks, by
-taking the write lock itself for an instant, that the frozen node holds no lock, and if it
-does, resumes it and freezes it again.
+(that is SQLite's one-writer rule, not the adapter's doing). `freeze` therefore stops the
+node while this process holds the write lock, so the node cannot be inside a write.
 """
 
 from __future__ import annotations
@@ -22,7 +21,6 @@ import sqlite3
 import subprocess
 import sys
 import threading
-import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,6 +29,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from adapter.infra.tls import TlsFiles, client_context
+from adapter.infra.trust_domains import CORE_OPERATOR
 from core_sim.ledger import Ledger
 
 READY = re.compile(r"^core_sim: SOAP https://[^:/]+:(\d+)/core/v1 .*ISO 8583 \S+:(\d+)")
@@ -69,8 +68,8 @@ class NodeProcess:
 
     def faults(self, **changes: Any) -> dict[str, Any]:
         """PUT the changes to this node's /admin/faults; returns its settings after."""
-        ctx = client_context(TlsFiles.from_dir(self.pki_dir, "adapter-client"),
-                             self.pki_dir / "ca.crt")
+        operator = TlsFiles.from_dir(self.pki_dir, CORE_OPERATOR)  # the switches' identity
+        ctx = client_context(operator, operator.ca)
         request = urllib.request.Request(
             f"https://localhost:{self.soap_port}/admin/faults", method="PUT",
             data=json.dumps(changes).encode(), headers={"content-type": "application/json"})
@@ -85,20 +84,20 @@ class CoreNodes:
     db_path: Path
     ledger: Ledger
 
-    def freeze(self, node: NodeProcess, *, attempts: int = 50) -> None:
-        """SIGSTOP `node` at a moment it holds no ledger lock (see the module docstring)."""
-        probe = sqlite3.connect(self.db_path, timeout=0.2, isolation_level=None)
+    def freeze(self, node: NodeProcess, *, lock_timeout: float = 10.0) -> None:
+        """SIGSTOP `node` at a moment it holds no ledger lock (see the module docstring).
+
+        This process takes the ledger's write lock first (SQLite's busy handler waits for a
+        writer to commit), stops the node while holding it, then lets it go: a node stopped
+        while this process held the write lock cannot be inside a write transaction, and in
+        WAL mode a reader it may have open blocks no writer."""
+        probe = sqlite3.connect(self.db_path, timeout=lock_timeout, isolation_level=None)
         try:
-            for _ in range(attempts):
+            probe.execute("BEGIN IMMEDIATE")
+            try:
                 os.kill(node.pid, signal.SIGSTOP)
-                try:
-                    probe.execute("BEGIN IMMEDIATE")
-                    probe.execute("ROLLBACK")
-                    return
-                except sqlite3.OperationalError:
-                    os.kill(node.pid, signal.SIGCONT)
-                    time.sleep(0.01)  # let it finish its transaction before the next try
-            raise AssertionError(f"{node.name} could not be frozen outside a transaction")
+            finally:
+                probe.execute("ROLLBACK")
         finally:
             probe.close()
 

@@ -40,3 +40,12 @@ def test_malformed_xml_is_refused() -> None:
     with pytest.raises(UntrustedXmlRefused) as caught:
         parse_untrusted_xml(b"<r><a></r>")
     assert str(caught.value).startswith("the body is not well-formed XML: ")
+
+
+def test_no_ids_are_collected_and_a_malformed_body_leaves_the_parser_usable() -> None:
+    """Elements with `id` attributes give no ids (no SOAP-encoding href is ever resolved), and
+    the reused parser parses the next body after a malformed one."""
+    with pytest.raises(UntrustedXmlRefused):
+        parse_untrusted_xml(b"<a><b></a>")
+    root, ids = parse_untrusted_xml(b'<a><b id="x"/><c href="#x"/><d xml:id="y"/></a>')
+    assert (root.tag, ids, len(root)) == ("a", {}, 3)

@@ -25,7 +25,8 @@ ECHO = codec.encode({"t": "0800", "7": "1128233634", "11": "000042", "41": "RAWT
 
 async def raw_client(pki_dir: Path, port: int) -> tuple[asyncio.StreamReader,
                                                          asyncio.StreamWriter]:
-    ctx = client_context(TlsFiles.from_dir(pki_dir, "adapter-client"), pki_dir / "ca.crt")
+    link = TlsFiles.from_dir(pki_dir, "adapter-client")
+    ctx = client_context(link, link.ca)
     return await asyncio.open_connection("127.0.0.1", port, ssl=ctx,
                                          server_hostname="localhost")
 

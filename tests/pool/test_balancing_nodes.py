@@ -134,3 +134,27 @@ def test_nodes_share_one_ledger_and_book_a_reference_once(nodes: CoreNodes, tmp_
 
     run(main())
     assert balances(nodes.ledger)["10000001"] == before["10000001"] - 1
+
+
+@pytest.mark.parametrize("connector", CONNECTORS)
+def test_a_pool_books_as_soon_as_it_is_built(nodes: CoreNodes, tmp_path: Path,
+                                             pki_dir: Path, connector: str) -> None:
+    """No waiting for readiness by the caller: a posting sent the moment the pool is built
+    waits for the first health verdicts and is booked. (An ISO 8583 node still signing on
+    was once judged DOWN by its first echo, and the posting refused with CORE_UNAVAILABLE.)"""
+    # One health round only (the next is 30 s away): its verdict is what the posting gets.
+    settings = pool_settings(tmp_path, pki_dir, nodes, connector, core_health_interval=30.0)
+    before = balances(nodes.ledger)
+
+    async def main() -> str | None:
+        from adapter.app import reversal_stores
+        from adapter.connectors.pool.build import build_pool
+
+        pool = await build_pool(settings, reversal_stores=reversal_stores(settings))
+        try:
+            return (await pool.post(posting(f"F{connector[0]}0000000001"), timeout=5)).node
+        finally:
+            await pool.aclose()
+
+    assert run(main()) == nodes.nodes[0].address
+    assert balances(nodes.ledger)["10000001"] == before["10000001"] - 1

@@ -46,6 +46,8 @@ class FakeNode:
     resolves: list[str] = field(default_factory=list)
     reads: int = 0
     healthy_answer: bool = True
+    probe_started: asyncio.Event | None = None  # set when a health probe of this node begins
+    probe_gate: asyncio.Event | None = None  # the probe answers only once this is set
 
     async def list_accounts(self, *, timeout: float) -> Any:
         return await self._read(self.ledger.list_accounts(timeout=timeout))
@@ -90,6 +92,10 @@ class FakeNode:
         return await self.ledger.resolve(posting, timeout=timeout)
 
     async def healthy(self) -> bool:
+        if self.probe_started is not None:
+            self.probe_started.set()
+        if self.probe_gate is not None:
+            await self.probe_gate.wait()
         return self.healthy_answer
 
     async def aclose(self) -> None:
@@ -218,10 +224,15 @@ def test_callers_wait_on_readiness_while_nodes_are_starting():
     pool, fakes, ledger, _ = make_pool(up=False)
 
     async def main() -> CoreBooking:
+        started, gate = asyncio.Event(), asyncio.Event()
+        for fake in fakes:
+            fake.probe_started, fake.probe_gate = started, gate
         task = asyncio.create_task(pool.post(posting("S1"), timeout=5))
-        await asyncio.sleep(0)  # let it start waiting
+        # The caller starts the health schedule and waits on readiness: the first probe
+        # begins while it waits, and nothing is posted before a probe has answered.
+        await asyncio.wait_for(started.wait(), 5)
         assert not task.done() and all(f.posts == [] for f in fakes)
-        await pool.check_now()
+        gate.set()
         return await task
 
     booking = run(main())

@@ -47,7 +47,7 @@ def test_readyz_follows_the_core(probed: Bank, plain: httpx.Client) -> None:
 
 
 @pytest.mark.parametrize("path", ["/v1/accounts", "/openapi.json", "/soap/v1", "/healthz/",
-                                  "/", "/readyz/x"])
+                                  "/", "/readyz/x", "/metrics"])
 def test_nothing_else_is_served(plain: httpx.Client, path: str) -> None:
     """Only the two probe paths exist here: the API stays behind mutual TLS."""
     r = plain.get(path)

@@ -20,9 +20,10 @@ from adapter.frontends.rest.app import build_rest_app
 from adapter.frontends.rest.openapi import build_openapi
 from tests.rest.conftest import new_key, transfer_body
 
-PATHS = {"/v1", "/v1/accounts", "/v1/accounts/{account_id}", "/v1/accounts/{account_id}/balances",
-         "/v1/accounts/{account_id}/transactions", "/v1/transfers", "/v1/bill-payments",
-         "/v1/payments/{payment_id}", "/healthz", "/readyz"}
+PATHS = {"/v1", "/metrics", "/v1/accounts", "/v1/accounts/{account_id}",
+         "/v1/accounts/{account_id}/balances", "/v1/accounts/{account_id}/transactions",
+         "/v1/transfers", "/v1/bill-payments", "/v1/payments/{payment_id}", "/healthz",
+         "/readyz"}
 
 
 @pytest.fixture(scope="module")

@@ -69,6 +69,24 @@ def test_doctype_is_refused(adapter: RunningAdapter, http: httpx.Client, unchang
     assert b"root:" not in response.content and b"aaaaaaaaaa" not in response.content
 
 
+@pytest.mark.parametrize("target", ["#d", "#nowhere"], ids=["known-id", "unknown-id"])
+def test_soap_encoding_hrefs_are_not_followed(adapter: RunningAdapter, http: httpx.Client,
+                                              unchanged: None, token: Token,
+                                              target: str) -> None:
+    """A multi-reference (`href` to an element's `id`, SOAP 1.1 section 5.4.1) is not resolved:
+    the referring Debtor is empty, so the transfer is Client.VALIDATION naming it, and an
+    unknown id is the same refusal, not an internal error."""
+    body = transfer_body().replace(
+        f"<b:Debtor><b:AccountId>{DEBTOR}</b:AccountId></b:Debtor>",
+        f'<b:Debtor href="{target}"/>') + (
+        f'<b:Spare id="d"><b:AccountId>{DEBTOR}</b:AccountId></b:Spare>')
+    response = post(http, adapter, envelope(body, token.xml()), "TransferFunds")
+    fault = fault_of(response)
+    assert (response.status_code, fault.faultcode, fault.code) == (
+        500, "Client.VALIDATION", "VALIDATION"), fault.raw[:600]
+    assert "Debtor" in fault.faultstring
+
+
 def test_oversized_body_is_413(adapter: RunningAdapter, http: httpx.Client,
                                unchanged: None, token: Token) -> None:
     """A body over the byte limit is refused with 413 before it is parsed."""

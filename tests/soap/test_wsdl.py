@@ -64,4 +64,4 @@ def test_every_operation_declares_the_adapter_fault() -> None:
     assert part.get("element") == "tns:AdapterFault"
     detail = root.find(".//xs:complexType[@name='AdapterFault']", NS)
     assert [e.get("name") for e in detail.iter(f"{{{XS}}}element")] == [
-        "Code", "Message", "CorrelationId", "PaymentId", "Violations"]
+        "Code", "Message", "CorrelationId", "PaymentId", "Violations", "RetryAfter"]

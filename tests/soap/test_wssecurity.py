@@ -87,3 +87,40 @@ def test_a_replayed_nonce_is_refused_through_the_nonce_port(tmp_path: Path,
     with pytest.raises(ValueError, match="must remember nonces 360 s"):
         UsernameTokenVerifier(provisioned.pki_dir / "secrets.key",
                               MemoryNonceStore(NONCE_RETENTION - 1))
+
+
+def test_concurrent_copies_of_one_password_share_one_hash(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """32 requests at once with the same not-yet-remembered PasswordText all pass on ONE
+    scrypt, through a gate with two slots and no queue; a wrong password sent concurrently still
+    fails for every copy."""
+    from adapter.security import credentials
+    from adapter.security.hash_gate import HashGate
+
+    provisioned = provision(tmp_path)
+    caller = ClientRegistry.load(provisioned.clients_file).get("legacy")
+    assert caller is not None
+    verifier = UsernameTokenVerifier(provisioned.pki_dir / "secrets.key",
+                                     MemoryNonceStore(NONCE_RETENTION),
+                                     gate=HashGate(workers=2, max_waiting=0))
+    hashed: list[str] = []
+    real_verify = credentials.verify_password
+
+    def counting(password: str, stored: str) -> bool:
+        hashed.append(password)
+        return real_verify(password, stored)
+
+    monkeypatch.setattr(credentials, "verify_password", counting)
+
+    async def scenario() -> list[BaseException | None]:
+        good = [verifier.verify(caller, header(
+            Token("legacy", provisioned.legacy_password, digest=False).xml()))
+            for _ in range(32)]
+        bad = [verifier.verify(caller, header(Token("legacy", "wrong", digest=False).xml()))
+               for _ in range(4)]
+        return await asyncio.gather(*good, *bad, return_exceptions=True)
+
+    outcomes = asyncio.run(scenario())
+    assert outcomes[:32] == [None] * 32
+    assert all(isinstance(o, Unauthenticated) for o in outcomes[32:])
+    assert sorted(hashed) == sorted([provisioned.legacy_password, "wrong"])

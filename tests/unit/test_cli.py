@@ -25,12 +25,14 @@ from core_sim.demo_data import DEMO_ACCOUNTS
 
 
 def test_pki_init_then_issue(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """`pki init --dir` makes the stable file names; `pki issue` adds a client from that CA."""
+    """`pki init --dir` makes the stable file names (two CAs, each with its CRL); `pki issue`
+    adds a client from the callers' CA."""
     pki_dir = tmp_path / "pki"
     assert main(["pki", "init", "--dir", str(pki_dir)]) == 0
     assert sorted(p.name for p in pki_dir.glob("*.crt")) == [
-        "adapter-client.crt", "ca.crt", "core.crt", "internal.crt", "legacy.crt",
-        "partner.crt", "server.crt"]
+        "adapter-client.crt", "ca.crt", "core-link-ca.crt", "core-operator.crt", "core.crt",
+        "internal.crt", "legacy.crt", "partner.crt", "server.crt"]
+    assert sorted(p.name for p in pki_dir.glob("*.crl")) == ["ca.crl", "core-link-ca.crl"]
     assert main(["pki", "issue", "acme", "--dir", str(pki_dir)]) == 0
     cert = x509.load_pem_x509_certificate((pki_dir / "acme.crt").read_bytes())
     assert cert.subject.rfc4514_string() == "CN=acme,O=bank-adapter dev PKI"

@@ -24,12 +24,13 @@ def _eku(path: Path) -> list[x509.ObjectIdentifier]:
 
 def test_pki_names_usages_and_key_modes(pki_dir: Path) -> None:
     """Every stable file name exists; servers are serverAuth, clients clientAuth; keys 0600."""
-    for name in ("ca", "server", "core", "adapter-client", "partner", "legacy", "internal"):
+    for name in ("ca", "core-link-ca", "server", "core", "adapter-client", "core-operator",
+                 "partner", "legacy", "internal"):
         assert (pki_dir / f"{name}.crt").exists()
         assert stat.S_IMODE((pki_dir / f"{name}.key").stat().st_mode) == 0o600
     assert _eku(pki_dir / "server.crt") == [ExtendedKeyUsageOID.SERVER_AUTH]
     assert _eku(pki_dir / "core.crt") == [ExtendedKeyUsageOID.SERVER_AUTH]
-    for name in ("adapter-client", "partner", "legacy", "internal"):
+    for name in ("adapter-client", "core-operator", "partner", "legacy", "internal"):
         assert _eku(pki_dir / f"{name}.crt") == [ExtendedKeyUsageOID.CLIENT_AUTH]
     server = x509.load_pem_x509_certificate((pki_dir / "server.crt").read_bytes())
     names = server.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
@@ -98,3 +99,14 @@ def test_log_masking(caplog: pytest.LogCaptureFixture) -> None:
     finally:
         logger.removeHandler(handler)
     assert records == ["account ****0001 refused"]
+
+
+def test_grpc_peer_addresses_are_read_from_grpcs_peer_uri() -> None:
+    """The address part of grpc's peer string, brackets encoded or not; "-" when absent."""
+    from adapter.security.identity import grpc_peer_address
+
+    assert grpc_peer_address("ipv4:127.0.0.1:5555") == "127.0.0.1"
+    assert grpc_peer_address("ipv6:[::1]:5555") == "::1"
+    assert grpc_peer_address("ipv6:%5B::1%5D:5555") == "::1"
+    assert grpc_peer_address("unix:/tmp/s") == "/tmp/s"
+    assert grpc_peer_address(None) == "-"

@@ -80,7 +80,8 @@ class IsoCoreConnector:
         and the reversal store it is given (the root chooses the backend). Call
         `await start()` (or just use it: the first call starts it)."""
         pki = Path(pki_dir)
-        ctx = client_context(TlsFiles.from_dir(pki, options.client_name), pki / "ca.crt")
+        files = TlsFiles.from_dir(pki, options.client_name)  # the core-link domain
+        ctx = client_context(files, files.ca)
         return cls(options, ctx, store, reads=reads, on_reversed=on_reversed)
 
     # -- life cycle --------------------------------------------------------------------------

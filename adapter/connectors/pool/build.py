@@ -12,6 +12,11 @@ Invariants:
   other nodes fail, their traffic lands on the survivors; an undersized connection pool
   would time its callers out in its local queue (CoreUnavailable), and the breaker would
   eject a healthy node for the pool's own congestion.
+- Rule 4: an ISO 8583 node's health check first waits, within the check's timeout, for its
+  session to be signed on, then sends the 0800 echo. The first check runs the moment the
+  pool starts, while the session is still connecting: an echo then would judge a healthy
+  node DOWN and refuse every call until the next round. A node whose link is down is
+  unusable anyway (`Node.usable` reads the link), so the wait costs no failover time.
 """
 
 from __future__ import annotations
@@ -87,7 +92,7 @@ async def build_pool(settings: Settings, *, reversal_stores: ReversalStores | No
                 reads=soap, on_reversed=on_reversed)
             await iso.start()
             closers.insert(0, iso.aclose)
-            port, link_up, probe = iso, _signed_on(iso), iso.echo  # 0800, field 70 = 301
+            port, link_up, probe = iso, _signed_on(iso), _echo_once_signed_on(iso, health)
         breaker = Breaker(options) if clock is None else Breaker(options, clock=clock)
         nodes.append(Node(address, port, breaker, link_up=link_up))
         probes[address.name] = probe
@@ -105,3 +110,12 @@ def _always() -> bool:
 
 def _signed_on(iso: IsoCoreConnector) -> Callable[[], bool]:
     return lambda: iso.signed_on
+
+
+def _echo_once_signed_on(iso: IsoCoreConnector, health: HealthOptions) -> Probe:
+    """The 0800 echo (field 70 = 301), after waiting for the sign-on within the check's own
+    timeout (Rule 4)."""
+    async def probe() -> bool:
+        return await iso.wait_ready(health.timeout) and await iso.echo()
+
+    return probe

@@ -193,7 +193,8 @@ class SoapCoreConnector:
         """A connector to the core at `address` (e.g. https://localhost:7443/core/v1),
         authenticating with `<pki_dir>/<client_name>.crt` and trusting `<pki_dir>/ca.crt`.
         `default_timeout` bounds setting up one connection (TCP and TLS)."""
-        ssl_ctx = client_context(TlsFiles.from_dir(pki_dir, client_name), pki_dir / "ca.crt")
+        files = TlsFiles.from_dir(pki_dir, client_name)  # the core-link domain
+        ssl_ctx = client_context(files, files.ca)
         transport = _CoreTransport(ssl_ctx, max_connections=max_connections,
                                    connect_timeout=default_timeout)
         settings = Settings(strict=True, xml_huge_tree=False, forbid_dtd=True,

@@ -6,8 +6,10 @@ and server reflection. Health follows readiness: a background task asks
 core answers, both for the whole server ("") and for BankingService.
 
 Invariants:
-- Rule 1: the only port is a secure one from `infra.tls.grpc_server_credentials`: a client
-  certificate from the project's CA is required (no plain-text mode).
+- Rule 1: the only port is a secure one with `infra.tls.ReloadableGrpcCredentials`: a client
+  certificate from the callers' CA is required (no plain-text mode), and every call of a
+  certificate the callers' CRL lists is refused UNAUTHENTICATED (`servicer.revocation_check`).
+  `reload()` brings a new certificate and CA to new connections and a new CRL to new calls.
 - Rule 2: SO_REUSEPORT is off, so a second adapter on the same port fails to start instead of
   silently sharing it.
 - Rule 3: `stop()` reports NOT_SERVING first, ends the event streams with UNAVAILABLE and a
@@ -29,6 +31,7 @@ from adapter.frontends.grpc import wire
 from adapter.frontends.grpc.gen.bank.adapter.v1 import banking_pb2 as pb
 from adapter.frontends.grpc.servicer import BankingServicer
 from adapter.infra import tls
+from adapter.infra.revocation import CrlSource, RevocationList
 from adapter.services.banking import BankingServices
 
 log = logging.getLogger("adapter.grpc")
@@ -66,7 +69,12 @@ class GrpcServer:
         self._services = services
         self._settings = settings
         self._health_interval = health_interval
-        self.servicer = BankingServicer(services)
+        files = tls.TlsFiles.from_dir(settings.pki_dir, "server")
+        assert files.crl is not None
+        self.tls_files = files
+        self.credentials = tls.ReloadableGrpcCredentials(files)
+        self.revocation = RevocationList([CrlSource(files.ca, files.crl)])
+        self.servicer = BankingServicer(services, revoked=self.revocation.revoked)
         self.health = health.aio.HealthServicer()
         self._server = grpc.aio.server(options=OPTIONS)
         self._health_task: asyncio.Task[None] | None = None
@@ -81,14 +89,18 @@ class GrpcServer:
             (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
         # Known before the first call: a caller never sees SERVING for a dead core.
         await self._set_health(await self._services.health.ready())
-        credentials = tls.grpc_server_credentials(
-            tls.TlsFiles.from_dir(self._settings.pki_dir, "server"))
         address = _address(self._settings.host, self._settings.grpc_port)
-        self.port = server.add_secure_port(address, credentials)
+        self.port = server.add_secure_port(address, self.credentials.credentials)
         if not self.port:
             raise OSError(f"gRPC cannot listen on {address}")
         await server.start()
         self._health_task = asyncio.create_task(self._watch_core(), name=f"grpc-health:{self.port}")
+
+    def reload(self) -> None:
+        """Rule 1: the callers' CRL, then the server certificate and CA, from the files (the
+        application reloads the two separately, so one failing does not hold the other)."""
+        self.revocation.reload()
+        self.credentials.reload()
 
     async def _set_health(self, ok: bool) -> None:
         if ok is self.serving:

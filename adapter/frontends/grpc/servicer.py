@@ -36,10 +36,16 @@ from adapter.frontends.grpc.errors import to_grpc_status
 from adapter.frontends.grpc.gen.bank.adapter.v1 import banking_pb2 as pb
 from adapter.frontends.grpc.gen.bank.adapter.v1 import banking_pb2_grpc as pb_grpc
 from adapter.frontends.grpc.wire import MalformedRequest
-from adapter.model.errors import AdapterError, FieldViolation, ShuttingDown, ValidationError
+from adapter.model.errors import (
+    AdapterError,
+    FieldViolation,
+    ShuttingDown,
+    Unauthenticated,
+    ValidationError,
+)
 from adapter.model.events import TransactionEvent
 from adapter.model.identifiers import HISTORY_CURSOR
-from adapter.security.identity import cn_from_grpc_auth_context
+from adapter.security.identity import cn_from_grpc_auth_context, grpc_peer_address
 from adapter.services.banking import BankingServices
 from adapter.services.clients import Operation
 from adapter.services.context import RequestContext
@@ -54,6 +60,11 @@ Handler = Callable[["BankingServicer", Req, RequestContext], Awaitable[Resp]]
 
 # Canonical field names of errors raised by the services, by their path in banking.proto.
 FIELD_NAMES = {HISTORY_CURSOR: "page_token"}
+# RPC -> the canonical operation it performs (rate limits are set per operation).
+KINDS = {"GetAccount": Operation.READ, "ListAccounts": Operation.READ,
+         "GetBalance": Operation.READ, "ListTransactions": Operation.READ,
+         "GetPayment": Operation.READ, "TransferFunds": Operation.TRANSFER,
+         "PayBill": Operation.BILL_PAYMENT, "WatchTransactions": Operation.WATCH}
 
 
 def _strings(message: Any, prefix: str = "") -> Iterator[tuple[str, str]]:
@@ -86,6 +97,19 @@ async def _render(error: AdapterError, call: Call) -> NoReturn:
     raise AssertionError("unreachable: abort_with_status raises")
 
 
+def revocation_check(revoked: Callable[[bytes], bool]) -> Callable[[Call], Awaitable[None]]:
+    """An edge check refusing a call whose client certificate a CRL lists: grpc's credentials
+    take no CRL (adapter.infra.revocation), so revocation is checked here, on every call; a
+    stream admitted before the revocation runs to its end."""
+
+    async def refuse_revoked(call: Call) -> None:
+        pem = call.raw.context.auth_context().get("x509_pem_cert")
+        if pem and revoked(pem[0]):
+            raise Unauthenticated("this client certificate has been revoked")
+
+    return refuse_revoked
+
+
 async def _refuse_malformed(call: Call) -> None:
     """Bytes that were not a message of the method's type (wire.MalformedRequest)."""
     request = call.raw.request
@@ -106,11 +130,14 @@ def _unary(fn: Handler[Req, Resp]) -> Callable[..., Awaitable[Resp]]:
 
 
 class BankingServicer(pb_grpc.BankingServiceServicer):
-    def __init__(self, services: BankingServices) -> None:
+    def __init__(self, services: BankingServices, *,
+                 revoked: Callable[[bytes], bool] | None = None) -> None:
         self._services = services
         self._watchers: set[asyncio.Task[Any]] = set()
         self.closing = False
-        self.edge = Edge("grpc", _render, FIELD_NAMES, checks=(_refuse_malformed,))
+        checks = (_refuse_malformed,) if revoked is None else (
+            revocation_check(revoked), _refuse_malformed)
+        self.edge = Edge("grpc", _render, FIELD_NAMES, checks=checks, kinds=KINDS)
 
     def _call(self, operation: str, request: Any, context: grpc.aio.ServicerContext) -> Call:
         metadata: dict[str, str] = {}
@@ -129,7 +156,7 @@ class BankingServicer(pb_grpc.BankingServiceServicer):
             Credentials(cn_from_grpc_auth_context(context.auth_context()),
                         metadata.get("authorization")),
             correlation_header=metadata.get("x-request-id"), deadline=deadline,
-            texts=texts, raw=Rpc(request, context))
+            texts=texts, raw=Rpc(request, context), peer=grpc_peer_address(context.peer()))
 
     # -- accounts --------------------------------------------------------------------------
 

@@ -51,10 +51,12 @@ from adapter.model.errors import (
 )
 from adapter.model.identifiers import HISTORY_CURSOR
 from adapter.model.text import HEADER_CONTROL_RE
-from adapter.security.identity import cn_from_asgi_scope
+from adapter.security.identity import cn_from_asgi_scope, peer_of
 from adapter.services.banking import BankingServices
+from adapter.services.clients import Operation
 from adapter.services.context import RequestContext
 from adapter.services.customers.service import CustomerService
+from adapter.services.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from adapter.services.pipeline import CORRELATION_ID_RE, Call, Edge, correlation_id_from
 from adapter.services.principal import Credentials
 
@@ -69,6 +71,15 @@ HEADER_NAMES = {"idempotency-key": "Idempotency-Key", "x-request-id": "X-Request
 REQUEST_ID_RULE = "1 to 128 visible ASCII characters"
 # Canonical field names of errors raised by the services, in this API's vocabulary.
 FIELD_NAMES = {HISTORY_CURSOR: "cursor"}
+# Route -> the canonical operation it performs (rate limits are set per operation).
+KINDS = {
+    "GET /v1/accounts": Operation.READ, "GET /v1/accounts/{account_id}": Operation.READ,
+    "GET /v1/accounts/{account_id}/balances": Operation.READ,
+    "GET /v1/accounts/{account_id}/transactions": Operation.READ,
+    "GET /v1/payments/{payment_id}": Operation.READ,
+    "POST /v1/transfers": Operation.TRANSFER, "POST /v1/bill-payments": Operation.BILL_PAYMENT,
+    "GET /metrics": Operation.METRICS,
+}
 
 
 def correlation_id(header: str | None) -> str:
@@ -128,7 +139,7 @@ class RestApi:
         self._openapi = openapi_document()
         self._index = wire.api_index(API_VERSION).model_dump_json(by_alias=True).encode()
         self.edge = Edge("rest", _render, FIELD_NAMES, checks=(_request_id_well_formed,),
-                         passthrough=(ClientDisconnect,))
+                         passthrough=(ClientDisconnect,), kinds=KINDS)
 
     # -- the REST edge of the call pipeline ----------------------------------------------
 
@@ -145,6 +156,7 @@ class RestApi:
                             {"method": request.method}),
                 correlation_header=headers.get("x-request-id"),
                 texts=_texts(request), header_texts=_header_texts(request), raw=request,
+                peer=peer_of(request.scope),
             )
             try:
                 return await pipeline.run(call, lambda ctx: handler(request, ctx))
@@ -234,6 +246,14 @@ class RestApi:
         payment = await self._services.payments.get_payment(ctx, query)
         return json_response(wire.payment_out(payment), ctx)
 
+    # -- the process ---------------------------------------------------------------------
+
+    async def metrics(self, request: Request, ctx: RequestContext) -> Response:
+        """Prometheus text exposition, for callers granted the `metrics` operation."""
+        ctx.caller.require(Operation.METRICS)
+        return Response(self._services.metrics.exposition(), media_type=None, headers={
+            "content-type": METRICS_CONTENT_TYPE, "x-request-id": ctx.correlation_id})
+
     # -- service documents ---------------------------------------------------------------
 
     async def index(self, request: Request) -> Response:
@@ -271,6 +291,7 @@ class RestApi:
             route("POST", "/v1/transfers", self.create_transfer),
             route("POST", "/v1/bill-payments", self.create_bill_payment),
             route("GET", "/v1/payments/{payment_id}", self.get_payment),
+            route("GET", "/metrics", self.metrics),
             # Reachable by any certificate of our CA, registered or not: they describe the
             # API and the process, not anyone's accounts.
             Route("/v1", self.index, methods=["GET"]),

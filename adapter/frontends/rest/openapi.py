@@ -19,6 +19,7 @@ from pydantic.json_schema import models_json_schema
 
 from adapter.frontends.rest import input_schema, openapi_customer, wire
 from adapter.services.idempotency import KEY_TTL
+from adapter.services.metrics import CONTENT_TYPE as METRICS_MEDIA_TYPE
 
 REF = "#/components/schemas/{model}"
 
@@ -209,6 +210,16 @@ def build_openapi() -> dict[str, Any]:
                   "description": "the `paymentId` of a payment this caller may see",
                   "schema": {"type": "string",
                              "pattern": input_schema.PAYMENT_ID_PATTERN}}], "404"),
+            "/metrics": {"get": {
+                "operationId": "metrics",
+                "summary": "Prometheus metrics, for a caller granted the `metrics` operation",
+                "parameters": [_REQUEST_ID],
+                "responses": {
+                    "200": {"description": "the text exposition format",
+                            "headers": _REQUEST_ID_HEADER,
+                            "content": {METRICS_MEDIA_TYPE: {
+                                "schema": {"type": "string"}}}},
+                    **_COMMON_ERRORS}}},
             "/healthz": {"get": {"operationId": "health", "summary": "liveness",
                                  "responses": {"200": _ok(wire.Health, "the process serves")}}},
             "/readyz": {"get": {"operationId": "readiness",

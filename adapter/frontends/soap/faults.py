@@ -5,7 +5,8 @@ Invariants:
   else, found by walking the error's class hierarchy (`FAULT_CLASSES`), so a new subclass of
   the canonical tree inherits its parent's class without touching this module.
 - Rule 2: every Fault carries `<detail><AdapterFault>` (types.AdapterFault) with the canonical
-  code and the correlation id, plus the payment id and per-field violations when there are any.
+  code and the correlation id, plus the payment id and per-field violations when there are any,
+  and for RATE_LIMITED `RetryAfter`, whole seconds as REST's Retry-After header.
 - Rule 3: spyne's own faults (unparseable XML, schema violations, unknown operations) are
   rewritten into the same shape before they are serialised (`normalise_spyne_fault`), so a
   caller meets one fault format whatever failed. A `Server` fault's text never reaches the
@@ -19,6 +20,7 @@ from __future__ import annotations
 import adapter.infra.spyne_six  # noqa: F401  (before spyne: Python 3.12+)
 
 import logging
+import math
 import re
 from typing import Any
 
@@ -30,6 +32,7 @@ from adapter.model.errors import (
     ClientError,
     FieldViolation,
     InternalError,
+    RateLimited,
     ServerError,
     ValidationError,
 )
@@ -75,6 +78,8 @@ def to_fault(exc: AdapterError, correlation_id: str) -> Fault:
             item = etree.SubElement(violations, f"{{{TNS}}}FieldViolation")
             _sub(item, "Field", violation.field)
             _sub(item, "Description", violation.description)
+    if isinstance(exc, RateLimited):
+        _sub(detail, "RetryAfter", str(max(1, math.ceil(exc.retry_after))))
     return Fault(f"{fault_class(exc)}.{exc.code}", exc.message, detail=detail)
 
 

@@ -25,11 +25,10 @@ import adapter.infra.spyne_six  # noqa: F401  (before spyne: Python 3.12+)
 
 import logging
 import re
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from datetime import date
 from typing import Any, NoReturn, TypeVar
 
-from lxml import etree
 from spyne import Service, rpc
 
 from adapter.frontends import validation
@@ -46,9 +45,9 @@ from adapter.model import (
 from adapter.model import identifiers as ids
 from adapter.model.commands import BillPaymentCommand, GetPaymentQuery, TransferCommand
 from adapter.model.errors import AdapterError, FieldViolation, Forbidden, ValidationError
-from adapter.security.identity import cn_from_asgi_scope
+from adapter.security.identity import cn_from_asgi_scope, peer_of
 from adapter.services.banking import BankingServices
-from adapter.services.clients import Caller
+from adapter.services.clients import Caller, Operation
 from adapter.services.context import RequestContext
 from adapter.services.payments import PaymentResult
 from adapter.services.pipeline import Call, Edge
@@ -77,6 +76,11 @@ _HISTORY_NAMES = {"cursor": "Cursor", "limit": "Limit", "from_date": "FromDate",
                   "to_date": "ToDate"}
 # Canonical field names of errors raised by the services, in this contract's element names.
 FIELD_NAMES = {ids.HISTORY_CURSOR: "Cursor"}
+# Operation -> the canonical operation it performs (rate limits are set per operation).
+KINDS = {"ListAccounts": Operation.READ, "GetAccount": Operation.READ,
+         "GetBalance": Operation.READ, "GetTransactionHistory": Operation.READ,
+         "GetPaymentStatus": Operation.READ, "TransferFunds": Operation.TRANSFER,
+         "PayBill": Operation.BILL_PAYMENT}
 
 # XML Schema Part 2 (1.0) section 3.2.3.1, the lexical space of xs:decimal, ASCII digits only
 # ([0-9], never \d). whiteSpace is "collapse" (section 4.3.6): surrounding blanks are allowed.
@@ -85,21 +89,24 @@ XML_BLANKS = " \t\n\r"
 DECIMAL_ELEMENTS = frozenset({"Amount"})
 
 
-def _local(tag: Any) -> str:
-    return etree.QName(tag).localname if isinstance(tag, str) else ""
+def _leaves(element: Any) -> list[tuple[str, str]]:
+    """(dotted element path below the operation, text) of every element without children,
+    in document order; one walk per call, shared by every check that reads values."""
+    out: list[tuple[str, str]] = []
+    _collect(element, "", out)
+    return out
 
 
-def _leaves(element: Any, prefix: str = "") -> Iterator[tuple[str, str]]:
-    """(dotted element path below the operation, text) of every element without children."""
+def _collect(element: Any, prefix: str, out: list[tuple[str, str]]) -> None:
     for child in element:
-        name = _local(child.tag)
-        if not name:
+        tag = child.tag
+        if not isinstance(tag, str):
             continue  # a comment or a processing instruction
-        path = f"{prefix}.{name}" if prefix else name
+        path = prefix + tag[tag.rfind("}") + 1:]  # the local name of "{namespace}local"
         if len(child):
-            yield from _leaves(child, path)
+            _collect(child, path + ".", out)
         else:
-            yield path, child.text or ""
+            out.append((path, child.text or ""))
 
 
 class SoapFrontend:
@@ -111,7 +118,7 @@ class SoapFrontend:
         self.verifier = verifier
         self.edge = Edge("soap", _render, FIELD_NAMES,
                          checks=(_check_soap_action, _check_must_understand, _check_decimals),
-                         verifiers=(self._verify_token,))
+                         verifiers=(self._verify_token,), kinds=KINDS)
 
     async def call(self, ctx: Any, fn: Callable[[RequestContext], Awaitable[T]]) -> T:
         scope = ctx.transport.scope
@@ -120,15 +127,12 @@ class SoapFrontend:
             if key == b"x-request-id":
                 correlation = bytes(value).decode("latin-1")
         body = ctx.in_body_doc
-
-        def texts() -> Iterator[tuple[str, str]]:
-            # Blanks around a value are the indentation of pretty-printed XML.
-            for path, text in _leaves(body) if body is not None else ():
-                yield path, text.strip(XML_BLANKS)
-
+        # Blanks around a value are the indentation of pretty-printed XML.
+        leaves = ([(path, text.strip(XML_BLANKS)) for path, text in _leaves(body)]
+                  if body is not None else [])
         call = Call(self.edge, ctx.descriptor.name,
                     Credentials(cn_from_asgi_scope(scope)), correlation_header=correlation,
-                    texts=texts, raw=ctx)
+                    texts=lambda: leaves, raw=ctx, peer=peer_of(scope))
         return await self.services.pipeline.run(call, fn)
 
     async def _verify_token(self, call: Call) -> None:
@@ -166,12 +170,9 @@ async def _check_must_understand(call: Call) -> None:
 async def _check_decimals(call: Call) -> None:
     """spyne reads an xs:decimal with Python's Decimal(), which also takes fullwidth and other
     non-ASCII digits, "1_000" and "NaN": hold each Amount to the schema's lexical space."""
-    body = call.raw.in_body_doc
-    if body is None:
-        return
-    for path, text in _leaves(body):
+    for path, text in call.texts():
         if (path.rpartition(".")[2] in DECIMAL_ELEMENTS
-                and not XS_DECIMAL_RE.fullmatch(text.strip(XML_BLANKS))):
+                and not XS_DECIMAL_RE.fullmatch(text)):
             raise ValidationError(f"invalid request: {path}: not an xs:decimal", violations=(
                 FieldViolation(path, "an xs:decimal: ASCII digits, one optional sign and at "
                                      "most one '.'"),))

@@ -83,6 +83,8 @@ PaymentId = Simple(Unicode, "PaymentId", min_len=1, max_len=64)
 Cursor = Simple(Unicode, "Cursor", min_len=1, max_len=512)
 PageLimit = Simple(Int, "PageLimit", ge=1, le=100)
 Text = Simple(Unicode, "Text", max_len=512)
+# Whole seconds after which a refused call may be retried (RATE_LIMITED), as HTTP Retry-After.
+RetryAfterSeconds = Simple(Int, "RetryAfterSeconds", ge=1)
 DateTimeT = Simple(DateTime, "Timestamp")
 Day = Simple(Date, "Day")
 Flag = Simple(Boolean, "Flag")
@@ -210,4 +212,5 @@ class AdapterFault(Fault):  # type: ignore[misc]
         ("CorrelationId", Text.req),
         ("PaymentId", PaymentId.opt),
         ("Violations", optional(array_of(FieldViolation))),
+        ("RetryAfter", RetryAfterSeconds.opt),
     ]

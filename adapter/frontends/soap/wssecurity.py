@@ -30,6 +30,7 @@ Invariants:
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hashlib
@@ -152,6 +153,7 @@ class UsernameTokenVerifier:
         self._clock = clock
         self._hmac_key = os.urandom(32)
         self._text_ok: set[bytes] = set()
+        self._text_checking: dict[bytes, asyncio.Task[bool]] = {}
         self._unsealed: dict[str, str] = {}
 
     async def verify(self, caller: Caller, header: Sequence[etree._Element] | None) -> None:
@@ -183,6 +185,18 @@ class UsernameTokenVerifier:
                            + password.encode(), "sha256")
         if mark in self._text_ok:
             return True
+        # Single flight: a client that opens 32 connections at once sends 32 copies of a
+        # password not yet remembered; they share one scrypt instead of filling the gate's
+        # queue (which refused half of them as RATE_LIMITED).
+        check = self._text_checking.get(mark)
+        if check is None:
+            check = asyncio.ensure_future(self._check_text(mark, password, credential))
+            self._text_checking[mark] = check
+            check.add_done_callback(lambda done: self._forget_check(mark, done))
+        return await asyncio.shield(check)
+
+    async def _check_text(self, mark: bytes, password: str,
+                          credential: WsSecurityCredential) -> bool:
         # scrypt takes about 50 ms: off the loop, and bounded by the gate (a flood of wrong
         # passwords costs at most the gate's workers, and throttles that caller).
         if not await self._gate.check(
@@ -193,6 +207,11 @@ class UsernameTokenVerifier:
             self._text_ok.clear()
         self._text_ok.add(mark)
         return True
+
+    def _forget_check(self, mark: bytes, done: asyncio.Task[bool]) -> None:
+        self._text_checking.pop(mark, None)
+        if not done.cancelled():
+            done.exception()  # retrieved here, so a check whose waiters all left logs nothing
 
     def _digest_ok(self, token: UsernameToken, credential: WsSecurityCredential) -> bool:
         assert token.nonce is not None and token.created_text is not None

@@ -1,0 +1,68 @@
+"""Revocation checked by the application, for the listener whose TLS stack takes no CRL.
+
+grpc's server credentials accept a certificate chain and a CA bundle but no CRL (grpc core has
+CRL support only in its experimental TLS credentials, which Python does not expose). The gRPC
+listener therefore asks `RevocationList.revoked()` with the peer's verified certificate on
+every call; the HTTPS and core listeners have the CRL in their SSLContext instead
+(`adapter.infra.tls`).
+
+Invariants:
+- Rule 1: only CRLs whose signature verifies with their CA's key count; a CRL that does not
+  load or verify fails `reload()` and the previous list stays in force.
+- Rule 2: a certificate is revoked when its issuer's CRL lists its serial (RFC 5280, 5.3);
+  the lookup is a set membership on (issuer, serial), no parsing on the hot path beyond the
+  certificate itself, whose answer is memoised per PEM until the next reload.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+
+MEMO_LIMIT = 4096
+
+
+@dataclass(frozen=True)
+class CrlSource:
+    ca: Path
+    crl: Path
+
+
+def _load(sources: Iterable[CrlSource]) -> frozenset[tuple[bytes, int]]:
+    entries: set[tuple[bytes, int]] = set()
+    for source in sources:
+        ca = x509.load_pem_x509_certificate(source.ca.read_bytes())
+        crl = x509.load_pem_x509_crl(source.crl.read_bytes())
+        key: Any = ca.public_key()  # the CA's key type is whatever the CA was made with
+        if crl.issuer != ca.subject or not crl.is_signature_valid(key):  # Rule 1
+            raise ValueError(f"the CRL {source.crl} is not signed by {source.ca}")
+        issuer = ca.subject.public_bytes()
+        entries.update((issuer, e.serial_number) for e in crl)
+    return frozenset(entries)
+
+
+class RevocationList:
+    def __init__(self, sources: Iterable[CrlSource]) -> None:
+        self._sources = tuple(sources)
+        self._revoked = _load(self._sources)
+        self._memo: dict[bytes, bool] = {}
+
+    def reload(self) -> None:
+        revoked = _load(self._sources)
+        self._revoked, self._memo = revoked, {}
+
+    def revoked(self, pem: bytes) -> bool:
+        """True if the certificate (PEM, as grpc's auth context gives it) is listed."""
+        memo = self._memo
+        answer = memo.get(pem)
+        if answer is None:
+            cert = x509.load_pem_x509_certificate(pem)
+            answer = (cert.issuer.public_bytes(), cert.serial_number) in self._revoked
+            if len(memo) >= MEMO_LIMIT:
+                memo.clear()
+            memo[pem] = answer
+        return answer
