@@ -27,9 +27,9 @@ from tests.harness.adapter import RunningAdapter, run_adapter
 from tests.harness.core import RunningCore, running_core
 
 REPO = Path(__file__).resolve().parents[2]
-# Enough examples for every phase to book and read back payments: about 60 s on a 2-core
-# machine at a load of 8 (two schemathesis workers; each operation's cases are the same on
-# every run, the order in which the two workers' requests reach the server may vary).
+# Enough examples for every phase to book and read back payments: about 80 s on a 2-core
+# machine at a load of 8. One worker: schemathesis 4.32's generation is not thread-safe (two
+# workers crashed in its coverage phase, "AST constructor recursion depth mismatch").
 MAX_EXAMPLES = 20
 
 
@@ -59,7 +59,7 @@ def schemathesis(adapter: RunningAdapter, cwd: Path, cert: str, *options: str) -
          "--request-cert", str(pki / f"{cert}.crt"),
          "--request-cert-key", str(pki / f"{cert}.key"),
          "--tls-verify", str(pki / "ca.crt"), "--checks", "all",
-         "--generation-deterministic", "--workers", "2", "--no-color",
+         "--generation-deterministic", "--workers", "1", "--no-color",
          "--request-timeout", "30", *options],
         cwd=cwd, env=env, capture_output=True, text=True, timeout=300, check=False)
     report = run.stdout + run.stderr
