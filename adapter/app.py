@@ -1,11 +1,16 @@
 """The composition root: settings -> stores -> core connector -> services -> front-ends.
 
-Stores: the payment storage (keys, journal, outbox) in STATE/adapter.db; the ISO 8583
-connector's reversal store (STATE/iso8583-reversals.sqlite), made here and handed to it;
-WS-Security nonces
-are kept in this process's memory (one serving process: a restart forgets them, and a
-token's 5-minute Created window bounds what that allows). Rate-limit budgets are in memory
-or in Redis (`--rate-limit-storage`); security events in STATE/security-events.sqlite.
+Stores, by `--database-url`:
+- unset (SQLite, the default): the payment storage (keys, journal, outbox) in
+  STATE/adapter.db; the ISO 8583 connector's reversal store (STATE/iso8583-reversals.sqlite),
+  made here and handed to it; WS-Security nonces in this process's memory (one serving
+  process: a restart forgets them, and a token's 5-minute Created window bounds what that
+  allows); customers in STATE/customers.db.
+- a PostgreSQL URL: all of them in that database (adapter.stores.postgres), over one pool
+  opened (migrated, partitioned) before anything else starts; nonces are then shared by every
+  process on the database. A database newer than this code stops the start-up.
+Rate-limit budgets are in memory or in Redis (`--rate-limit-storage`); security events in
+STATE/security-events.sqlite, or with a URL in the database.
 
 One process, one event loop: the HTTPS listener (REST, and SOAP under /soap/v1) and the gRPC
 server share it, and so do the services, the store and the connector's connections.
@@ -45,14 +50,27 @@ from adapter.model.security_events import SecurityEvent, Signal
 from adapter.ports.core import CorePort
 from adapter.ports.nonces import NonceStore
 from adapter.ports.rate_limits import RateLimitStore
+from adapter.ports.reversals import ReversalStore
+from adapter.ports.security_events import SecurityEventLog
+from adapter.ports.storage import PaymentStorage
 from adapter.services.banking import BankingServices
 from adapter.services.clients import ClientRegistry
+from adapter.services.customers.resolver import CustomerResolver
 from adapter.services.customers.service import CustomerService
 from adapter.services.intrusion import IntrusionMonitor
 from adapter.services.rate_limits import RateLimiter, RatePolicy
 from adapter.services.resolver import Resolver
 from adapter.stores.memory import MemoryNonceStore
 from adapter.stores.memory.rate_limits import MemoryRateLimitStore
+from adapter.stores.postgres import (
+    PostgresDatabase,
+    PostgresNonceStore,
+    PostgresReversalStore,
+    PostgresStore,
+)
+from adapter.stores.postgres.configured import open_database
+from adapter.stores.postgres.customers import PostgresCustomerStore
+from adapter.stores.postgres.security_events import PostgresSecurityEventLog
 from adapter.stores.sqlite import SqliteStore
 from adapter.stores.sqlite.reversals import SqliteReversalStore
 from adapter.stores.sqlite.security_events import SqliteSecurityEventLog
@@ -85,9 +103,15 @@ def build_http_app(services: BankingServices, settings: Settings, *,
                         build_soap_app(services, settings, nonces=nonces))
 
 
-def reversal_stores(settings: Settings) -> Callable[[Path], SqliteReversalStore]:
-    """Where an ISO 8583 connector keeps the reversals it still owes: SQLite in `folder`."""
-    def make(folder: Path) -> SqliteReversalStore:
+def reversal_stores(settings: Settings, database: PostgresDatabase | None = None,
+                    ) -> Callable[[Path], ReversalStore]:
+    """Where an ISO 8583 connector keeps the reversals it still owes, given the folder it
+    would use: SQLite in that folder, or, with a database, that database's rows scoped to the
+    folder's place in the state folder ("" for the one core, the node's folder in a pool)."""
+    def make(folder: Path) -> ReversalStore:
+        if database is not None:
+            scope = Path(folder).relative_to(settings.state_dir).as_posix()
+            return PostgresReversalStore(database, scope="" if scope == "." else scope)
         return SqliteReversalStore.in_dir(folder, synchronous=settings.sqlite_synchronous,
                                           linger=settings.sqlite_linger_ms / 1000)
     return make
@@ -154,10 +178,11 @@ class AdapterApp:
         self.health_http: HttpsServer | None = None
         self._resolver: Resolver | None = None
         self._nonces: NonceStore | None = None
-        self._store: SqliteStore | None = None
+        self._store: PaymentStorage | None = None
+        self.database: PostgresDatabase | None = None
         self.customers: CustomerService | None = None
         self.intrusion: IntrusionMonitor | None = None
-        self.security_events: SqliteSecurityEventLog | None = None
+        self.security_events: SecurityEventLog | None = None
         self._limiter: RateLimiter | None = None
         self.core_pool: CorePool | None = None  # with --core-nodes (status, metrics, tests)
         self.https_tls: tls.ReloadableServerContext | None = None
@@ -188,11 +213,13 @@ class AdapterApp:
         configure_spyne_process()  # the adapter's SOAP front-end runs on spyne
         clients = load_clients(s.clients_file)
         self._clients = clients
-        store = SqliteStore(s.adapter_db, synchronous=s.sqlite_synchronous,
-                            linger=s.sqlite_linger_ms / 1000)
+        self.database = db = await open_database(s)
+        store: PaymentStorage = SqliteStore(
+            s.adapter_db, synchronous=s.sqlite_synchronous, linger=s.sqlite_linger_ms / 1000
+        ) if db is None else PostgresStore(db)
         self._store = store
         core = self._given_core or await build_core(
-            s, reversal_stores=reversal_stores(s), on_reversed=self._wake_resolver)
+            s, reversal_stores=reversal_stores(s, db), on_reversed=self._wake_resolver)
         self._limiter = RateLimiter(
             RatePolicy.parse(s.rate_limit_default, s.rate_limit_operations),
             rate_limit_store(s.rate_limit_storage), clock=self._wall_clock)
@@ -201,7 +228,8 @@ class AdapterApp:
             resolve_timeout=s.resolve_timeout, rate_limiter=self._limiter)
         self.services = services
         self.security_events = SqliteSecurityEventLog.in_dir(
-            s.state_dir, synchronous=s.sqlite_synchronous, linger=s.sqlite_linger_ms / 1000)
+            s.state_dir, synchronous=s.sqlite_synchronous, linger=s.sqlite_linger_ms / 1000
+        ) if db is None else PostgresSecurityEventLog(db)
         metrics = services.metrics
         if isinstance(core, CorePool):
             self.core_pool = core
@@ -220,12 +248,17 @@ class AdapterApp:
         services.pipeline.add_observer(self.intrusion.observe)
         self._resolver = Resolver(services.payments, store.journal, store.keys)
         self._resolver.start()
-        self._nonces = MemoryNonceStore(NONCE_RETENTION)
+        self._nonces = MemoryNonceStore(NONCE_RETENTION) if db is None \
+            else PostgresNonceStore(db, retention=NONCE_RETENTION)
         server_tls = tls.TlsFiles.from_dir(s.pki_dir, "server")
         self.https_tls = tls.ReloadableServerContext(server_tls)
         assert server_tls.crl is not None
         self._https_revocation = RevocationList([CrlSource(server_tls.ca, server_tls.crl)])
-        self.customers = build_customer_service(s)
+        self.customers = build_customer_service(
+            s, store=None if db is None else PostgresCustomerStore(db))
+        # Customer tokens are resolved before the certificate caller (for the customer API
+        # only: services/customers/resolver.py Rule 1).
+        services.pipeline.add_resolver(CustomerResolver(self.customers, clients))
         limits = HttpLimits(
             max_head_bytes=s.http_max_head_bytes, max_headers=s.http_max_headers,
             head_timeout=s.http_head_timeout, idle_timeout=s.http_idle_timeout,
@@ -248,7 +281,7 @@ class AdapterApp:
 
         try:
             _probe_bind(s.host, s.grpc_port)
-            self.grpc = await start_grpc_server(services, s)
+            self.grpc = await start_grpc_server(services, s, customers=self.customers)
         except OSError as exc:
             raise _listen_error("gRPC", s.host, s.grpc_port, "grpc_port", exc) from exc
         except RuntimeError as exc:  # grpc's "Failed to bind", lost the race with the probe
@@ -306,6 +339,7 @@ class AdapterApp:
         nonces, self._nonces = self._nonces, None
         customers, self.customers = self.customers, None
         health_http, self.health_http = self.health_http, None
+        database, self.database = self.database, None
         intrusion, self.intrusion = self.intrusion, None
         security_events, self.security_events = self.security_events, None
         limiter, self._limiter = self._limiter, None
@@ -332,3 +366,5 @@ class AdapterApp:
         if customers is not None:
             await customers.store.aclose()
             customers.passwords.close()
+        if database is not None:  # last: every store above was over it
+            await database.aclose()

@@ -18,7 +18,7 @@ from typing import Any
 
 from adapter.config import Settings
 from adapter.customer_root import customer_banner as customer_lines
-from adapter.infra.logmask import mask
+from adapter.infra.logmask import mask, mask_url_password
 from adapter.ports.core import CorePort
 from core_sim.demo_data import DEMO_ACCOUNTS
 
@@ -45,6 +45,13 @@ async def current_balances(core: CorePort, *, timeout: float) -> dict[str, Decim
     return dict(zip(ids, await asyncio.gather(*(one(i) for i in ids)), strict=True))
 
 
+def store_line(settings: Settings) -> str:
+    """Where the journal, keys, outbox, reversals, nonces and customers are kept."""
+    if settings.database_url is None:
+        return f"SQLite files in {settings.state_dir}"
+    return f"PostgreSQL at {mask_url_password(settings.database_url)}"
+
+
 def banner(settings: Settings, app: Any, balances: dict[str, Decimal | None]) -> str:
     pki = settings.pki_dir
     http = f"https://localhost:{app.http_port}"
@@ -69,6 +76,7 @@ bank-adapter is up (state folder: {settings.state_dir})
   gRPC   localhost:{app.grpc_port}        bank.adapter.v1.BankingService (reflection on)
   core   {settings.core_soap_url} (SOAP), {settings.core_host}:{settings.core_iso_port} (ISO 8583);
          the adapter uses the {settings.core_connector.value} connector
+  store  {store_line(settings)}
 
 Demo callers (client certificates in {pki}):
   partner   accounts 10000001, 10000002 (REST)

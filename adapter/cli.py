@@ -6,7 +6,8 @@
     bank-adapter bench       measure every protocol and connector against bare echoes
     bank-adapter pki init    create the dev PKI
     bank-adapter pki issue   issue one more client certificate (onboarding a caller)
-    bank-adapter customers   mobile-app customers: add, list, unlock, reset-otp
+    bank-adapter customers   mobile-app customers: add, list, unlock, reset-otp, set-password
+    bank-adapter db          the PostgreSQL database: status, migrate
 
 Every `up` setting is also an environment variable (`bank-adapter up --help` lists them).
 
@@ -188,7 +189,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("core-sim", help="run the simulated core alone (see `core-sim --help`)",
                    add_help=False)
     sub.add_parser("bench", help="the benchmark (see `bench --help`)", add_help=False)
-    sub.add_parser("customers", help="mobile-app customers: add|list|unlock|reset-otp",
+    sub.add_parser("customers", help="mobile-app customers: add|list|unlock|reset-otp|set-password",
+                   add_help=False)
+    sub.add_parser("db", help="the PostgreSQL database: status|migrate (see `db --help`)",
                    add_help=False)
 
     status = sub.add_parser("status", help="the core nodes of the running adapter (a table)")
@@ -241,6 +244,10 @@ def main(argv: list[str] | None = None) -> int:
         from adapter.customer_cli import main as customers_main
 
         return customers_main(argv[1:])
+    if argv and argv[0] == "db":
+        from adapter.db_cli import main as db_main
+
+        return db_main(argv[1:])
     if argv and argv[0] == "bench":
         from adapter.bench_launcher import run_bench
 

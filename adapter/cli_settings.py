@@ -33,6 +33,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic.fields import FieldInfo
 
 from adapter.config import LIST_SEPARATOR, Settings, env_defaults, env_name, is_list_field
+from adapter.infra.logmask import mask_url_password
 
 
 class SettingError(ValueError):
@@ -56,12 +57,14 @@ class SettingSpec:
     item: TypeAdapter[Any]
 
     def parse(self, raw: str) -> Any:
-        """One value (for a list field: one item) from its text (Rule 2)."""
+        """One value (for a list field: one item) from its text (Rule 2). A refused URL is
+        quoted with its password masked."""
         try:
             return self.item.validate_python(raw)
         except ValidationError as exc:
-            msg = exc.errors()[0]["msg"]
-            raise SettingError(f"invalid value {raw!r}: {msg[:1].lower()}{msg[1:]}") from None
+            msg = exc.errors()[0]["msg"].removeprefix("Value error, ")
+            raise SettingError(f"invalid value {mask_url_password(raw)!r}: "
+                               f"{msg[:1].lower()}{msg[1:]}") from None
 
     @property
     def default_text(self) -> str:
@@ -151,11 +154,13 @@ def _spec(name: str, info: FieldInfo, model: type[BaseModel]) -> SettingSpec:
     extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
     metavar = str(extra.get("metavar") or ("{" + ",".join(choices) + "}" if choices
                                            else _METAVARS.get(item_type, "VALUE")))
+    # A constraint no metadata states (a URL scheme) is written out as "allowed".
+    limits = "" if is_list else str(extra.get("allowed") or _limits(info.metadata))
     return SettingSpec(
         field=name, flag="--" + name.replace("_", "-"), env=env_name(name),
         description=info.description, default=info.get_default(call_default_factory=True),
         is_list=is_list, is_bool=item_type is bool and not is_list, choices=choices,
-        limits="" if is_list else _limits(info.metadata), metavar=metavar, item=item)
+        limits=limits, metavar=metavar, item=item)
 
 
 @functools.cache

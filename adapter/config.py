@@ -50,6 +50,20 @@ LIST_SEPARATOR = ","
 LogLevel = Literal["debug", "info", "warning", "error", "critical"]
 
 
+# libpq's two URI schemes (PostgreSQL docs, 34.1.1.2 "Connection URIs").
+DATABASE_URL_SCHEMES = ("postgresql://", "postgres://")
+
+
+def _postgres_url(value: str) -> str:
+    if not value.startswith(DATABASE_URL_SCHEMES):
+        raise ValueError("a PostgreSQL URL must start with postgresql:// "
+                         "(postgresql://user@host:5432/dbname)")
+    return value
+
+
+DatabaseUrl = Annotated[str, AfterValidator(_postgres_url)]
+
+
 # The intrusion signals (services/intrusion.py) a threshold can be set for.
 INTRUSION_SIGNALS = ("tls_handshake_failed", "certificate_refused", "authentication_failed",
                      "rate_limited", "lockout")
@@ -187,6 +201,16 @@ class Settings(BaseModel):
         if isinstance(value, str):
             return tuple(v for v in (p.strip() for p in value.split(",")) if v)
         return value
+    # The PostgreSQL store (adapter/stores/postgres; README "PostgreSQL"). None: SQLite files
+    # in the state folder, as `bank-adapter up` has always run.
+    database_url: DatabaseUrl | None = Field(
+        default=None, json_schema_extra={"metavar": "URL", "allowed": "postgresql://..."},
+        description="PostgreSQL for the payment journal, keys, outbox, ISO 8583 reversals, "
+                    "WS-Security nonces and customers, as postgresql://user@host:5432/dbname; "
+                    "unset: SQLite files in the state folder")
+    database_pool_size: int = Field(
+        default=10, ge=1, le=100, json_schema_extra={"metavar": "N"},
+        description="most PostgreSQL connections this process opens (with --database-url)")
     # Customers of the mobile app (adapter/services/customers; README "Authentication API").
     customer_rp_id: str = Field(default="localhost", description="WebAuthn relying party id")
     customer_origin: str = Field(default="https://localhost",
@@ -256,7 +280,8 @@ class Settings(BaseModel):
         default=("transfer=100/second", "bill_payment=100/second"),
         json_schema_extra={"metavar": "OPERATION=RATE"},
         description="an operation's own rate as OPERATION=RATE (read, transfer, "
-                    "bill_payment, watch, metrics); repeat the flag for each")
+                    "bill_payment, watch, metrics, customer_admin, relay_customers); repeat the "
+                    "flag for each")
     rate_limit_storage: RateStorage = Field(
         default="memory", json_schema_extra={"metavar": "URL"},
         description="where budgets are kept: memory (this process) or a redis:// URL "

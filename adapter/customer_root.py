@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from adapter.config import Settings
+from adapter.ports.customers import CustomerStorePort
 from adapter.security import credentials, pki
 from adapter.services.clients import Caller, ClientRegistry, Operation, write_clients_file
 from adapter.services.customers.devices import DeviceKeys, RelyingParty
@@ -28,6 +29,8 @@ from adapter.services.customers.lockout import LockoutPolicy
 from adapter.services.customers.passwords import PasswordVerifier, hasher_for
 from adapter.services.customers.service import CustomerPolicy, CustomerService
 from adapter.stores.customers_sqlite import SqliteCustomerStore
+from adapter.stores.postgres.configured import open_database
+from adapter.stores.postgres.customers import PostgresCustomerStore
 
 MOBILE_RELAY = "mobile"
 DEMO_FILE = "demo-customers.json"
@@ -47,10 +50,11 @@ def customer_policy(settings: Settings) -> CustomerPolicy:
 
 
 def build_customer_service(settings: Settings, passwords: PasswordVerifier | None = None,
-                           ) -> CustomerService:
+                           *, store: CustomerStorePort | None = None) -> CustomerService:
+    """The customer service on `store` (default: SQLite, STATE/customers.db)."""
     key = credentials.load_or_create_sealing_key(settings.pki_dir / "secrets.key")
     return CustomerService(
-        SqliteCustomerStore(settings.customers_db),
+        store or SqliteCustomerStore(settings.customers_db),
         passwords or PasswordVerifier(
             hasher_for(settings.customer_argon2_time_cost, settings.customer_argon2_memory_kib,
                        settings.customer_argon2_parallelism),
@@ -97,8 +101,19 @@ def seed_demo_customers(settings: Settings) -> bool:
     return True
 
 
+async def open_customer_service(settings: Settings) -> CustomerService:
+    """The customer service on the store the settings pick: PostgreSQL with a
+    `database_url` (the store owns the database it opens; closed with the store), else
+    SQLite in the state folder. A refused database is a StartupError."""
+    database = await open_database(settings)
+    if database is None:
+        return build_customer_service(settings)
+    return build_customer_service(
+        settings, store=PostgresCustomerStore(database, owns_database=True))
+
+
 async def _seed(settings: Settings) -> None:
-    service = build_customer_service(settings)
+    service = await open_customer_service(settings)
     out = []
     try:
         for username, account, payees in DEMO_CUSTOMERS:
@@ -135,4 +150,4 @@ def customer_banner(settings: Settings) -> str:
 
 
 __all__ = ["build_customer_service", "customer_banner", "demo_credentials",
-           "provision_customers", "seed_demo_customers"]
+           "open_customer_service", "provision_customers", "seed_demo_customers"]

@@ -49,9 +49,11 @@ def demo_callers(legacy_ws: WsSecurityCredential) -> list[Caller]:
         Caller(id="legacy", accounts=LEGACY_ACCOUNTS, operations=PAYMENTS,
                ws_security=legacy_ws),
         # The demo internal service is the bank's payment hub: it sees every account, may
-        # move money, may watch the event stream and may read the metrics.
+        # move money, may watch the event stream, may read the metrics and administers the
+        # app's customers.
         Caller(id="internal", accounts=frozenset({ALL_ACCOUNTS}),
-               operations=PAYMENTS | {Operation.WATCH, Operation.METRICS}),
+               operations=PAYMENTS | {Operation.WATCH, Operation.METRICS,
+                                      Operation.CUSTOMER_ADMIN}),
     ]
 
 

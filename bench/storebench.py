@@ -2,6 +2,13 @@
 
     python -m bench.storebench [--payments 120000] [--concurrency 32] [--chunk 20000]
                                [--linger-ms 2] [--synchronous NORMAL|FULL]
+    python -m bench.storebench --compare [--database-url URL] [--payments 5000] [--rounds 3]
+                               [--pool-size 8]
+
+`--compare` runs the same payments on SQLite, on the PostgreSQL store (psycopg 3) and on an
+asyncpg variant of it, alternating, and reports throughput and CPU per payment of this
+process and of PostgreSQL (bench/storebench_pg.py; asyncpg is in the `bench` extra). The
+database defaults to BANK_ADAPTER_TEST_DATABASE_URL, else the project machines' server.
 
 Each payment is what the payment service writes: the idempotency check, `claim` (the key, the
 payment ACCEPTED, two history rows) and `record` (BOOKED, a history row, the completed key,
@@ -16,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import shutil
 import sys
 import tempfile
@@ -24,6 +32,7 @@ import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from adapter.model import Money, Payment, PaymentKind, PaymentStatus
 from adapter.model.identifiers import new_core_reference, new_payment_id
@@ -46,7 +55,7 @@ def _payment() -> Payment:
         reason_code=None, reason_message=None)
 
 
-async def _one(store: SqliteStore) -> None:
+async def _one(store: Any) -> None:
     payment = _payment()
     now = payment.created_at
     key = uuid.uuid4().hex  # callers' keys are random: the worst case for the key index
@@ -93,7 +102,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--concurrency", type=int, default=32)
     p.add_argument("--linger-ms", type=float, default=2.0)
     p.add_argument("--synchronous", choices=["NORMAL", "FULL"], default="NORMAL")
+    p.add_argument("--compare", action="store_true",
+                   help="SQLite, psycopg 3 and asyncpg on PostgreSQL, alternating rounds")
+    p.add_argument("--database-url", default=os.environ.get(
+        "BANK_ADAPTER_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test"),
+        help="the PostgreSQL server of --compare (each round gets a fresh schema)")
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--pool-size", type=int, default=8)
     args = p.parse_args(argv)
+    if args.compare:
+        from bench.storebench_pg import compare
+
+        if "--payments" not in (argv or sys.argv):
+            args.payments = 5000
+        compare(args, _one)
+        return 0
     import uvloop
 
     uvloop.run(run(args))

@@ -1,8 +1,10 @@
-"""Masking of account numbers, IBANs and PANs in anything that is logged.
+"""Masking of account numbers, IBANs, PANs and URL passwords in anything that is logged.
 
-Invariant: no log record leaves the process with a full account number, IBAN or card number.
+Invariant: no log record leaves the process with a full account number, IBAN or card number,
+or the password of a URL (`postgresql://user:secret@host` or `password=secret`).
 `mask()` is for values the code knows are sensitive; `MaskingFilter` is the safety net on every
-handler, rewriting any run of 8+ digits and any IBAN-shaped token in the final message.
+handler, rewriting any run of 8+ digits, any IBAN-shaped token and any URL password in the
+final message.
 """
 
 from __future__ import annotations
@@ -13,6 +15,9 @@ import re
 _IBAN = re.compile(r"\b[A-Z]{2}[0-9]{2}[A-Z0-9]{11,30}\b")
 # Not inside identifiers such as UUIDs ("09621959-73e6-..."): no word character or '-' around.
 _DIGITS = re.compile(r"(?<![\w-])\d{8,19}(?![\w-])")
+# RFC 3986 userinfo `user:password@`, and libpq's `password=` parameter.
+_URL_PASSWORD = re.compile(r"(://[^:/@\s]*:)[^@\s]*@")
+_PASSWORD_PARAM = re.compile(r"(\bpassword=)[^&\s]*")
 
 
 def mask(value: str | None, keep: int = 4) -> str:
@@ -24,7 +29,13 @@ def mask(value: str | None, keep: int = 4) -> str:
     return "*" * (len(value) - keep) + value[-keep:]
 
 
+def mask_url_password(text: str) -> str:
+    """`postgresql://u:secret@h/db?password=x` -> `postgresql://u:***@h/db?password=***`."""
+    return _PASSWORD_PARAM.sub(r"\1***", _URL_PASSWORD.sub(r"\1***@", text))
+
+
 def mask_text(text: str) -> str:
+    text = mask_url_password(text)
     text = _IBAN.sub(lambda m: mask(m.group(0)), text)
     return _DIGITS.sub(lambda m: mask(m.group(0)), text)
 

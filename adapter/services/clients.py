@@ -9,7 +9,8 @@ is no default client.
     {"clients": [
       {"id": "partner", "accounts": ["10000001", "10000002"],
        "operations": ["read", "transfer", "bill_payment"]},
-      {"id": "internal", "accounts": ["*"], "operations": ["read", "watch"]}
+      {"id": "internal", "accounts": ["*"],
+       "operations": ["customer_admin", "read", "watch"]}
     ]}
 
 A `role` member, which files written by earlier versions carry, is ignored: no decision ever
@@ -43,6 +44,9 @@ class Operation(StrEnum):
     RELAY_CUSTOMERS = "relay_customers"
     # Reading the adapter's Prometheus metrics (GET /metrics on the mutual-TLS listener).
     METRICS = "metrics"
+    # Internal services administering mobile-app customers over gRPC (CustomerAdminService):
+    # unlock, list and revoke devices, reset the TOTP secret. Accounts do not limit it.
+    CUSTOMER_ADMIN = "customer_admin"
 
 
 class WsSecurityCredential(BaseModel):

@@ -154,6 +154,9 @@ class Pipeline:
     def add_observer(self, observer: Observer) -> None:
         self._observers.append(observer)
 
+    def remove_observer(self, observer: Observer) -> None:
+        self._observers.remove(observer)
+
     # -- the steps, in order -------------------------------------------------------------
 
     def steps_for(self, edge: Edge) -> tuple[Step, ...]:

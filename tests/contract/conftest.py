@@ -1,16 +1,19 @@
 """Backends for the storage-port contract suites: every suite runs once per backend.
 
 Each fixture gives an opener: calling it opens the port's store (the same data each time,
-so a test can close and reopen). A new backend (PostgreSQL) is one more entry in `params`
-and one more branch in the fixture.
+so a test can close and reopen; two calls give two stores on one database, as two
+processes have). PostgreSQL runs in a fresh schema per test (tests/harness/postgres.py):
+its openers return a coroutine (a pool is opened on the scenario's event loop), which
+`run_with` and `opened` await.
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import os
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -20,16 +23,18 @@ import pytest
 from adapter.ports.nonces import NonceStore
 from adapter.ports.rate_limits import RateLimitStore
 from adapter.ports.reversals import ReversalStore
-from adapter.ports.security_events import SecurityEventLog
 from adapter.ports.storage import PaymentStorage
 from adapter.stores.memory import MemoryNonceStore, MemoryReversalStore, MemoryStore
 from adapter.stores.memory.rate_limits import MemoryRateLimitStore
 from adapter.stores.memory.security_events import MemorySecurityEventLog
+from adapter.stores.postgres import PostgresNonceStore, PostgresReversalStore, PostgresStore
+from adapter.stores.postgres.security_events import PostgresSecurityEventLog
 from adapter.stores.redis import RedisRateLimitStore
 from adapter.stores.sqlite import SqliteNonceStore, SqliteReversalStore, SqliteStore
 from adapter.stores.sqlite.security_events import SqliteSecurityEventLog
+from tests.harness.postgres import fresh_database_url
 
-BACKENDS = ["memory", "sqlite"]
+BACKENDS = ["memory", "sqlite", "postgres"]
 T0 = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 RETENTION = 360.0
 
@@ -47,11 +52,31 @@ class Clock:
         return self.now
 
 
+@pytest.fixture
+def database_url() -> Iterator[str]:
+    """A fresh PostgreSQL schema's URL (asked for by the postgres parameter only)."""
+    with fresh_database_url() as url:
+        yield url
+
+
+def _backend(request: pytest.FixtureRequest) -> tuple[str, str | None]:
+    """The parameter's name, and for postgres the URL of a fresh schema."""
+    name = request.param
+    if name != "postgres":
+        return name, None
+    url = request.getfixturevalue("database_url")
+    assert url.startswith("postgresql://")
+    return name, url
+
+
 @pytest.fixture(params=BACKENDS)
-def open_storage(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], PaymentStorage]:
-    if request.param == "memory":
+def open_storage(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], Any]:
+    name, url = _backend(request)
+    if name == "memory":
         memory = MemoryStore()
         return memory.reopened
+    if url is not None:
+        return lambda: PostgresStore.open(url, pool_size=4)
     return lambda: SqliteStore(tmp_path / "adapter.db")
 
 
@@ -62,28 +87,61 @@ def clock() -> Clock:
 
 @pytest.fixture(params=BACKENDS)
 def open_reversals(request: pytest.FixtureRequest, tmp_path: Path,
-                   clock: Clock) -> Callable[[], ReversalStore]:
-    if request.param == "memory":
-        return lambda: MemoryReversalStore(clock=clock)
+                   clock: Clock) -> Callable[[], Any]:
+    name, url = _backend(request)
+    if name == "memory":  # one store: what a second opener of "the same data" sees
+        shared = MemoryReversalStore(clock=clock)
+        return lambda: shared
+    if url is not None:
+        return lambda: PostgresReversalStore.open(url, clock=clock, pool_size=4)
     return lambda: SqliteReversalStore(tmp_path / "r.sqlite", clock=clock)
 
 
 @pytest.fixture(params=BACKENDS)
-def open_nonces(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], NonceStore]:
-    if request.param == "memory":
-        return lambda: MemoryNonceStore(RETENTION)
+def open_nonces(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], Any]:
+    name, url = _backend(request)
+    if name == "memory":  # one store: what a second opener of "the same data" sees
+        shared = MemoryNonceStore(RETENTION)
+        return lambda: shared
+    if url is not None:
+        return lambda: PostgresNonceStore.open(url, retention=RETENTION, pool_size=4)
     return lambda: SqliteNonceStore(tmp_path / "n.sqlite", retention=RETENTION)
+
+
+async def opened(opener: Callable[[], Any]) -> Any:
+    """The store `opener` gives, awaited if it is opened asynchronously (PostgreSQL)."""
+    store = opener()
+    return await store if inspect.isawaitable(store) else store
 
 
 def run_with(opener: Callable[[], Any], scenario: Callable[[Any], Awaitable[R]]) -> R:
     """Open a store, run `scenario(store)` on a fresh event loop, close the store."""
 
     async def main() -> R:
-        store = opener()
+        store = await opened(opener)
         try:
             return await scenario(store)
         finally:
             await store.aclose()
+
+    return asyncio.run(main())
+
+
+def run_with_two(opener: Callable[[], Any],
+                 scenario: Callable[[Any, Any], Awaitable[R]]) -> R:
+    """Two stores on the same data (two processes' worth: two connections, two pools),
+    `scenario(a, b)` on a fresh event loop, both closed after."""
+
+    async def main() -> R:
+        a = await opened(opener)
+        try:
+            b = await opened(opener)
+            try:
+                return await scenario(a, b)
+            finally:
+                await b.aclose()
+        finally:
+            await a.aclose()
 
     return asyncio.run(main())
 
@@ -120,8 +178,11 @@ def open_rate_limits(request: pytest.FixtureRequest) -> Callable[[], RateLimitSt
 
 @pytest.fixture(params=BACKENDS)
 def open_security_events(request: pytest.FixtureRequest,
-                         tmp_path: Path) -> Callable[[], SecurityEventLog]:
-    if request.param == "memory":
+                         tmp_path: Path) -> Callable[[], Any]:
+    name, url = _backend(request)
+    if name == "memory":
         memory = MemorySecurityEventLog()
         return lambda: memory
+    if url is not None:
+        return lambda: PostgresSecurityEventLog.open(url, pool_size=2)
     return lambda: SqliteSecurityEventLog(tmp_path / "security-events.sqlite")

@@ -9,7 +9,7 @@ from datetime import timedelta
 from adapter.model import PaymentStatus
 from adapter.ports.idempotency import KeyState, Outcome
 from adapter.ports.storage import PaymentStorage
-from tests.contract.conftest import T0, run_with
+from tests.contract.conftest import T0, run_with, run_with_two
 from tests.contract.values import key_for, payment
 
 Opener = Callable[[], PaymentStorage]
@@ -128,3 +128,24 @@ def test_keys_survive_closing_the_store(open_storage: Opener) -> None:
 
     run_with(open_storage, write)
     assert run_with(open_storage, read) == record
+
+
+def test_two_stores_racing_for_expired_locks_take_each_once(open_storage: Opener) -> None:
+    """Rule 2 across connections (two processes' stores on one database): for each of 10
+    expired keys, both stores relock at once, three times each; exactly one relock wins."""
+    async def scenario(a: PaymentStorage, b: PaymentStorage) -> list[int]:
+        records = []
+        for i in range(10):
+            p = payment()
+            records.append(key_for(p, f"race-{i}"))
+            await a.journal.claim(records[-1], p)
+        now = records[0].locked_until + timedelta(seconds=1)
+        wins = []
+        for r in records:
+            results = await asyncio.gather(*(
+                store.keys.relock("partner", r.key, now=now, locked_until=now + timedelta(
+                    seconds=30)) for store in (a, b, a, b, a, b)))
+            wins.append(sum(results))
+        return wins
+
+    assert run_with_two(open_storage, scenario) == [1] * 10

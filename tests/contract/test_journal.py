@@ -12,7 +12,7 @@ from adapter.model import PaymentStatus
 from adapter.ports.idempotency import KeyState, Outcome
 from adapter.ports.journal import StaleWrite
 from adapter.ports.storage import PaymentStorage
-from tests.contract.conftest import T0, run_with
+from tests.contract.conftest import T0, run_with, run_with_two
 from tests.contract.values import key_for, payment
 
 Opener = Callable[[], PaymentStorage]
@@ -204,3 +204,48 @@ def test_the_journal_survives_closing_the_store(open_storage: Opener) -> None:
 
     history = run_with(open_storage, write)
     assert run_with(open_storage, read) == (booked, history)
+
+
+def test_two_stores_racing_to_claim_a_key_journal_one_payment(open_storage: Opener) -> None:
+    """Rule 1 across connections: for each of 10 keys, two stores on one database claim it at
+    once with different payments; both get the same winner, and only it is journalled."""
+    async def scenario(a: PaymentStorage, b: PaymentStorage) -> None:
+        for i in range(10):
+            first, second = payment(), payment()
+            got = await asyncio.gather(a.journal.claim(key_for(first, f"race-{i}"), first),
+                                       b.journal.claim(key_for(second, f"race-{i}"), second))
+            assert got[0].payment_id == got[1].payment_id
+            winner, loser = (first, second) if got[0].payment_id == first.payment_id \
+                else (second, first)
+            assert await a.journal.get(winner.payment_id) == winner
+            assert await b.journal.get(loser.payment_id) is None
+            assert await b.journal.history(loser.payment_id) == []
+
+    run_with_two(open_storage, scenario)
+
+
+def test_two_stores_racing_to_settle_a_payment_record_one_outcome(
+        open_storage: Opener) -> None:
+    """Rule 3 across connections: two stores record different outcomes from ACCEPTED at
+    once; one applies, the other is StaleWrite; one history row, one event, per payment."""
+    async def scenario(a: PaymentStorage, b: PaymentStorage) -> None:
+        for i in range(10):
+            p = payment()
+            await a.journal.claim(key_for(p, f"race-{i}"), p)
+            head = await a.outbox.last_seq()
+            results = await asyncio.gather(
+                a.journal.record(p.transition(PaymentStatus.BOOKED, LATER),
+                                 expected=PaymentStatus.ACCEPTED, outcome=Outcome()),
+                b.journal.record(p.transition(PaymentStatus.REJECTED, LATER),
+                                 expected=PaymentStatus.ACCEPTED, outcome=Outcome()),
+                return_exceptions=True)
+            assert sorted(type(r).__name__ for r in results) == ["StaleWrite",
+                                                                 "TransactionEvent"]
+            [won] = [r for r in results if not isinstance(r, StaleWrite)]
+            history = await b.journal.history(p.payment_id)
+            assert [h.status for h in history][:2] == [PaymentStatus.RECEIVED,
+                                                       PaymentStatus.ACCEPTED]
+            assert len(history) == 3 and history[2].status.value == won.type.value
+            assert await a.outbox.since(head, 10) == [won]
+
+    run_with_two(open_storage, scenario)

@@ -13,7 +13,7 @@ from adapter.model.errors import InternalError
 from adapter.ports.nonces import NonceStore
 from adapter.stores.memory import MemoryNonceStore
 from adapter.stores.sqlite import SqliteNonceStore
-from tests.contract.conftest import RETENTION, run_with
+from tests.contract.conftest import RETENTION, run_with, run_with_two
 
 Opener = Callable[[], NonceStore]
 NOW = 1_764_000_000.0
@@ -89,3 +89,19 @@ def test_two_sqlite_stores_on_one_file_share_their_nonces(tmp_path: Path) -> Non
             await b.aclose()
 
     assert asyncio.run(scenario()) == (True, False)
+
+
+def test_two_stores_on_one_database_accept_a_nonce_once(open_nonces: Opener) -> None:
+    """Rule 4 across processes: two stores on the same data (two connections), each adding
+    the same 20 nonces at once: every nonce is accepted exactly once, whichever store sees
+    it first."""
+    async def scenario(a: NonceStore, b: NonceStore) -> list[int]:
+        accepted = []
+        for i in range(20):
+            nonce = i.to_bytes(16, "big")
+            results = await asyncio.gather(*(s.add("legacy", nonce, now=NOW)
+                                             for s in (a, b, a, b)))
+            accepted.append(sum(results))
+        return accepted
+
+    assert run_with_two(open_nonces, scenario) == [1] * 20

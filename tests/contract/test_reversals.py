@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pytest
 
 from adapter.ports.reversals import Reversal, ReversalState, ReversalStore, ReversalStoreError
-from tests.contract.conftest import T0, Clock, run_with
+from tests.contract.conftest import T0, Clock, opened, run_with, run_with_two
 
 Opener = Callable[[], ReversalStore]
 
@@ -130,9 +130,23 @@ def test_a_cancelled_arm_leaves_no_row_and_a_cancelled_disarm_is_still_written(
 def test_a_closed_store_refuses_writes(open_reversals: Opener) -> None:
     """Rule 6: after aclose an arm raises ReversalStoreError (the 0200 must not leave)."""
     async def scenario() -> None:
-        r = open_reversals()
+        r = await opened(open_reversals)
         await r.aclose()
         with pytest.raises(ReversalStoreError):
             await r.arm("REFCLOSED001", original("REFCLOSED001"))
 
     asyncio.run(scenario())
+
+
+def test_two_stores_racing_to_arm_a_reference_arm_it_once(open_reversals: Opener) -> None:
+    """Rule 1 across connections: two stores on the same data arm each of 10 references at
+    once; exactly one arm returns True (only that one's 0200 may be sent)."""
+    async def scenario(a: ReversalStore, b: ReversalStore) -> list[int]:
+        wins = []
+        for i in range(10):
+            ref = f"REFRACE{i:05d}"
+            results = await asyncio.gather(*(s.arm(ref, original(ref)) for s in (a, b, a, b)))
+            wins.append(sum(results))
+        return wins
+
+    assert run_with_two(open_reversals, scenario) == [1] * 10

@@ -7,20 +7,27 @@ the production parameters are tested in test_passwords.py."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+import grpc
 import httpx
 import pytest
 
+from adapter.frontends.grpc.gen.bank.adapter.v1 import customer_admin_pb2_grpc as admin_grpc
+from adapter.infra.tls import TlsFiles, grpc_channel_credentials
 from adapter.services.customers import totp
 from adapter.services.customers.service import CustomerService, NewCustomer
 from examples.device import SoftwareDevice
 from examples.mobile_device import MobileApp
 from tests.customers.support import ORIGIN, PASSWORD, RP_ID
 from tests.rest.conftest import Bank, start_bank
+
+T = TypeVar("T")
+AdminCall = Callable[[admin_grpc.CustomerAdminServiceStub], Coroutine[Any, Any, T]]
 
 CHEAP_ARGON2 = {"customer_argon2_time_cost": 1, "customer_argon2_memory_kib": 1024,
                 "customer_argon2_parallelism": 1}
@@ -58,6 +65,19 @@ class CustomerBank:
 
     def booked(self, account_id: str) -> int:
         return self.bank.booked(account_id)
+
+    def admin(self, fn: AdminCall[T], cert: str = "internal") -> T:
+        """Run `fn` with a CustomerAdminService stub on a gRPC channel (mutual TLS) that
+        presents `cert`, on a fresh event loop."""
+        adapter = self.bank.adapter
+
+        async def go() -> T:
+            creds = grpc_channel_credentials(TlsFiles.from_dir(adapter.pki_dir, cert),
+                                             adapter.ca)
+            async with grpc.aio.secure_channel(adapter.grpc_target, creds) as channel:
+                return await fn(admin_grpc.CustomerAdminServiceStub(channel))
+
+        return asyncio.run(go())
 
 
 @pytest.fixture(scope="package")

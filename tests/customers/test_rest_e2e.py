@@ -4,6 +4,10 @@ logout, token reuse, lockout with its alert, unlock. Every transfer checks the l
 
 from __future__ import annotations
 
+from adapter.frontends.grpc.gen.bank.adapter.v1.customer_admin_pb2 import UnlockCustomerRequest
+from adapter.frontends.grpc.gen.bank.adapter.v1.customer_admin_pb2_grpc import (
+    CustomerAdminServiceStub,
+)
 from examples.mobile_device import transfer_body
 from tests.customers.conftest import CustomerBank
 from tests.customers.support import PASSWORD
@@ -71,6 +75,9 @@ def test_the_app_end_to_end(cbank: CustomerBank) -> None:
     assert [a.kind for a in alerts if a.customer_id == cid] == [
         "new_device", "login_from_new_device", "customer_locked"]
 
-    cbank.store(cbank.customers.unlock("erin", by="internal"))
+    async def unlock(stub: CustomerAdminServiceStub) -> bool:  # an internal caller, gRPC
+        answer = await stub.UnlockCustomer(UnlockCustomerRequest(username="erin"), timeout=10)
+        return bool(answer.was_locked)
+    assert cbank.admin(unlock) is True
     assert app.login("erin", PASSWORD).status_code == 200
     assert (cbank.booked(A1), cbank.booked(A2)) == booked

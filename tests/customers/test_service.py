@@ -428,3 +428,88 @@ def test_password_rehash_on_login_when_parameters_change(store: MemoryCustomerSt
         assert old.startswith("$argon2id$v=19$m=1024,t=1,p=1$")
         assert new.startswith("$argon2id$v=19$m=2048,t=2,p=1$")
     run(go())
+
+
+def test_a_password_change_ends_every_session_and_alerts(service: CustomerService,
+                                                         clock: Clock,
+                                                         store: MemoryCustomerStore) -> None:
+    """The old password and every token of the customer stop working; the new password
+    logs in; password_changed is an alert and in the audit trail."""
+    async def go() -> None:
+        who = await enrol(service, clock)
+        tokens = await login(service, clock, who)
+        await service.change_password(who.username, "a brand new password", by="cli")
+        proof = who.device.dpop("GET", ACCOUNTS_URL, access_token=tokens.access_token,
+                                iat=clock.ts)
+        with pytest.raises(InvalidToken):
+            await service.authenticate(tokens.access_token, proof,
+                                       ProofRequest("GET", ACCOUNTS_URL))
+        with pytest.raises(InvalidCredentials):
+            await login(service, clock, who)
+        await login(service, clock, who, password="a brand new password")
+        assert (await alerts(store)).count("password_changed") == 1
+        assert "password_changed" in await kinds(store, who.customer_id)
+    run(go())
+
+
+BAD_DEVICE_DATA = ["login: expired challenge", "login: replayed challenge",
+                   "login: malformed assertion", "sca: replayed challenge",
+                   "sca: expired challenge", "sca: malformed assertion", "sca: not an object"]
+
+
+@pytest.mark.parametrize("kind", BAD_DEVICE_DATA)
+def test_bad_device_data_counts_toward_lockout(service: CustomerService, clock: Clock,
+                                               kind: str, store: MemoryCustomerStore) -> None:
+    """Rule 2, the issue's "bad input" list: malformed, replayed or expired WebAuthn data or
+    challenges, even with the right password, are failed attempts: the fifth locks."""
+    async def go() -> None:
+        who = await enrol(service, clock)
+        tokens = await login(service, clock, who)
+        cid, options = await service.start_login()
+        spent = who.device.assert_(options)
+        await service.finish_login(who.username, PASSWORD, cid, spent,
+                                   who.device.dpop("POST", LOGIN_URL, iat=clock.ts),
+                                   ProofRequest("POST", LOGIN_URL))
+        principal = await service.authenticate(tokens.access_token, who.device.dpop(
+            "GET", ACCOUNTS_URL, access_token=tokens.access_token, iat=clock.ts),
+            ProofRequest("GET", ACCOUNTS_URL))
+        big = summary("500.00")
+        sca_id, sca_options = await service.sca_challenge(principal, big)
+        used = {"challengeId": sca_id, "assertion": who.device.assert_(sca_options)}
+        assert await service.authorise_payment(principal, big, used) == "sca"
+
+        async def attempt() -> None:
+            if kind.startswith("login"):
+                challenge, opts = await service.start_login()
+                assertion: Any = who.device.assert_(opts)
+                if kind == "login: expired challenge":
+                    clock.advance(minutes=3)
+                elif kind == "login: replayed challenge":
+                    challenge, assertion = cid, spent
+                else:
+                    assertion = {"id": "not base64url!"}
+                await service.finish_login(who.username, PASSWORD, challenge, assertion,
+                                           who.device.dpop("POST", LOGIN_URL, iat=clock.ts),
+                                           ProofRequest("POST", LOGIN_URL))
+            else:
+                sca: Any = used
+                if kind == "sca: expired challenge":
+                    challenge, opts = await service.sca_challenge(principal, big)
+                    clock.advance(minutes=3)
+                    sca = {"challengeId": challenge, "assertion": who.device.assert_(opts)}
+                elif kind == "sca: malformed assertion":
+                    sca = {"challengeId": sca_id, "assertion": ["x"]}
+                elif kind == "sca: not an object":
+                    sca = "a string"
+                await service.authorise_payment(principal, big, sca)
+
+        for n in range(5):
+            with pytest.raises((ChallengeRefused, ValidationError, CustomerLocked)) as refused:
+                await attempt()
+            assert isinstance(refused.value, CustomerLocked) == (n == 4), refused.value
+        with pytest.raises(CustomerLocked):
+            await login(service, clock, who)
+        trail = [e.detail.get("factor") for e in await store.audit_trail(who.customer_id)
+                 if e.kind == "authentication_failed"]
+        assert len(trail) == 5
+    run(go())

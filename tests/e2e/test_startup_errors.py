@@ -132,7 +132,7 @@ def test_a_clients_file_with_a_wrong_operation(tmp_path: Path) -> None:
     assert code == 1
     assert err == (f"bank-adapter up: the clients file {state / 'clients.json'} is not valid: "
                    "clients[1].operations[0]: Input should be 'read', 'transfer', "
-                   "'bill_payment', 'watch', 'relay_customers' or 'metrics'\n")
+                   "'bill_payment', 'watch', 'relay_customers', 'metrics' or 'customer_admin'\n")
 
 
 def test_core_sim_without_its_pki_creates_nothing(tmp_path: Path) -> None:

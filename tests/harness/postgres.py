@@ -46,3 +46,17 @@ def fresh_schema() -> Iterator[tuple[str, str]]:
     finally:
         with psycopg.connect(url, autocommit=True) as con:
             con.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
+
+
+def schema_url(url: str, schema: str) -> str:
+    """`url` with every session's search_path set to `schema` (libpq `options`), so the
+    adapter, given only a URL, works inside the test's own schema."""
+    joiner = "&" if "?" in url else "?"
+    return f"{url}{joiner}options=-csearch_path%3D{schema}"
+
+
+@contextmanager
+def fresh_database_url() -> Iterator[str]:
+    """A URL whose sessions work in an empty schema of their own, dropped on exit."""
+    with fresh_schema() as (url, schema):
+        yield schema_url(url, schema)

@@ -272,3 +272,13 @@ def test_banner_shows_current_balances_and_no_secret(tmp_path: Path) -> None:
     assert "  10000002  EUR  ******************2051                  -  Bob Ltd\n" in text
     for account in DEMO_ACCOUNTS:
         assert not account.iban or account.iban not in text
+
+
+def test_the_banner_names_the_store_without_its_password(tmp_path: Path) -> None:
+    """The banner's store line: the SQLite state folder, or the PostgreSQL URL with its
+    password masked."""
+    from adapter.banner import store_line
+
+    assert store_line(Settings(state_dir=tmp_path)) == f"SQLite files in {tmp_path}"
+    assert store_line(Settings(state_dir=tmp_path, database_url=(
+        "postgresql://bank:s3cret@db:5432/bank"))) == "PostgreSQL at postgresql://bank:***@db:5432/bank"

@@ -101,6 +101,18 @@ def test_log_masking(caplog: pytest.LogCaptureFixture) -> None:
     assert records == ["account ****0001 refused"]
 
 
+def test_url_passwords_are_masked_in_logged_text() -> None:
+    """A database URL's password (userinfo or libpq's password= parameter) never reaches a
+    log line; the user, host and database stay readable."""
+    from adapter.infra.logmask import mask_text
+
+    assert mask_text("PostgreSQL at postgresql://bank:s3cr3t@db:5432/bank failed") == (
+        "PostgreSQL at postgresql://bank:***@db:5432/bank failed")
+    assert mask_text("postgres://db/bank?sslmode=require&password=hunter2&x=1") == (
+        "postgres://db/bank?sslmode=require&password=***&x=1")
+    assert mask_text("postgresql://bank@db/bank") == "postgresql://bank@db/bank"
+
+
 def test_grpc_peer_addresses_are_read_from_grpcs_peer_uri() -> None:
     """The address part of grpc's peer string, brackets encoded or not; "-" when absent."""
     from adapter.security.identity import grpc_peer_address

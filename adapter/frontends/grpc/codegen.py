@@ -18,7 +18,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[3]
 PROTOS = REPO / "protos"
 VIRTUAL = "adapter/frontends/grpc/gen"
-PROTO_FILES = ("bank/adapter/v1/banking.proto",)
+PROTO_FILES = ("bank/adapter/v1/banking.proto", "bank/adapter/v1/customer_admin.proto")
 # Every directory on the way down to the generated modules must be a regular package.
 PACKAGE_DIRS = ("", "bank", "bank/adapter", "bank/adapter/v1")
 INIT_TEXT = '"""Generated from protos/ by adapter.frontends.grpc.codegen; do not edit."""\n'

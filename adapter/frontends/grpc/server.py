@@ -1,6 +1,7 @@
 """The gRPC listener: a `grpc.aio` server on the adapter's event loop, mutual TLS only.
 
-It serves `bank.adapter.v1.BankingService`, the standard health service (`grpc.health.v1`)
+It serves `bank.adapter.v1.BankingService`, `bank.adapter.v1.CustomerAdminService` (when the
+customer service is given), the standard health service (`grpc.health.v1`)
 and server reflection. Health follows readiness: a background task asks
 `services.health.ready()` every `health_interval` seconds and reports SERVING only while the
 core answers, both for the whole server ("") and for BankingService.
@@ -27,12 +28,13 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from adapter.config import Settings
-from adapter.frontends.grpc import wire
+from adapter.frontends.grpc import customer_admin, wire
 from adapter.frontends.grpc.gen.bank.adapter.v1 import banking_pb2 as pb
 from adapter.frontends.grpc.servicer import BankingServicer
 from adapter.infra import tls
 from adapter.infra.revocation import CrlSource, RevocationList
 from adapter.services.banking import BankingServices
+from adapter.services.customers.service import CustomerService
 
 log = logging.getLogger("adapter.grpc")
 
@@ -65,7 +67,8 @@ def _address(host: str, port: int) -> str:
 
 class GrpcServer:
     def __init__(self, services: BankingServices, settings: Settings, *,
-                 health_interval: float = HEALTH_INTERVAL) -> None:
+                 health_interval: float = HEALTH_INTERVAL,
+                 customers: CustomerService | None = None) -> None:
         self._services = services
         self._settings = settings
         self._health_interval = health_interval
@@ -75,6 +78,9 @@ class GrpcServer:
         self.credentials = tls.ReloadableGrpcCredentials(files)
         self.revocation = RevocationList([CrlSource(files.ca, files.crl)])
         self.servicer = BankingServicer(services, revoked=self.revocation.revoked)
+        # The same edge (and so the same revocation check) for the customer administration.
+        self.admin = (None if customers is None else customer_admin.CustomerAdminServicer(
+            services, customers, self.servicer.edge))
         self.health = health.aio.HealthServicer()
         self._server = grpc.aio.server(options=OPTIONS)
         self._health_task: asyncio.Task[None] | None = None
@@ -84,9 +90,12 @@ class GrpcServer:
     async def start(self) -> None:
         server = self._server
         wire.register(self.servicer, server)
+        names = [SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME]
+        if self.admin is not None:
+            wire.register(self.admin, server, customer_admin.SERVICE, customer_admin.pb)
+            names.append(customer_admin.SERVICE.full_name)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
-        reflection.enable_server_reflection(
-            (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
+        reflection.enable_server_reflection(names, server)
         # Known before the first call: a caller never sees SERVING for a dead core.
         await self._set_health(await self._services.health.ready())
         address = _address(self._settings.host, self._settings.grpc_port)
@@ -129,8 +138,10 @@ class GrpcServer:
 
 
 async def start_grpc_server(services: BankingServices, settings: Settings, *,
-                            health_interval: float = HEALTH_INTERVAL) -> GrpcServer:
+                            health_interval: float = HEALTH_INTERVAL,
+                            customers: CustomerService | None = None) -> GrpcServer:
     """Start the gRPC listener on the running loop; the caller keeps it and calls `stop()`."""
-    server = GrpcServer(services, settings, health_interval=health_interval)
+    server = GrpcServer(services, settings, health_interval=health_interval,
+                        customers=customers)
     await server.start()
     return server

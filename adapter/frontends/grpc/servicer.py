@@ -64,7 +64,10 @@ FIELD_NAMES = {HISTORY_CURSOR: "page_token"}
 KINDS = {"GetAccount": Operation.READ, "ListAccounts": Operation.READ,
          "GetBalance": Operation.READ, "ListTransactions": Operation.READ,
          "GetPayment": Operation.READ, "TransferFunds": Operation.TRANSFER,
-         "PayBill": Operation.BILL_PAYMENT, "WatchTransactions": Operation.WATCH}
+         "PayBill": Operation.BILL_PAYMENT, "WatchTransactions": Operation.WATCH,
+         # CustomerAdminService (frontends/grpc/customer_admin.py) shares this edge.
+         "UnlockCustomer": Operation.CUSTOMER_ADMIN, "ListDevices": Operation.CUSTOMER_ADMIN,
+         "RevokeDevice": Operation.CUSTOMER_ADMIN, "ResetOtp": Operation.CUSTOMER_ADMIN}
 
 
 def _strings(message: Any, prefix: str = "") -> Iterator[tuple[str, str]]:
@@ -117,6 +120,38 @@ async def _refuse_malformed(call: Call) -> None:
         raise request.error()
 
 
+def grpc_call(edge: Edge, operation: str, request: Any,
+              context: grpc.aio.ServicerContext) -> Call:
+    """What this edge reads of an RPC for the pipeline (see the module docstring); every
+    servicer of the listener (BankingService, CustomerAdminService) enters through it."""
+    metadata: dict[str, str] = {}
+    for key, value in context.invocation_metadata() or ():
+        if isinstance(value, str):  # "-bin" values are bytes and carry no text
+            metadata[key] = value
+    remaining = context.time_remaining()
+    deadline = None if remaining is None else time.monotonic() + remaining
+
+    def texts() -> Iterator[tuple[str, str]]:
+        yield from _strings(request)
+        yield from metadata.items()
+
+    return Call(
+        edge, operation,
+        Credentials(cn_from_grpc_auth_context(context.auth_context()),
+                    metadata.get("authorization")),
+        correlation_header=metadata.get("x-request-id"), deadline=deadline,
+        texts=texts, raw=Rpc(request, context), peer=grpc_peer_address(context.peer()))
+
+
+def grpc_edge(revoked: Callable[[bytes], bool] | None = None) -> Edge:
+    """The gRPC edge's table, shared by every servicer of the listener: its rendering, its
+    own checks (a revoked certificate when a CRL is given, malformed request bytes) and the
+    canonical operation of each RPC."""
+    checks = (_refuse_malformed,) if revoked is None else (
+        revocation_check(revoked), _refuse_malformed)
+    return Edge("grpc", _render, FIELD_NAMES, checks=checks, kinds=KINDS)
+
+
 def _unary(fn: Handler[Req, Resp]) -> Callable[..., Awaitable[Resp]]:
     @functools.wraps(fn)
     async def handler(self: BankingServicer, request: Req,
@@ -135,28 +170,10 @@ class BankingServicer(pb_grpc.BankingServiceServicer):
         self._services = services
         self._watchers: set[asyncio.Task[Any]] = set()
         self.closing = False
-        checks = (_refuse_malformed,) if revoked is None else (
-            revocation_check(revoked), _refuse_malformed)
-        self.edge = Edge("grpc", _render, FIELD_NAMES, checks=checks, kinds=KINDS)
+        self.edge = grpc_edge(revoked)
 
     def _call(self, operation: str, request: Any, context: grpc.aio.ServicerContext) -> Call:
-        metadata: dict[str, str] = {}
-        for key, value in context.invocation_metadata() or ():
-            if isinstance(value, str):  # "-bin" values are bytes and carry no text
-                metadata[key] = value
-        remaining = context.time_remaining()
-        deadline = None if remaining is None else time.monotonic() + remaining
-
-        def texts() -> Iterator[tuple[str, str]]:
-            yield from _strings(request)
-            yield from metadata.items()
-
-        return Call(
-            self.edge, operation,
-            Credentials(cn_from_grpc_auth_context(context.auth_context()),
-                        metadata.get("authorization")),
-            correlation_header=metadata.get("x-request-id"), deadline=deadline,
-            texts=texts, raw=Rpc(request, context), peer=grpc_peer_address(context.peer()))
+        return grpc_call(self.edge, operation, request, context)
 
     # -- accounts --------------------------------------------------------------------------
 

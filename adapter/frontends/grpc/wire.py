@@ -1,4 +1,5 @@
-"""Registering BankingService with deserializers that turn bad bytes into a clear answer.
+"""Registering a service (BankingService, CustomerAdminService) with deserializers that
+turn bad bytes into a clear answer.
 
 grpc's generated registration parses a request with `FromString`; when the bytes are not a
 valid message of that type, grpc answers UNKNOWN with the parser's exception text, which is
@@ -12,9 +13,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any
 
 import grpc
+from google.protobuf.descriptor import ServiceDescriptor
 from google.protobuf.message import DecodeError, Message
 
 from adapter.frontends.grpc.gen.bank.adapter.v1 import banking_pb2 as pb
@@ -46,12 +49,14 @@ def _lenient(message_type: type[Message]) -> Callable[[bytes], Any]:
     return deserialize
 
 
-def register(servicer: Any, server: grpc.aio.Server) -> None:
-    """What the generated `add_BankingServiceServicer_to_server` does, with `_lenient`."""
+def register(servicer: Any, server: grpc.aio.Server, service: ServiceDescriptor = SERVICE,
+             messages: ModuleType = pb) -> None:
+    """What a generated `add_<Service>Servicer_to_server` does, with `_lenient`; `messages`
+    is the generated module holding the service's request and response types."""
     handlers = {}
-    for method in SERVICE.methods:
-        request_type = getattr(pb, method.input_type.name)
-        response_type = getattr(pb, method.output_type.name)
+    for method in service.methods:
+        request_type = getattr(messages, method.input_type.name)
+        response_type = getattr(messages, method.output_type.name)
         factory = (grpc.unary_stream_rpc_method_handler if method.server_streaming
                    else grpc.unary_unary_rpc_method_handler)
         handlers[method.name] = factory(
@@ -60,5 +65,5 @@ def register(servicer: Any, server: grpc.aio.Server) -> None:
             response_serializer=response_type.SerializeToString,
         )
     server.add_generic_rpc_handlers(
-        (grpc.method_handlers_generic_handler(SERVICE.full_name, handlers),))
-    server.add_registered_method_handlers(SERVICE.full_name, handlers)
+        (grpc.method_handlers_generic_handler(service.full_name, handlers),))
+    server.add_registered_method_handlers(service.full_name, handlers)

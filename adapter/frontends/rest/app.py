@@ -99,7 +99,7 @@ def _header_name(name: str) -> str:
     return HEADER_NAMES.get(name) or "-".join(part.capitalize() for part in name.split("-"))
 
 
-def _texts(request: Request) -> Callable[[], Iterable[tuple[str, str]]]:
+def request_texts(request: Request) -> Callable[[], Iterable[tuple[str, str]]]:
     def texts() -> Iterable[tuple[str, str]]:
         for name, value in request.query_params.multi_items():
             yield "query", name
@@ -110,7 +110,7 @@ def _texts(request: Request) -> Callable[[], Iterable[tuple[str, str]]]:
     return texts
 
 
-def _header_texts(request: Request) -> Callable[[], Iterable[tuple[str, str]]]:
+def header_texts(request: Request) -> Callable[[], Iterable[tuple[str, str]]]:
     def texts() -> Iterable[tuple[str, str]]:
         for name, value in request.headers.items():
             yield _header_name(name), value
@@ -155,7 +155,7 @@ class RestApi:
                 Credentials(cn_from_asgi_scope(request.scope), headers.get("authorization"),
                             {"method": request.method}),
                 correlation_header=headers.get("x-request-id"),
-                texts=_texts(request), header_texts=_header_texts(request), raw=request,
+                texts=request_texts(request), header_texts=header_texts(request), raw=request,
                 peer=peer_of(request.scope),
             )
             try:

@@ -1,17 +1,22 @@
 """The REST API of the bank's mobile app: /v1/customer/...
 
-Who calls: the bank's mobile back-end, over mutual TLS with its own client certificate (role
-`mobile` in the clients file). It relays the app's requests; every customer proof (password,
-TOTP, WebAuthn assertion, DPoP proof) is the app's own and is verified here, so the relay
-alone cannot act for a customer (README, "Authentication API", threat model).
+Who calls: the bank's mobile back-end, over mutual TLS with its own client certificate (the
+`relay_customers` operation in the clients file). It relays the app's requests; every
+customer proof (password, TOTP, WebAuthn assertion, DPoP proof) is the app's own and is
+verified by the adapter, so the relay alone cannot act for a customer (README,
+"Authentication API", threat model).
 
-The envelope (`CustomerApi._endpoint`), for every route:
-- the relay's certificate: none -> 401, unknown -> 403, not a `mobile` caller -> 403;
+Every route runs through the one call pipeline (services/pipeline.py) with this API's edge
+(`CustomerApi.edge`), so correlation id, the control-character check, the deadline, any
+later step (rate limits) and the one error path apply here as on every other route. The
+principal is found by the customer resolver (services/customers/resolver.py):
+- the relay's certificate: unknown -> 403, not a relay -> 403;
 - for routes behind a token: `Authorization: DPoP <token>` plus a `DPoP` proof (RFC 9449
-  section 7.1) by the device key the token is bound to, or 401 with a `WWW-Authenticate: DPoP`
-  challenge naming the error (`invalid_token`, `invalid_dpop_proof`,
-  `insufficient_user_authentication` of RFC 9470 for a payment that needs its own SCA);
-- every canonical error as problem+json (problems.py); nothing else leaks.
+  section 7.1) by the device key the token is bound to, else 401;
+- the edge's rendering adds to problem+json (problems.py) a `WWW-Authenticate: DPoP`
+  challenge naming the error on every 401 (`invalid_token`, `invalid_dpop_proof`,
+  `insufficient_user_authentication` of RFC 9470 for a payment that needs its own SCA),
+  503 with Retry-After when password checks are saturated, and `Cache-Control: no-store`.
 
 Account and payment routes call the existing AccountService and PaymentService with the
 customer as the principal (services/customers/principal.py): a customer sees and moves only
@@ -21,7 +26,6 @@ its own accounts, by the same checks every other caller passes.
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -32,35 +36,47 @@ from starlette.routing import Route
 from adapter.config import Settings
 from adapter.frontends import validation
 from adapter.frontends.rest import wire
+from adapter.frontends.rest.app import FIELD_NAMES, header_texts, request_texts
 from adapter.frontends.rest.body import read_json
-from adapter.frontends.rest.problems import problem_response, status_for
-from adapter.infra.logmask import mask_text
+from adapter.frontends.rest.problems import problem_response
 from adapter.model import AccountRef, BillPaymentRequest, PaymentStatus, TransferRequest
 from adapter.model.commands import BillPaymentCommand, TransferCommand
 from adapter.model.errors import (
     AdapterError,
     FieldViolation,
-    Forbidden,
-    InternalError,
     Unauthenticated,
     ValidationError,
 )
 from adapter.model.identifiers import IdempotencyKey
-from adapter.security.identity import cn_from_asgi_scope
+from adapter.security.identity import cn_from_asgi_scope, peer_of
 from adapter.services.banking import BankingServices
-from adapter.services.clients import Operation
+from adapter.services.clients import Caller, Operation
 from adapter.services.context import RequestContext
+from adapter.services.customers import resolver as attr
 from adapter.services.customers.dpop import InvalidDpopProof, ProofRequest
-from adapter.services.customers.errors import InvalidToken, ScaRequired
+from adapter.services.customers.errors import InvalidToken, RelayRequired, ScaRequired
 from adapter.services.customers.passwords import PasswordCheckBusy
 from adapter.services.customers.principal import CustomerPrincipal
 from adapter.services.customers.sca import PaymentSummary
 from adapter.services.customers.service import CustomerService, Tokens
-
-log = logging.getLogger("adapter.rest.customer")
+from adapter.services.pipeline import Call, Edge
+from adapter.services.principal import Credentials, Principal
 
 PREFIX = "/v1/customer"
 JSON = "application/json"
+# Route -> the canonical operation it performs, as on the partner API: a customer's reads
+# and payments spend the customer's own budget for them (rate limits are per principal and
+# operation). The other routes are their own operation; the open ones (enrolment, login,
+# refresh) act for the relay, so their budget is the relay's, and a customer's own bound
+# on guessing is the lockout.
+KINDS = {
+    f"GET {PREFIX}/accounts": Operation.READ,
+    f"GET {PREFIX}/accounts/{{account_id}}/balances": Operation.READ,
+    f"GET {PREFIX}/accounts/{{account_id}}/transactions": Operation.READ,
+    f"GET {PREFIX}/payments/{{payment_id}}": Operation.READ,
+    f"POST {PREFIX}/transfers": Operation.TRANSFER,
+    f"POST {PREFIX}/bill-payments": Operation.BILL_PAYMENT,
+}
 
 Handler = Callable[[Request, RequestContext], Awaitable[Response]]
 
@@ -78,6 +94,44 @@ def _challenge_header(exc: AdapterError) -> str:
     if len(parts) > 1:
         parts.append(f'error_description="{description}"')
     return ", ".join(parts)
+
+
+async def _render(error: AdapterError, call: Call) -> Response:
+    """The customer API's problem+json: no-store, and the challenge a 401 owes (RFC 6750
+    section 3, RFC 9449 section 7.1); 503 with Retry-After when password checks are full."""
+    headers = {"cache-control": "no-store"}
+    if isinstance(error, PasswordCheckBusy):
+        response = problem_response(error, call.correlation_id, {"retry-after": "1", **headers})
+        response.status_code = 503
+        return response
+    if isinstance(error, Unauthenticated):
+        headers["www-authenticate"] = _challenge_header(error)
+    return problem_response(error, call.correlation_id, headers)
+
+
+def _one_proof(request: Request) -> str | None:
+    """The DPoP header of a token request (login, refresh): RFC 9449 section 4.3 item 1,
+    exactly one field (a resource request's is checked by the resolver)."""
+    proofs = request.headers.getlist("dpop")
+    if len(proofs) > 1:
+        raise InvalidDpopProof("exactly one DPoP header is allowed")
+    return proofs[0] if proofs else None
+
+
+def _admitted(ctx: RequestContext, *, token: bool) -> RequestContext:
+    """The context a handler may act on: the customer behind a token route, the relay on an
+    open one. The resolver guarantees both; this holds even if it were not registered (the
+    certificate resolver alone must never open a customer route)."""
+    caller: Principal = ctx.caller
+    if isinstance(caller, CustomerPrincipal):
+        if token:
+            return ctx
+        raise RelayRequired()
+    if not isinstance(caller, Caller) or Operation.RELAY_CUSTOMERS not in caller.operations:
+        raise RelayRequired()
+    if token:
+        raise InvalidToken("a DPoP-bound access token is required")
+    return ctx
 
 
 def _json(body: Any, cid: str, status: int = 200, headers: dict[str, str] | None = None,
@@ -134,8 +188,10 @@ class CustomerApi:
         self._services = services
         self._max_body = min(settings.max_body_bytes, 64 * 1024)
         self._public_base = settings.customer_public_base_url
+        self.edge = Edge("rest-customer", _render, FIELD_NAMES,
+                         passthrough=(ClientDisconnect,), kinds=KINDS)
 
-    # -- the envelope ----------------------------------------------------------------------
+    # -- the customer API's edge of the call pipeline ------------------------------------
 
     def _proof_request(self, request: Request) -> ProofRequest:
         # RFC 9449 section 4.3 item 9: htu is the URI without query and fragment. Behind the
@@ -143,61 +199,38 @@ class CustomerApi:
         base = self._public_base or f"{request.url.scheme}://{request.url.netloc}"
         return ProofRequest(request.method, base.rstrip("/") + request.url.path)
 
-    def _endpoint(self, handler: Handler, *, token: bool) -> Callable[[Request],
-                                                                      Awaitable[Response]]:
-        from adapter.frontends.rest.app import correlation_id
-
-        clients = self._services.clients
+    def _endpoint(self, template: str, handler: Handler, *, token: bool,
+                  ) -> Callable[[Request], Awaitable[Response]]:
+        pipeline = self._services.pipeline
+        edge = self.edge
 
         async def endpoint(request: Request) -> Response:
-            cid = correlation_id(request.headers.get("x-request-id"))
+            headers = request.headers
+            attributes = {attr.API: attr.CUSTOMER, attr.METHOD: request.method,
+                          attr.HTU: self._proof_request(request).uri}
+            if token:
+                attributes[attr.TOKEN] = attr.REQUIRED
+            proofs = headers.getlist("dpop")
+            if proofs:
+                attributes[attr.DPOP] = ", ".join(proofs)  # RFC 9110 section 5.3
+            call = Call(
+                edge, template,
+                Credentials(cn_from_asgi_scope(request.scope), headers.get("authorization"),
+                            attributes),
+                correlation_header=headers.get("x-request-id"),
+                texts=request_texts(request), header_texts=header_texts(request),
+                raw=request, peer=peer_of(request.scope))
+
+            async def run(ctx: RequestContext) -> Response:
+                return await handler(request, _admitted(ctx, token=token))
+
             try:
-                relay = clients.authenticate(cn_from_asgi_scope(request.scope))
-                if Operation.RELAY_CUSTOMERS not in relay.operations:
-                    raise Forbidden("customer routes are served only to the bank's mobile "
-                                    "back-end")
-                if token:
-                    principal = await self._principal(request)
-                    return await handler(request, RequestContext(principal, cid))
-                return await handler(request, RequestContext(relay, cid))
-            except AdapterError as exc:
-                return self._problem(exc, cid, request)
+                return await pipeline.run(call, run)
             except ClientDisconnect:
-                return Response(status_code=499, headers={"x-request-id": cid})
-            except Exception:
-                log.exception("unexpected error on %s %s [%s]", request.method,
-                              mask_text(request.url.path), cid)
-                return problem_response(InternalError(correlation_id=cid), cid)
+                # Nobody is left to answer; the status only shows in tests and traces.
+                return Response(status_code=499, headers={"x-request-id": call.correlation_id})
 
         return endpoint
-
-    async def _principal(self, request: Request) -> CustomerPrincipal:
-        auth = request.headers.get("authorization", "")
-        scheme, _, token = auth.partition(" ")
-        if scheme.lower() != "dpop" or not token:
-            # RFC 9449 section 7.1: a DPoP-bound token travels as `Authorization: DPoP ...`;
-            # a Bearer one would be usable without the device.
-            raise InvalidToken("send the access token as 'Authorization: DPoP <token>' with "
-                               "a DPoP proof")
-        proofs = request.headers.getlist("dpop")
-        if len(proofs) > 1:
-            raise InvalidDpopProof("exactly one DPoP header is allowed")
-        return await self._customers.authenticate(
-            token.strip(), proofs[0] if proofs else None, self._proof_request(request))
-
-    @staticmethod
-    def _problem(exc: AdapterError, cid: str, request: Request) -> Response:
-        headers: dict[str, str] = {"cache-control": "no-store"}
-        if isinstance(exc, PasswordCheckBusy):
-            response = problem_response(exc, cid, {"retry-after": "1", **headers})
-            response.status_code = 503
-            return response
-        if isinstance(exc, Unauthenticated):
-            headers["www-authenticate"] = _challenge_header(exc)
-        status = status_for(exc)
-        log.debug("%s %s refused: %s (%d) [%s]", request.method, mask_text(request.url.path),
-                  exc.code, status, cid)
-        return problem_response(exc, cid, headers)
 
     async def _body(self, request: Request) -> dict[str, Any]:
         return _object(await read_json(request, self._max_body))
@@ -225,13 +258,13 @@ class CustomerApi:
         body = await self._body(request)
         tokens = await self._customers.finish_login(
             body.get("username"), body.get("password"), body.get("challengeId"),
-            body.get("assertion"), request.headers.get("dpop"), self._proof_request(request))
+            body.get("assertion"), _one_proof(request), self._proof_request(request))
         return _json(_tokens(tokens), ctx.correlation_id)
 
     async def token(self, request: Request, ctx: RequestContext) -> Response:
         body = await self._body(request)
         tokens = await self._customers.refresh(
-            body.get("refresh_token"), request.headers.get("dpop"),
+            body.get("refresh_token"), _one_proof(request),
             self._proof_request(request))
         return _json(_tokens(tokens), ctx.correlation_id)
 
@@ -344,29 +377,25 @@ class CustomerApi:
         return _model(wire.payment_out(payment), ctx.correlation_id)
 
     def routes(self) -> list[Route]:
-        def open_(h: Handler) -> Callable[[Request], Awaitable[Response]]:
-            return self._endpoint(h, token=False)
+        def route(method: str, path: str, handler: Handler, *, token: bool = True) -> Route:
+            template = f"{method} {PREFIX}{path}"
+            return Route(PREFIX + path, self._endpoint(template, handler, token=token),
+                         methods=[method])
 
-        def auth(h: Handler) -> Callable[[Request], Awaitable[Response]]:
-            return self._endpoint(h, token=True)
-
-        p = PREFIX
         return [
-            Route(f"{p}/enrolment/start", open_(self.enrolment_start), methods=["POST"]),
-            Route(f"{p}/enrolment/finish", open_(self.enrolment_finish), methods=["POST"]),
-            Route(f"{p}/login/start", open_(self.login_start), methods=["POST"]),
-            Route(f"{p}/login", open_(self.login), methods=["POST"]),
-            Route(f"{p}/token", open_(self.token), methods=["POST"]),
-            Route(f"{p}/logout", auth(self.logout), methods=["POST"]),
-            Route(f"{p}/devices", auth(self.list_devices), methods=["GET"]),
-            Route(f"{p}/devices/{{device_id}}", auth(self.remove_device), methods=["DELETE"]),
-            Route(f"{p}/accounts", auth(self.list_accounts), methods=["GET"]),
-            Route(f"{p}/accounts/{{account_id}}/balances", auth(self.get_balances),
-                  methods=["GET"]),
-            Route(f"{p}/accounts/{{account_id}}/transactions", auth(self.list_transactions),
-                  methods=["GET"]),
-            Route(f"{p}/sca/challenges", auth(self.sca_challenge), methods=["POST"]),
-            Route(f"{p}/transfers", auth(self.transfer), methods=["POST"]),
-            Route(f"{p}/bill-payments", auth(self.bill_payment), methods=["POST"]),
-            Route(f"{p}/payments/{{payment_id}}", auth(self.get_payment), methods=["GET"]),
+            route("POST", "/enrolment/start", self.enrolment_start, token=False),
+            route("POST", "/enrolment/finish", self.enrolment_finish, token=False),
+            route("POST", "/login/start", self.login_start, token=False),
+            route("POST", "/login", self.login, token=False),
+            route("POST", "/token", self.token, token=False),
+            route("POST", "/logout", self.logout),
+            route("GET", "/devices", self.list_devices),
+            route("DELETE", "/devices/{device_id}", self.remove_device),
+            route("GET", "/accounts", self.list_accounts),
+            route("GET", "/accounts/{account_id}/balances", self.get_balances),
+            route("GET", "/accounts/{account_id}/transactions", self.list_transactions),
+            route("POST", "/sca/challenges", self.sca_challenge),
+            route("POST", "/transfers", self.transfer),
+            route("POST", "/bill-payments", self.bill_payment),
+            route("GET", "/payments/{payment_id}", self.get_payment),
         ]

@@ -6,8 +6,9 @@ Invariants:
   user verification (possession + inherence) plus password (knowledge); or, to enrol a new
   device, password plus TOTP (knowledge + possession of the enrolled secret).
 - Rule 2: every failed authentication attempt (password, TOTP, device signature, DPoP proof
-  at login, SCA signature) counts toward lockout, whatever factor failed; a refusal changes
-  nothing else.
+  at login, SCA signature, and malformed, replayed or expired device data or challenges of a
+  login, an enrolment or an SCA) counts toward lockout, whatever factor failed; a refusal
+  changes nothing else.
 - Rule 3: tokens are opaque, random (256 bits) and stored only as SHA-256 digests; an access
   token is valid only with a DPoP proof by the device key its session is bound to, for
   `access_ttl`, while the session has seen activity within `idle_limit` (RTS art. 4(3)(d)).
@@ -147,18 +148,32 @@ class CustomerService:
                           {"accounts": sorted(accounts)})
         return NewCustomer(record, secret, totp.provisioning_uri(secret, username))
 
-    async def customer(self, username: str) -> CustomerRecord:
-        record = await self.store.find_customer(username)
+    async def customer(self, username: Any) -> CustomerRecord:
+        """The customer of this username (checked for shape first), or NOT_FOUND."""
+        name = _text(username, "username", USERNAME_MAX)
+        record = await self.store.find_customer(name.lower())
         if record is None:
-            raise NotFound(f"no customer {username!r}")
+            raise NotFound(f"no customer {name!r}")
         return record
 
-    async def unlock(self, username: str, by: str) -> None:
+    async def unlock(self, username: Any, by: str) -> bool:
+        """Lift any lock and reset the failure count (audited); whether a lock was in force."""
         record = await self.customer(username)
+        state = await self.store.get_lock(record.username)
+        was_locked = state.permanent or (state.locked_until is not None
+                                         and self.now() < state.locked_until)
         await self.store.save_lock(record.username, LockState())
-        await self._event(record.customer_id, "customer_unlocked", {"by": by})
+        await self._event(record.customer_id, "customer_unlocked",
+                          {"by": by, "was_locked": was_locked})
+        return was_locked
 
-    async def reset_otp(self, username: str, by: str) -> tuple[str, str]:
+    async def devices_of(self, username: Any) -> list[DeviceRecord]:
+        """Every device the customer registered, revoked ones included, oldest first."""
+        record = await self.customer(username)
+        return sorted(await self.store.list_devices(record.customer_id),
+                      key=lambda d: (d.created_at, d.credential_id))
+
+    async def reset_otp(self, username: Any, by: str) -> tuple[str, str]:
         record = await self.customer(username)
         secret = totp.new_secret()
         await self.store.set_totp(record.customer_id, totp.seal_secret(secret, self._key))
@@ -174,15 +189,22 @@ class CustomerService:
         await self._event(record.customer_id, AlertKind.PASSWORD_CHANGED, {"by": by},
                           alert=True)
 
-    async def revoke_device(self, customer_id: str, credential_id: str, by: str) -> None:
+    async def revoke_device(self, customer_id: str, credential_id: Any, by: str) -> bool:
+        """Revoke the customer's device and end its sessions (an alert); False if it was
+        revoked already. Another customer's device is NOT_FOUND, as an unknown one."""
+        if not isinstance(credential_id, str) or not 1 <= len(credential_id) <= 1366:
+            raise ValidationError("the device id must be 1 to 1366 characters", violations=(
+                FieldViolation("device_id", "1 to 1366 characters"),))
         device = await self.store.get_device(credential_id)
         if device is None or device.customer_id != customer_id:
             raise NotFound("no such device for this customer")
         now = self.now()
-        if await self.store.revoke_device(credential_id, now):
-            await self.store.revoke_sessions_of(customer_id, now, credential_id)
-            await self._event(customer_id, AlertKind.DEVICE_REMOVED,
-                              {"device": device.name, "by": by}, alert=True)
+        if not await self.store.revoke_device(credential_id, now):
+            return False
+        await self.store.revoke_sessions_of(customer_id, now, credential_id)
+        await self._event(customer_id, AlertKind.DEVICE_REMOVED,
+                          {"device": device.name, "by": by}, alert=True)
+        return True
 
     # -- failures and lockout (Rule 2) -----------------------------------------------------
 
@@ -251,10 +273,10 @@ class CustomerService:
         customer = await self.store.get_customer(challenge.customer_id)
         assert customer is not None
         state = await self._check_lock(customer.username)
-        credential_id_of(credential)
         try:
+            credential_id_of(credential)
             key = self.devices.verify_registration(credential, challenge.challenge)
-        except DeviceRefused as exc:
+        except (ValidationError, DeviceRefused) as exc:
             raise _worse(await self._failed(customer.username, state, customer.customer_id,
                                             "device registration"), exc) from None
         if await self.store.get_device(key.credential_id) is not None:
@@ -276,15 +298,26 @@ class CustomerService:
 
     async def finish_login(self, username: Any, password: Any, challenge_id: Any,
                            assertion: Any, proof: str | None, request: ProofRequest) -> Tokens:
-        credential_id = credential_id_of(assertion)
+        try:
+            credential_id = credential_id_of(assertion)
+        except ValidationError as exc:
+            # Rule 2: malformed device data is a failed attempt too; no hash is spent on it,
+            # for a known or an unknown username alike.
+            name = _text(username, "username", USERNAME_MAX).lower()
+            _text(password, "password", PASSWORD_MAX)
+            state = await self._check_lock(name)
+            known = await self.store.find_customer(name)
+            raise _worse(await self._failed(name, state, known.customer_id if known else None,
+                                            "device data"), exc) from None
         name, state, customer, ok = await self._first_factor(username, password)
         cid = customer.customer_id if customer else None
         try:
             challenge = await self._take(challenge_id, "login", None)
-        except ChallengeRefused:
-            if not ok:
-                raise await self._failed(name, state, cid, "password") from None
-            raise
+        except ChallengeRefused as exc:
+            # Rule 2: a replayed, unknown or expired challenge counts; with a wrong password
+            # the answer is the password's, so the refusal is no password oracle.
+            failed = await self._failed(name, state, cid, "password" if not ok else "challenge")
+            raise (failed if not ok else _worse(failed, exc)) from None
         device = await self.store.get_device(credential_id)
         if (not ok or customer is None or device is None or device.revoked_at is not None
                 or device.customer_id != customer.customer_id):
@@ -437,14 +470,19 @@ class CustomerService:
                 and summary.payee[3:] in principal.accounts
                 else "low value to a trusted payee (RTS art. 13, 16)"})
             return "exempt"
-        if not isinstance(sca, dict):
-            raise ValidationError("sca must be an object with challengeId and assertion",
-                                  violations=(FieldViolation("sca", "an object"),))
-        assertion = sca.get("assertion")
-        credential_id = credential_id_of(assertion)
-        assert isinstance(assertion, dict)
         state = await self._check_lock(principal.username)
-        challenge = await self._take(sca.get("challengeId"), "sca", principal.customer_id)
+        try:
+            if not isinstance(sca, dict):
+                raise ValidationError("sca must be an object with challengeId and assertion",
+                                      violations=(FieldViolation("sca", "an object"),))
+            assertion = sca.get("assertion")
+            credential_id = credential_id_of(assertion)
+            challenge = await self._take(sca.get("challengeId"), "sca", principal.customer_id)
+        except (ValidationError, ChallengeRefused) as exc:
+            # Rule 2: malformed, replayed or expired SCA data is a failed authentication.
+            raise _worse(await self._failed(principal.username, state, principal.customer_id,
+                                            "sca data"), exc) from None
+        assert isinstance(assertion, dict)
         device = await self._session_device(principal)
         if (challenge.binding != principal.session_id or credential_id != device.credential_id
                 or not linked_to(challenge.challenge, summary)):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from importlib import resources
 
 import psycopg
@@ -89,6 +90,25 @@ def status(conninfo: str, *, schema: str | None = None) -> SchemaStatus:
         if row is not None and row[0] is not None:
             current = _current(cur)
     return SchemaStatus(current, len(known), tuple(m for m in known if m.version > current))
+
+
+@dataclass(frozen=True)
+class Applied:
+    version: int
+    name: str
+    applied_at: datetime
+
+
+def applied(conninfo: str, *, schema: str | None = None) -> list[Applied]:
+    """The migrations the database records, oldest first (none on a fresh database)."""
+    with psycopg.connect(conninfo) as con, con.cursor() as cur:
+        _use_schema(cur, schema)
+        cur.execute("SELECT to_regclass('schema_migrations')")
+        row = cur.fetchone()
+        if row is None or row[0] is None:
+            return []
+        cur.execute("SELECT version, name, applied_at FROM schema_migrations ORDER BY version")
+        return [Applied(int(v), str(n), a) for v, n, a in cur.fetchall()]  # type: ignore[call-overload]
 
 
 def migrate(conninfo: str, *, schema: str | None = None) -> list[Migration]:

@@ -15,6 +15,7 @@ Invariants:
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import psycopg
@@ -44,6 +45,31 @@ def months_from(now: datetime, ahead: int) -> list[tuple[int, int]]:
     for _ in range(ahead):
         out.append(next_month(*out[-1]))
     return out
+
+
+@dataclass(frozen=True)
+class Partition:
+    table: str
+    name: str
+    rows: int  # the planner's estimate (pg_class.reltuples); -1 before the first ANALYZE
+
+
+def existing(conninfo: str, *, schema: str | None = None) -> list[Partition]:
+    """The partitions of the journal and its history, by table then month."""
+    with psycopg.connect(conninfo) as con, con.cursor() as cur:
+        if schema is not None:
+            cur.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
+        found: list[Partition] = []
+        for table in TABLES:
+            cur.execute("SELECT to_regclass(%s)", (table,))
+            row = cur.fetchone()
+            if row is None or row[0] is None:
+                continue
+            cur.execute("SELECT c.relname, c.reltuples::bigint FROM pg_inherits i"
+                        " JOIN pg_class c ON c.oid = i.inhrelid"
+                        " WHERE i.inhparent = %s::regclass ORDER BY c.relname", (table,))
+            found.extend(Partition(table, name, int(rows)) for name, rows in cur.fetchall())
+    return found
 
 
 def ensure(conninfo: str, now: datetime, *, ahead: int = 2, schema: str | None = None) -> list[str]:
