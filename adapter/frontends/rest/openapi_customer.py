@@ -229,7 +229,8 @@ def paths(history_query: list[dict[str, Any]]) -> dict[str, Any]:
         f"{p}/devices/{{device_id}}": {"delete": _op(
             "customerRemoveDevice", "revoke one device", _SESSION, _no_content("revoked"),
             parameters=[{"name": "device_id", "in": "path", "required": True,
-                         "schema": {"type": "string"}}])},
+                         "description": "a `deviceId` from /v1/customer/devices",
+                         "schema": {"type": "string", "pattern": _B64URL}}])},
         f"{p}/accounts": {"get": _op("customerAccounts", "the customer's own accounts",
                                      _SESSION, _ok("AccountList", "the accounts"))},
         f"{p}/accounts/{{account_id}}/balances": {"get": _op(
