@@ -254,6 +254,16 @@ class Settings(BaseModel):
     http_max_connections_per_client: int = Field(
         default=128, ge=1, json_schema_extra={"metavar": "N"},
         description="most open HTTPS connections from one peer address")
+    # Caps on open event streams (services/stream_slots.py): gRPC WatchTransactions today.
+    # Per connection below HTTP/2's 100 concurrent streams, so unary calls always fit beside.
+    stream_max_per_connection: int = Field(
+        default=16, ge=1, le=99, json_schema_extra={"metavar": "N"},
+        description="most open event streams (gRPC WatchTransactions) on one connection; one "
+                    "more is RESOURCE_EXHAUSTED TOO_MANY_STREAMS")
+    stream_max_per_caller: int = Field(
+        default=64, ge=1, json_schema_extra={"metavar": "N"},
+        description="most open event streams of one caller over all its connections; one "
+                    "more is RESOURCE_EXHAUSTED TOO_MANY_STREAMS")
     # Reload without restart (adapter/infra/reload.py); SIGHUP reloads at once as well.
     reload_interval: float = Field(
         default=1.0, gt=0, le=3600, json_schema_extra={"metavar": "SECONDS"},

@@ -40,6 +40,7 @@ from adapter.infra.gctune import freeze_startup_objects
 from adapter.infra.tls import TlsFiles, server_context
 from adapter.infra.trust_domains import CORE_SERVER
 from core_sim.faults import DROP_MODES, FaultSettings
+from core_sim.iso_host import IDLE_TIMEOUT, READ_TIMEOUT
 from core_sim.nodes import MAX_NODES, run_nodes
 from core_sim.server import CoreSim, CoreSimConfig
 
@@ -69,6 +70,17 @@ def _port(raw: str) -> int:
     return port
 
 
+def _seconds(raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid value {raw!r}: not a number") from None
+    if not 0 < value <= 86400:
+        raise argparse.ArgumentTypeError(f"invalid value {raw!r}: seconds above 0, at most "
+                                         "86400")
+    return value
+
+
 def _interval(raw: str) -> float:
     try:
         value = float(raw)
@@ -95,6 +107,12 @@ def build_parser(prog: str = "core-sim") -> argparse.ArgumentParser:
     p.add_argument("--iso-port", type=_port, default=7583, metavar="PORT",
                    help="the ISO 8583 listener's port, 0-65535, 0: any free port "
                         "(default 7583)")
+    p.add_argument("--iso-read-timeout", type=_seconds, default=READ_TIMEOUT, metavar="SECONDS",
+                   help="seconds an ISO 8583 frame may take to arrive once its first byte has; "
+                        f"then the connection is closed, > 0 (default {READ_TIMEOUT:g})")
+    p.add_argument("--iso-idle-timeout", type=_seconds, default=IDLE_TIMEOUT, metavar="SECONDS",
+                   help="seconds an ISO 8583 connection may stay silent between frames; then "
+                        f"it is closed, > 0 (default {IDLE_TIMEOUT:g})")
     p.add_argument("--latency-ms", type=int, default=0, metavar="MS",
                    help="delay before every posting is handled, >= 0 (default 0)")
     p.add_argument("--error-rate", type=float, default=0.0, metavar="RATE",
@@ -193,7 +211,9 @@ def main(argv: list[str] | None = None, *, prog: str = "core-sim") -> int:
     if args.nodes > 1:
         extra = ["--latency-ms", str(args.latency_ms), "--error-rate", str(args.error_rate),
                  "--drop-reply-rate", str(args.drop_reply_rate), "--drop-mode", args.drop_mode,
-                 "--log-level", args.log_level, "--reload-interval", str(args.reload_interval)]
+                 "--log-level", args.log_level, "--reload-interval", str(args.reload_interval),
+                 "--iso-read-timeout", str(args.iso_read_timeout),
+                 "--iso-idle-timeout", str(args.iso_idle_timeout)]
         try:
             _check_pki(args.pki_dir)
         except StartupFailed as exc:
@@ -205,6 +225,8 @@ def main(argv: list[str] | None = None, *, prog: str = "core-sim") -> int:
     logmask.install(getattr(logging, args.log_level.upper()))  # masked like the adapter's
     config = CoreSimConfig(db_path=args.db, pki_dir=args.pki_dir, host=args.host,
                            soap_port=args.soap_port, iso_port=args.iso_port, faults=faults,
+                           iso_read_timeout=args.iso_read_timeout,
+                           iso_idle_timeout=args.iso_idle_timeout,
                            reload_interval=args.reload_interval or None)
     loop_factory = None
     with contextlib.suppress(ImportError):

@@ -28,6 +28,10 @@ Invariants:
 - Rule 5: TLS (the core-link CA and its CRL) admits the connection; then only the identities
   in `CORE_ISO_IDENTITIES` (the adapter's link certificate) are served; any other certificate
   of the domain (the operator's) has its connection closed before a frame is read.
+- Rule 6: a connection's reads are bounded (`FrameStream` Rule 4): a frame begun must be
+  finished within `read_timeout` seconds and a connection may stay silent between frames for
+  `idle_timeout` seconds; either ends the connection, and replies still owed on it are
+  dropped (the adapter resolves what it sent, as for any lost connection).
 """
 
 from __future__ import annotations
@@ -62,12 +66,17 @@ from core_sim.iso8583.messages import (
     Shape,
     response_mti,
 )
-from core_sim.iso8583.stream import FrameStream, FramingError
+from core_sim.iso8583.stream import FrameStream, FramingError, IdleTimeout
 from core_sim.ledger import Ledger, LedgerError
 
 log = logging.getLogger("core_sim.iso_host")
 
 RC = ResponseCode
+# Rule 6's defaults. The adapter writes each frame whole in one TLS record, so a frame still
+# unfinished after seconds is a broken or hostile peer; it echoes (0800) after a second of
+# silence, so five silent minutes mean a link nobody uses.
+READ_TIMEOUT = 5.0
+IDLE_TIMEOUT = 300.0
 # The requests that injected latency delays (Rule 1); network management is never delayed.
 DELAYED = frozenset({Mti.FINANCIAL_REQUEST, *REVERSALS})
 
@@ -97,8 +106,14 @@ class IsoHost:
         port: int = 0,
         *,
         binary_bitmap: bool = False,
+        read_timeout: float = READ_TIMEOUT,
+        idle_timeout: float = IDLE_TIMEOUT,
     ) -> None:
+        if read_timeout <= 0 or idle_timeout <= 0:
+            raise ValueError("the ISO 8583 read and idle timeouts must be above 0 seconds")
         self.ledger = ledger
+        self.read_timeout = read_timeout
+        self.idle_timeout = idle_timeout
         self.faults = faults
         self._ssl = ssl_context
         self.host = host
@@ -154,7 +169,8 @@ class IsoHost:
         stream = FrameStream(reader, writer)
         self._connections.add(stream)
         try:
-            while (frame := await stream.read()) is not None:
+            while (frame := await stream.read(idle_timeout=self.idle_timeout,
+                                              read_timeout=self.read_timeout)) is not None:
                 try:
                     msg = self.codec.decode(frame)
                 except MessageError as exc:
@@ -174,6 +190,8 @@ class IsoHost:
                 await self._send(stream, self.answer(msg, stream.transport))
         except FramingError as exc:
             log.warning("ISO host closed a connection on a framing error: %s", exc)
+        except IdleTimeout as exc:
+            log.info("ISO host closed an idle connection: %s", exc)
         except (OSError, ssl.SSLError):
             pass
         finally:

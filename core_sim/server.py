@@ -51,7 +51,7 @@ from adapter.infra.trust_domains import (
     CORE_SOAP_IDENTITIES,
 )
 from core_sim.faults import FaultSettings
-from core_sim.iso_host import IsoHost
+from core_sim.iso_host import IDLE_TIMEOUT, READ_TIMEOUT, IsoHost
 from core_sim.ledger import Ledger
 from core_sim.soap_service import PATH, ReplyFate, build_application, reply_fate
 
@@ -77,6 +77,8 @@ class CoreSimConfig:
     faults: FaultSettings = field(default_factory=FaultSettings)
     seed_demo: bool = True
     max_body: int = 1 << 20
+    iso_read_timeout: float = READ_TIMEOUT  # seconds to finish an ISO 8583 frame once begun
+    iso_idle_timeout: float = IDLE_TIMEOUT  # seconds an ISO 8583 connection may stay silent
     # Rule 5: seconds between looks at the PKI files; None: reload on SIGHUP (`reload()`) only.
     reload_interval: float | None = 1.0
 
@@ -158,7 +160,9 @@ class CoreSim:
 
         # --- ISO 8583 host (core_sim/iso_host.py) is started here -------------------------
         self.iso_host = IsoHost(self.ledger, self.faults, self.ssl_context,
-                                self.config.host, self.config.iso_port)
+                                self.config.host, self.config.iso_port,
+                                read_timeout=self.config.iso_read_timeout,
+                                idle_timeout=self.config.iso_idle_timeout)
         await self.iso_host.start()
         self.iso_port = self.iso_host.port
         # -------------------------------------------------------------------------------------

@@ -24,7 +24,8 @@ Invariants:
     │   ├── DuplicateRequest        DUPLICATE_REQUEST  (the core already has this reference)
     │   ├── IdempotencyConflict     IDEMPOTENCY_CONFLICT (same key, different payload)
     │   ├── RequestInProgress       REQUEST_IN_PROGRESS (same key, first call still running)
-    │   └── SlowConsumer            SLOW_CONSUMER (an event stream fell behind; resume)
+    │   ├── SlowConsumer            SLOW_CONSUMER (an event stream fell behind; resume)
+    │   └── TooManyStreams          TOO_MANY_STREAMS (a cap on open event streams is reached)
     └── ServerError                 the adapter or the core failed; the caller may retry
         ├── CoreTimeout             CORE_TIMEOUT
         ├── CoreUnavailable         CORE_UNAVAILABLE
@@ -156,6 +157,14 @@ class SlowConsumer(ClientError):
 
     code = "SLOW_CONSUMER"
     default_message = ("the consumer fell behind the event stream; resume from resume_cursor")
+
+
+class TooManyStreams(ClientError):
+    """The caller, or its connection, already holds as many open event streams as allowed;
+    the message names the limit. Closing one frees its slot."""
+
+    code = "TOO_MANY_STREAMS"
+    default_message = "too many open event streams; close one first"
 
 
 class RateLimited(ClientError):

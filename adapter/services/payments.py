@@ -11,6 +11,10 @@ Invariants:
   (deadline, disconnect): it runs shielded from the caller's cancellation.
 - Rule 4: refusals before the core is called (validation, authorisation, unknown account)
   store nothing.
+- Rule 5: a payment settled by resolution (in line or by the resolver) answers with the
+  payment in its final status, booked, rejected or reversed (reason CORE_TIMEOUT), and that
+  is the stored outcome of its key: the first answer and every replay agree, and only a
+  payment still in doubt is CORE_TIMEOUT ("pending, will be resolved").
 """
 
 from __future__ import annotations
@@ -310,8 +314,9 @@ class PaymentService:
                        "the core did not answer in time; the payment was reversed")
             settled = payment.transition(target, self._clock(), reason_code=CoreTimeout.code,
                                          reason_message=message)
-            await self._save(settled, Outcome(error_code=CoreTimeout.code, error_message=message),
-                             was=payment.status)
+            # Final (Rule 5): the key now answers the payment itself, RJCT or CANC with its
+            # reason, never again "the core did not answer in time".
+            await self._save(settled, Outcome(), was=payment.status)
         log.info("payment %s resolved: %s", payment.payment_id, settled.status.value)
         return settled
 
@@ -344,6 +349,10 @@ class PaymentService:
         payment = await self._journal.get(record.payment_id)
         assert payment is not None, "a key always has its payment (journal Rule 1)"
         if record.state is KeyState.COMPLETED:
+            if record.error_code == CoreTimeout.code and payment.status.is_final:
+                # A key completed with CORE_TIMEOUT before Rule 5 held: its payment is settled,
+                # so the payment is the answer.
+                return PaymentResult(payment, replayed=True)
             if record.error_code is not None:
                 error = BY_CODE.get(record.error_code, AdapterError)(
                     record.error_message, payment_id=payment.payment_id)
@@ -360,16 +369,14 @@ class PaymentService:
         return PaymentResult(self._outcome_for_caller(settled, ctx), replayed=True)
 
     def _outcome_for_caller(self, payment: Payment, ctx: RequestContext) -> Payment:
-        if payment.status is PaymentStatus.BOOKED:
+        """The answer once resolution has run (Rule 5): the payment if it is final, else
+        CORE_TIMEOUT naming it."""
+        if payment.status.is_final:
             return payment
-        if payment.status is PaymentStatus.IN_DOUBT:
-            raise CoreTimeout(
-                "the core did not answer in time; the payment is pending and will be resolved",
-                correlation_id=ctx.correlation_id, payment_id=payment.payment_id,
-            )
-        error_type = BY_CODE.get(payment.reason_code or "", CoreTimeout)
-        raise error_type(payment.reason_message, correlation_id=ctx.correlation_id,
-                         payment_id=payment.payment_id)
+        raise CoreTimeout(
+            "the core did not answer in time; the payment is pending and will be resolved",
+            correlation_id=ctx.correlation_id, payment_id=payment.payment_id,
+        )
 
     @staticmethod
     def _for_caller(exc: AdapterError, ctx: RequestContext, payment: Payment) -> AdapterError:

@@ -11,6 +11,11 @@ Invariants:
 - Rule 3: frames are written whole and in order; the frames written during one event-loop
   turn leave together (one TLS record, one send), which is what lets one connection carry
   many requests in flight.
+- Rule 4: reads are bounded in time. Between frames the peer may stay silent for
+  `idle_timeout` seconds (`IdleTimeout`); once the first byte of a frame has arrived, the rest
+  of its header and body must arrive within `read_timeout` seconds (`ReadTimeout`), so a peer
+  that declares 4,000 bytes and sends 100 cannot hold the connection open. Both close the
+  connection (a half-read frame cannot be resynchronised either).
 """
 
 from __future__ import annotations
@@ -28,6 +33,14 @@ class FramingError(ValueError):
     """The stream is not a sequence of frames; close the connection."""
 
 
+class ReadTimeout(FramingError):
+    """A frame was begun and not finished within the read timeout (Rule 4)."""
+
+
+class IdleTimeout(Exception):
+    """No frame was begun within the idle timeout (Rule 4): close the connection."""
+
+
 class FrameStream:
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._reader = reader
@@ -39,14 +52,28 @@ class FrameStream:
     def transport(self) -> asyncio.WriteTransport:
         return self._writer.transport  # type: ignore[return-value]
 
-    async def read(self) -> bytes | None:
-        """The next frame, or None when the peer closed between frames."""
+    async def read(self, *, idle_timeout: float | None = None,
+                   read_timeout: float | None = None) -> bytes | None:
+        """The next frame, or None when the peer closed between frames; None timeouts wait
+        for ever (Rule 4)."""
         try:
-            header = await self._reader.readexactly(HEADER)
-        except asyncio.IncompleteReadError as exc:
-            if exc.partial:
-                raise FramingError("the connection closed inside a length header") from None
+            async with asyncio.timeout(idle_timeout):
+                first = await self._reader.readexactly(1)
+        except asyncio.IncompleteReadError:
             return None
+        except TimeoutError:
+            raise IdleTimeout(f"no frame begun within {idle_timeout:g} s") from None
+        try:
+            async with asyncio.timeout(read_timeout):
+                return await self._read_rest(first)
+        except TimeoutError:
+            raise ReadTimeout(f"a frame was not finished within {read_timeout:g} s") from None
+
+    async def _read_rest(self, first: bytes) -> bytes:
+        try:
+            header = first + await self._reader.readexactly(HEADER - 1)
+        except asyncio.IncompleteReadError:
+            raise FramingError("the connection closed inside a length header") from None
         length = int.from_bytes(header, "big")
         if not 0 < length <= MAX_FRAME:
             raise FramingError(f"a frame length of {length}; allowed 1 to {MAX_FRAME}")

@@ -29,6 +29,7 @@ from adapter.model.errors import (
     ValidationError,
 )
 from adapter.ports.core import CoreBooking, CorePosting
+from adapter.ports.idempotency import KeyState
 from adapter.services.banking import BankingServices
 from adapter.services.clients import ALL_ACCOUNTS, Caller, ClientRegistry, Operation
 from adapter.services.context import RequestContext
@@ -184,20 +185,45 @@ def test_lost_reply_is_resolved_to_booked_exactly_once() -> None:
 
 
 def test_lost_request_is_fenced_and_rejected() -> None:
-    """Never booked and no answer: resolve fences it; the payment is rejected, nothing moves."""
+    """Never booked and no answer: resolve fences it; the answer is the payment, RJCT with
+    reason CORE_TIMEOUT (Rule 5), nothing moves, and a replay answers the same."""
     core = make_core()
     core.script.append("lost_request")
 
     async def scenario(services: BankingServices, core: FakeCore) -> None:
+        result = await services.payments.transfer(ctx(), cmd("key-1", transfer()))
+        payment = result.payment
+        assert (result.replayed, payment.status, payment.reason_code) == (
+            False, PaymentStatus.REJECTED, "CORE_TIMEOUT")
+        assert await services.storage.journal.get(payment.payment_id) == payment
+        assert core.balances["A1"] == Decimal("100.00")
+        replay = await services.payments.transfer(ctx(), cmd("key-1", transfer()))
+        assert (replay.replayed, replay.payment) == (True, payment)
+        assert core.post_calls == 1
+
+    run(scenario, core)
+
+
+def test_a_payment_the_resolver_fences_replays_as_rejected_not_pending() -> None:
+    """Issue 13 item 8: in doubt (504 CORE_TIMEOUT), then the resolver fences it; the key's
+    stored outcome is now the final one, so a replay answers the payment RJCT, nothing moved."""
+    core = make_core()
+    core.script.append("lost_request")
+    core.resolve_fails = 1
+
+    async def scenario(services: BankingServices, core: FakeCore) -> None:
         with pytest.raises(CoreTimeout) as info:
             await services.payments.transfer(ctx(), cmd("key-1", transfer()))
-        payment = await services.storage.journal.get(info.value.payment_id or "")
-        assert payment is not None and payment.status is PaymentStatus.REJECTED
-        assert payment.reason_code == "CORE_TIMEOUT"
-        assert core.balances["A1"] == Decimal("100.00")
-        with pytest.raises(CoreTimeout):
-            await services.payments.transfer(ctx(), cmd("key-1", transfer()))
-        assert core.post_calls == 1
+        payment_id = info.value.payment_id or ""
+        assert await resolver(services).run_once(include_recent=True) == 1
+        record = await services.storage.keys.get("partner", "key-1")
+        assert record is not None and (record.state, record.error_code) == (
+            KeyState.COMPLETED, None)
+        replay = await services.payments.transfer(ctx(), cmd("key-1", transfer()))
+        assert (replay.replayed, replay.payment.payment_id, replay.payment.status,
+                replay.payment.reason_code) == (True, payment_id, PaymentStatus.REJECTED,
+                                                "CORE_TIMEOUT")
+        assert core.post_calls == 1 and core.balances["A1"] == Decimal("100.00")
 
     run(scenario, core)
 

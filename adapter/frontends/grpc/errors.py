@@ -42,6 +42,7 @@ STATUS_FOR: dict[type[errors.AdapterError], StatusCode] = {
     # The stream outran its consumer's buffer: a resource of the server ran out for it.
     errors.SlowConsumer: StatusCode.RESOURCE_EXHAUSTED,
     errors.RateLimited: StatusCode.RESOURCE_EXHAUSTED,
+    errors.TooManyStreams: StatusCode.RESOURCE_EXHAUSTED,
     errors.ClientError: StatusCode.INVALID_ARGUMENT,
     # "May be returned even if the operation has completed": exactly an in-doubt payment.
     errors.CoreTimeout: StatusCode.DEADLINE_EXCEEDED,

@@ -35,6 +35,7 @@ from adapter.infra import tls
 from adapter.infra.revocation import CrlSource, RevocationList
 from adapter.services.banking import BankingServices
 from adapter.services.customers.service import CustomerService
+from adapter.services.stream_slots import StreamSlots
 
 log = logging.getLogger("adapter.grpc")
 
@@ -77,7 +78,10 @@ class GrpcServer:
         self.tls_files = files
         self.credentials = tls.ReloadableGrpcCredentials(files)
         self.revocation = RevocationList([CrlSource(files.ca, files.crl)])
-        self.servicer = BankingServicer(services, revoked=self.revocation.revoked)
+        self.servicer = BankingServicer(
+            services, StreamSlots(per_caller=settings.stream_max_per_caller,
+                                  per_connection=settings.stream_max_per_connection),
+            revoked=self.revocation.revoked)
         # The same edge (and so the same revocation check) for the customer administration.
         self.admin = (None if customers is None else customer_admin.CustomerAdminServicer(
             services, customers, self.servicer.edge))

@@ -12,8 +12,9 @@ this edge's table (`BankingServicer.edge`):
   core call; a payment already sent to the core finishes even if the RPC is cancelled
   (PaymentService Rule 3), so an expired deadline never leaves a half-done payment;
 - a canonical error is turned into a status once (errors.to_grpc_status), including the
-  stream's SLOW_CONSUMER and SHUTTING_DOWN; anything else is logged and reported as INTERNAL
-  without internals.
+  stream's SLOW_CONSUMER, SHUTTING_DOWN and TOO_MANY_STREAMS (the caps of
+  `services.stream_slots`, per caller and per connection); anything else is logged and
+  reported as INTERNAL without internals.
 
 Handlers run directly on the event loop: no thread hop, no interceptor.
 """
@@ -51,6 +52,7 @@ from adapter.services.clients import Operation
 from adapter.services.context import RequestContext
 from adapter.services.pipeline import Call, Edge
 from adapter.services.principal import Credentials
+from adapter.services.stream_slots import StreamSlots
 
 STREAM_CURSOR = "stream-cursor"  # initial metadata of WatchTransactions: its start position
 
@@ -165,9 +167,12 @@ def _unary(fn: Handler[Req, Resp]) -> Callable[..., Awaitable[Resp]]:
 
 
 class BankingServicer(pb_grpc.BankingServiceServicer):
-    def __init__(self, services: BankingServices, *,
+    def __init__(self, services: BankingServices, streams: StreamSlots, *,
                  revoked: Callable[[bytes], bool] | None = None) -> None:
         self._services = services
+        # Open WatchTransactions per caller and per connection (the peer's address and port:
+        # one HTTP/2 connection), refused beyond the caps with TOO_MANY_STREAMS.
+        self.streams = streams
         self._watchers: set[asyncio.Task[Any]] = set()
         self.closing = False
         self.edge = grpc_edge(revoked)
@@ -240,29 +245,32 @@ class BankingServicer(pb_grpc.BankingServiceServicer):
             caller.require(Operation.WATCH)
             for account_id in request.account_ids:
                 caller.require_account(account_id)
-            head = await self._services.events.head()
-            last = convert.parse_cursor(request.cursor) if request.cursor else head
-            if last > head:
-                raise ValidationError(
-                    "invalid request: cursor: ahead of the stream",
-                    violations=(FieldViolation("cursor", "ahead of the newest event"),),
-                )
-            # The start position is fixed from here on (later events are replayed from the
-            # outbox if need be): tell the client, so it knows it will miss nothing it does next.
-            await context.send_initial_metadata(((STREAM_CURSOR, str(last)),))
-            wanted = frozenset(request.account_ids)
+            # Held until the stream ends, however it ends; refused before anything is sent.
+            with self.streams.hold(caller.id, context.peer()):
+                head = await self._services.events.head()
+                last = convert.parse_cursor(request.cursor) if request.cursor else head
+                if last > head:
+                    raise ValidationError(
+                        "invalid request: cursor: ahead of the stream",
+                        violations=(FieldViolation("cursor", "ahead of the newest event"),),
+                    )
+                # The start position is fixed from here on (later events are replayed from
+                # the outbox if need be): tell the client, so it knows it will miss nothing it
+                # does next.
+                await context.send_initial_metadata(((STREAM_CURSOR, str(last)),))
+                wanted = frozenset(request.account_ids)
 
-            def accept(event: TransactionEvent) -> bool:
-                accounts = event.accounts()
-                if wanted:
-                    return any(a in wanted for a in accounts)
-                return any(caller.may_use_account(a) for a in accounts)
+                def accept(event: TransactionEvent) -> bool:
+                    accounts = event.accounts()
+                    if wanted:
+                        return any(a in wanted for a in accounts)
+                    return any(caller.may_use_account(a) for a in accounts)
 
-            # A consumer that falls behind gets the bus's SLOW_CONSUMER (a canonical error
-            # with its resume cursor), answered below like any other error.
-            async for event in self._services.events.stream(last, accept):
-                yield convert.event(event)
-                last = event.seq
+                # A consumer that falls behind gets the bus's SLOW_CONSUMER (a canonical error
+                # with its resume cursor), answered below like any other error.
+                async for event in self._services.events.stream(last, accept):
+                    yield convert.event(event)
+                    last = event.seq
         except asyncio.CancelledError:
             if not self.closing:
                 raise

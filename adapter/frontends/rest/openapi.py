@@ -120,11 +120,14 @@ _PAYMENT_LINKS = {"GetPaymentById": {
 
 def _post(op_id: str, summary: str, model: type[BaseModel],
           example: dict[str, Any]) -> dict[str, Any]:
-    created = _ok(wire.PaymentResource, "the payment was booked (or the replay of it)",
-                   Location={"schema": {"type": "string"},
-                             "description": "the payment resource"},
-                   **{"Idempotent-Replayed": {"schema": {"type": "string", "enum": ["true"]},
-                                              "description": "present on a replay"}})
+    created = _ok(wire.PaymentResource,
+                  "the payment was booked, or settled after the core did not answer in time "
+                  "(ACSC, or RJCT / CANC with reasonCode CORE_TIMEOUT and nothing moved); "
+                  "or the replay of it",
+                  Location={"schema": {"type": "string"},
+                            "description": "the payment resource"},
+                  **{"Idempotent-Replayed": {"schema": {"type": "string", "enum": ["true"]},
+                                             "description": "present on a replay"}})
     responses: dict[str, Any] = {
         "201": {**created, "links": _PAYMENT_LINKS},
         "404": _problem("ACCOUNT_NOT_FOUND / BILLER_NOT_FOUND"),

@@ -67,6 +67,7 @@ STATUS: dict[type[e.AdapterError], int] = {
     # Event streams' errors, for the streaming edges to come (SSE): RFC 6585 section 4 and
     # RFC 9110 section 15.6.4.
     e.SlowConsumer: 429,
+    e.TooManyStreams: 429,
     e.ShuttingDown: 503,
     e.RateLimited: 429,
     e.ServerError: 500,

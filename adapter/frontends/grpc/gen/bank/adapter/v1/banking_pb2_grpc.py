@@ -135,6 +135,8 @@ class BankingServiceServicer:
         through any protocol, from the moment of the call or resumed after `cursor`. Never ends
         on its own; a consumer that falls behind is cut off with RESOURCE_EXHAUSTED (reason
         SLOW_CONSUMER, ErrorInfo metadata resume_cursor) and resumes from that cursor.
+        Open streams are capped per caller and per connection: one more is refused with
+        RESOURCE_EXHAUSTED (reason TOO_MANY_STREAMS, the message names the cap reached).
         The initial metadata `stream-cursor` is sent once the start position is fixed: every
         event after it will be delivered, so a client may act once it has the metadata.
         """
