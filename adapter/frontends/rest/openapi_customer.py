@@ -22,6 +22,7 @@ from __future__ import annotations
 from typing import Any
 
 from adapter.frontends.rest import input_schema
+from adapter.services.customers.service import DEVICE_NAME_MAX, PASSWORD_MAX, USERNAME_MAX
 
 PREFIX = "/v1/customer"
 REF = "#/components/schemas/{name}"
@@ -44,10 +45,9 @@ SCHEMES = {
 _OPEN: list[dict[str, list[str]]] = [{"mobileRelay": []}]
 _SESSION: list[dict[str, list[str]]] = [{"mobileRelay": [], "dpopToken": [], "dpopProof": []}]
 
-# customer.py's limits (services/customers/service.py: USERNAME_MAX, PASSWORD_MAX,
-# DEVICE_NAME_MAX; devices.credential_id_of).
+# The service's own limits (devices.credential_id_of for the base64url ids).
 _NO_CONTROL = r"[^\x00-\x1f\x7f]"
-_TEXT = {"username": 64, "password": 256, "deviceName": 64}
+_TEXT = {"username": USERNAME_MAX, "password": PASSWORD_MAX, "deviceName": DEVICE_NAME_MAX}
 _B64URL = r"^[A-Za-z0-9_-]{16,1366}$"
 _JWT = r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$"
 
