@@ -16,7 +16,7 @@ import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from core_sim.ledger import Ledger
+from core_sim.ledger import Ledger, booking_id
 
 CHUNK = 20_000
 
@@ -59,18 +59,21 @@ def grow(db: Path, target_entries: int, a: str = "10000001", b: str = "10000002"
                     ref = f"BULK{next_id:014d}"  # entry ids never repeat: nor do refs
                     when = base + step * (2 * i + leg)
                     stamp, day = when.isoformat(), when.date().isoformat()
+                    # Both entries carry their booking's transaction id (ledger Rule 7).
+                    booking = booking_id(next_id)
                     entries.append((next_id, ref, debtor, -1, bal[debtor] - 1, stamp, day,
-                                    creditor, "BULK", None))
+                                    creditor, "BULK", None, booking))
                     entries.append((next_id + 1, ref, creditor, 1, bal[creditor] + 1, stamp,
-                                    day, debtor, "BULK", None))
+                                    day, debtor, "BULK", None, booking))
                     postings.append((ref, "booked", debtor, creditor, 1, currency, "BULK", None,
-                                     None, None, stamp, stamp, f"TX{next_id:012d}"))
+                                     None, None, stamp, stamp, booking))
                     # Within a pair both accounts go -1/+1 then back: balance_after alternates.
                     bal[debtor] -= 1
                     bal[creditor] += 1
                     next_id += 2
             con.execute("BEGIN IMMEDIATE")
-            con.executemany("INSERT INTO entries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", entries)
+            con.executemany("INSERT INTO entries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                            entries)
             con.executemany("INSERT INTO postings VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                             postings)
             con.execute("COMMIT")

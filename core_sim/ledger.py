@@ -14,6 +14,10 @@ Invariants:
 - Rule 5: `cancel` and `reverse` of a reference the ledger has never seen leave a tombstone, so
   the original arriving late is refused (Rule 4) and can never move money.
 - Rule 6: history pages are keyset-paged on the entry id (newest first), never OFFSET.
+- Rule 7: one identifier per booking: a booking's two entries carry its transaction id
+  (`TX` + the debit entry's id, 12 digits), the one the posting answers with, so a payment
+  and the history entries it made name it alike. A reversal is a booking of its own, with
+  its own id. Files made before the column existed are filled in when opened.
 
 Thread safety: one sqlite3 connection per thread; writers are serialised by a lock in this
 process and by `BEGIN IMMEDIATE` across processes.
@@ -86,7 +90,8 @@ CREATE TABLE IF NOT EXISTS entries (
     value_date TEXT NOT NULL,
     counterparty TEXT,
     end_to_end_id TEXT,
-    remittance TEXT
+    remittance TEXT,
+    booking TEXT
 );
 CREATE INDEX IF NOT EXISTS entries_by_account ON entries (account_id, id);
 CREATE INDEX IF NOT EXISTS entries_by_posting ON entries (posting);
@@ -160,6 +165,12 @@ class Entry:
     counterparty: str | None
     end_to_end_id: str | None
     remittance: str | None
+    transaction_id: str  # the booking's (Rule 7)
+    counterparty_iban: str | None = None
+
+
+def booking_id(first_entry_id: int) -> str:
+    return f"TX{first_entry_id:012d}"
 
 
 def _dt(text: str | None) -> datetime | None:
@@ -217,8 +228,28 @@ class Ledger:
         self._connections_lock = threading.Lock()
         con = self._con()
         con.executescript(_SCHEMA)
+        self._add_booking_column(con)
         # No commit waits for a WAL checkpoint: a background thread runs them (see there).
         self._checkpointer = BackgroundCheckpointer(self.path).start()
+
+    def _add_booking_column(self, con: sqlite3.Connection) -> None:
+        """Rule 7 for a ledger file made before `entries.booking` existed."""
+        columns = {row["name"] for row in con.execute("PRAGMA table_info(entries)")}
+        if "booking" in columns:
+            return
+        with self._write() as write:
+            columns = {row["name"] for row in write.execute("PRAGMA table_info(entries)")}
+            if "booking" not in columns:  # another process may have added it meanwhile
+                write.execute("ALTER TABLE entries ADD COLUMN booking TEXT")
+                # A posting's entries, in id order, are pairs (its booking, then its
+                # reversal); each pair is named by its first entry.
+                rows = write.execute("SELECT id, posting FROM entries ORDER BY posting, id")
+                pairs: dict[str, list[int]] = {}
+                for row in rows.fetchall():
+                    pairs.setdefault(row["posting"], []).append(row["id"])
+                write.executemany("UPDATE entries SET booking = ? WHERE id = ?", [
+                    (booking_id(ids[i - i % 2]), ids[i])
+                    for ids in pairs.values() for i in range(len(ids))])
 
     # -- connections ------------------------------------------------------------------------
 
@@ -351,18 +382,19 @@ class Ledger:
         if from_date and to_date and from_date > to_date:
             raise LedgerError("VALIDATION", "from_date must not be after to_date")
         account = self.get_account(account_id)
-        sql = "SELECT * FROM entries WHERE account_id = ?"
+        sql = ("SELECT e.*, c.iban AS counterparty_iban FROM entries AS e "
+               "LEFT JOIN accounts AS c ON c.id = e.counterparty WHERE e.account_id = ?")
         args: list[object] = [account_id]
         if cursor:
-            sql += " AND id < ?"
+            sql += " AND e.id < ?"
             args.append(decode_cursor(account_id, cursor))
         if from_date:
-            sql += " AND value_date >= ?"
+            sql += " AND e.value_date >= ?"
             args.append(from_date.isoformat())
         if to_date:
-            sql += " AND value_date <= ?"
+            sql += " AND e.value_date <= ?"
             args.append(to_date.isoformat())
-        sql += " ORDER BY id DESC LIMIT ?"
+        sql += " ORDER BY e.id DESC LIMIT ?"
         args.append(limit + 1)
         rows = self._con().execute(sql, args).fetchall()
         entries = [
@@ -372,6 +404,7 @@ class Ledger:
                 balance_after=r["balance_after"], booked_at=datetime.fromisoformat(r["booked_at"]),
                 value_date=date.fromisoformat(r["value_date"]), counterparty=r["counterparty"],
                 end_to_end_id=r["end_to_end_id"], remittance=r["remittance"],
+                transaction_id=r["booking"], counterparty_iban=r["counterparty_iban"],
             )
             for r in rows[:limit]
         ]
@@ -431,16 +464,15 @@ class Ledger:
                 raise LedgerError("INSUFFICIENT_FUNDS", "insufficient funds")
 
             now = self._now()
-            debit_id = self._entry(con, reference, debtor.account_id, -amount_minor,
-                                   creditor.account_id, end_to_end_id, remittance, now)
-            self._entry(con, reference, creditor.account_id, amount_minor, debtor.account_id,
-                        end_to_end_id, remittance, now)
+            transaction_id = self._booking(con, reference, debtor.account_id,
+                                           creditor.account_id, amount_minor, end_to_end_id,
+                                           remittance, now)
             posting = Posting(
                 reference=reference, state=BOOKED, debtor_id=debtor.account_id,
                 creditor_id=creditor.account_id, amount_minor=amount_minor, currency=currency,
                 end_to_end_id=end_to_end_id, remittance=remittance,
                 customer_reference=customer_reference, biller_id=biller_id, created_at=now,
-                booked_at=now, transaction_id=f"TX{debit_id:012d}",
+                booked_at=now, transaction_id=transaction_id,
             )
             self._insert_posting(con, posting)
             return posting
@@ -482,11 +514,8 @@ class Ledger:
             if posting.state != BOOKED:
                 return posting
             assert posting.debtor_id and posting.creditor_id and posting.amount_minor
-            now = self._now()
-            self._entry(con, reference, posting.creditor_id, -posting.amount_minor,
-                        posting.debtor_id, posting.end_to_end_id, "REVERSAL", now)
-            self._entry(con, reference, posting.debtor_id, posting.amount_minor,
-                        posting.creditor_id, posting.end_to_end_id, "REVERSAL", now)
+            self._booking(con, reference, posting.creditor_id, posting.debtor_id,
+                          posting.amount_minor, posting.end_to_end_id, "REVERSAL", self._now())
             con.execute("UPDATE postings SET state = ? WHERE reference = ?",
                         (REVERSED, reference))
             return replace(posting, state=REVERSED)
@@ -519,6 +548,20 @@ class Ledger:
         if row is None:
             raise LedgerError("ACCOUNT_NOT_FOUND", f"account {mask(account_id)} not found")
         return _account(row)
+
+    @classmethod
+    def _booking(cls, con: sqlite3.Connection, reference: str, debit_id: str, credit_id: str,
+                 amount_minor: int, end_to_end_id: str | None, remittance: str | None,
+                 now: datetime) -> str:
+        """One booking: the debit and the credit entry, both under its id (Rule 7)."""
+        first = cls._entry(con, reference, debit_id, -amount_minor, credit_id, end_to_end_id,
+                           remittance, now)
+        second = cls._entry(con, reference, credit_id, amount_minor, debit_id, end_to_end_id,
+                            remittance, now)
+        transaction_id = booking_id(first)
+        con.execute("UPDATE entries SET booking = ? WHERE id IN (?, ?)",
+                    (transaction_id, first, second))
+        return transaction_id
 
     @staticmethod
     def _entry(con: sqlite3.Connection, reference: str, account_id: str, amount_minor: int,

@@ -109,6 +109,10 @@ class HistoryEntry(ComplexModel):
         ("EndToEndId", Unicode),
         ("Remittance", Unicode),
         ("BalanceAfter", Amount),
+        # The booking's id, as PostTransfer answered it (ledger Rule 7), and the
+        # counterparty's IBAN when its account has one.
+        ("TransactionId", Unicode(min_occurs=1, nillable=False)),
+        ("CounterpartyIban", Unicode),
     ]
 
 
@@ -262,6 +266,7 @@ class CoreBankingService(Service):  # type: ignore[misc]
                     ValueDate=e.value_date, CounterpartyAccountId=e.counterparty,
                     EndToEndId=e.end_to_end_id, Remittance=e.remittance,
                     BalanceAfter=from_minor(e.balance_after, e.currency),
+                    TransactionId=e.transaction_id, CounterpartyIban=e.counterparty_iban,
                 )
                 for e in entries
             ],

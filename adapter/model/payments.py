@@ -12,7 +12,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from adapter.model.accounts import AccountRef
 from adapter.model.identifiers import Cursor
@@ -24,6 +24,7 @@ E2E_RE = re.compile(r"^[A-Za-z0-9/\-?:().,'+ ]{1,35}$")
 REMITTANCE_MAX = 140
 BILLER_RE = re.compile(r"^[A-Z0-9]{2,16}$")
 CUSTOMER_REF_RE = re.compile(r"^[A-Za-z0-9/\-]{1,35}$")
+MIN_HISTORY_YEAR = 1000
 
 
 def _e2e(value: str) -> str:
@@ -127,7 +128,9 @@ class CreditDebit(StrEnum):
 
 
 class Transaction(BaseModel):
-    """One ledger entry on one account, as the account holder sees it."""
+    """One ledger entry on one account, as the account holder sees it. `transaction_id` is
+    the booking's id, the same as the booked payment's `core_transaction_id`: both entries of
+    one booking carry it."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -138,6 +141,7 @@ class Transaction(BaseModel):
     booked_at: datetime
     value_date: date
     counterparty_account_id: str | None = None
+    counterparty_iban: str | None = None
     reference: str | None = None
     end_to_end_id: str | None = None
     remittance: str | None = None
@@ -158,6 +162,16 @@ class HistoryQuery(BaseModel):
     limit: int = Field(default=20, ge=1, le=100)
     from_date: date | None = None
     to_date: date | None = None
+
+    @field_validator("from_date", "to_date")
+    @classmethod
+    def _four_digit_year(cls, value: date | None) -> date | None:
+        # The core keeps dates as ISO 8601 text and compares them as text, which holds for
+        # four-digit years only: an earlier date is refused here, naming the field, rather
+        # than by the core as a malformed request (issue 12.2).
+        if value is not None and value.year < MIN_HISTORY_YEAR:
+            raise ValueError(f"must be a date from {MIN_HISTORY_YEAR}-01-01 to 9999-12-31")
+        return value
 
     @model_validator(mode="after")
     def _range(self) -> HistoryQuery:

@@ -37,12 +37,25 @@ def test_problem_carries_code_and_the_request_id(internal: httpx.Client) -> None
     assert problem["detail"]
 
 
-def test_request_id_is_made_when_absent_or_unusable(partner: httpx.Client) -> None:
-    """Without a usable X-Request-ID the adapter makes one and echoes it."""
-    for headers in ({}, {"X-Request-ID": "x" * 200}, {"X-Request-ID": "has space"}):
-        r = partner.get("/v1/accounts", headers=headers)
-        assert r.status_code == 200
-        assert re.fullmatch(r"[0-9a-f]{32}", r.headers["x-request-id"])
+def test_request_id_is_made_when_absent(partner: httpx.Client) -> None:
+    """Without an X-Request-ID the adapter makes one and echoes it."""
+    r = partner.get("/v1/accounts")
+    assert r.status_code == 200
+    assert re.fullmatch(r"[0-9a-f]{32}", r.headers["x-request-id"])
+
+
+@pytest.mark.parametrize("value", ["x" * 129, "has space", "", "tab\there", "caf\u00e9"])
+def test_malformed_request_id_is_400_naming_it(partner: httpx.Client, value: str) -> None:
+    """The document's X-Request-ID pattern is enforced, not quietly replaced (issue 12.2): a
+    400 naming the header, under a made correlation id."""
+    r = partner.get("/v1/accounts", headers={"X-Request-ID": value.encode("latin-1")})
+    assert r.status_code == 400
+    problem = r.json()
+    assert (problem["code"], problem["violations"]) == ("VALIDATION", [
+        {"field": "X-Request-ID", "description": "1 to 128 visible ASCII characters"}])
+    assert re.fullmatch(r"[0-9a-f]{32}", r.headers["x-request-id"])
+    assert problem["correlation_id"] == r.headers["x-request-id"]
+    assert partner.get("/v1/accounts", headers={"X-Request-ID": "x" * 128}).status_code == 200
 
 
 def test_malformed_json_is_400(bank: Bank, partner: httpx.Client) -> None:

@@ -15,11 +15,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from adapter.frontends.rest import openapi_customer
+from adapter.frontends.rest.app import build_rest_app
+from adapter.frontends.rest.openapi import build_openapi
 from tests.rest.conftest import new_key, transfer_body
 
-PATHS = {"/v1/accounts", "/v1/accounts/{account_id}", "/v1/accounts/{account_id}/balances",
-         "/v1/accounts/{account_id}/transactions", "/v1/transfers", "/v1/bill-payments",
-         "/v1/payments/{payment_id}", "/healthz", "/readyz"}
+PATHS = {"/v1", "/metrics", "/v1/accounts", "/v1/accounts/{account_id}",
+         "/v1/accounts/{account_id}/balances", "/v1/accounts/{account_id}/transactions",
+         "/v1/transfers", "/v1/bill-payments", "/v1/payments/{payment_id}", "/healthz",
+         "/readyz"}
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +55,7 @@ def _check_response(doc: dict[str, Any], path: str, method: str, r: httpx.Respon
 def test_document_is_openapi_31_with_every_resource(document: dict[str, Any]) -> None:
     """The document is OpenAPI 3.1, mutual TLS, lists every path, and its schemas are valid."""
     assert document["openapi"] == "3.1.0"
-    assert set(document["paths"]) == PATHS
+    assert {p for p in document["paths"] if not p.startswith("/v1/customer/")} == PATHS
     assert document["components"]["securitySchemes"]["mutualTLS"]["type"] == "mutualTLS"
     assert "24 hours" in document["info"]["description"]
     for schema in document["components"]["schemas"].values():
@@ -74,10 +78,34 @@ def test_known_good_answers_match_the_document(document: dict[str, Any],
         ("/v1/payments/{payment_id}", f"/v1/payments/{created.json()['paymentId']}"),
         ("/healthz", "/healthz"),
         ("/readyz", "/readyz"),
+        ("/v1", "/v1"),
     ]:
         r = partner.get(url)
         assert r.status_code == 200, url
         _check_response(document, path, "get", r)
+
+
+def test_v1_is_an_index_of_the_entry_points(document: dict[str, Any], bank: Any,
+                                            partner: httpx.Client) -> None:
+    """GET /v1, the URL the banner prints, answers an index (it was a 404, issue 12.6): each
+    link is a path of the document or the document itself, each one answers, and every
+    other resource is reached by the links of what they answer."""
+    r = partner.get("/v1")
+    assert r.status_code == 200
+    _check_response(document, "/v1", "get", r)
+    links = {name: link["href"] for name, link in r.json()["_links"].items()}
+    assert links == {"self": "/v1", "accounts": "/v1/accounts", "transfers": "/v1/transfers",
+                     "billPayments": "/v1/bill-payments", "openapi": "/openapi.json",
+                     "health": "/healthz", "readiness": "/readyz"}
+    for name, href in links.items():
+        expected = 405 if name in ("transfers", "billPayments") else 200
+        assert partner.get(href).status_code == expected, name
+    account = partner.get(links["accounts"]).json()["accounts"][0]["_links"]
+    assert partner.get(account["balances"]["href"]).status_code == 200
+    assert partner.get(account["transactions"]["href"]).status_code == 200
+    # Described by the document, so reachable with any certificate of the bank's CA.
+    with bank.client("stranger") as stranger:
+        assert stranger.get("/v1").status_code == 200
 
 
 def from_schema(schema: dict[str, Any], root: dict[str, Any] | None = None) -> Any:
@@ -169,3 +197,30 @@ def test_generated_requests_get_documented_answers(document: dict[str, Any],
         _check_response(document, path, method, r)
 
     run()
+
+
+def test_every_customer_route_is_documented_with_its_security(bank: Any) -> None:
+    """Issue 15: each /v1/customer route customer.py serves is in the document, requires the
+    mobile relay's certificate, and, behind a session, the DPoP-bound token and its proof;
+    every 401 declares the `WWW-Authenticate: DPoP` challenge as a required header."""
+    document = build_openapi()
+    app = build_rest_app(bank.services, bank.adapter.app.settings, bank.adapter.app.customers)
+    served = {(method.lower(), route.path) for route in app.routes
+              if route.path.startswith(openapi_customer.PREFIX + "/")
+              for method in (route.methods or ()) if method != "HEAD"}
+    documented = {(method, path) for path, item in document["paths"].items()
+                  if path.startswith(openapi_customer.PREFIX + "/") for method in item}
+    assert documented == served
+    schemes = document["components"]["securitySchemes"]
+    assert (schemes["dpopToken"]["type"], schemes["dpopToken"]["scheme"]) == ("http", "DPoP")
+    assert (schemes["dpopProof"]["in"], schemes["dpopProof"]["name"]) == ("header", "DPoP")
+    assert schemes["mobileRelay"]["type"] == "mutualTLS"
+    open_routes = {"/enrolment/start", "/enrolment/finish", "/login/start", "/login", "/token"}
+    for method, path in documented:
+        operation = document["paths"][path][method]
+        needs_session = path.removeprefix(openapi_customer.PREFIX) not in open_routes
+        assert operation["security"] == ([{"mobileRelay": [], "dpopToken": [],
+                                           "dpopProof": []}] if needs_session
+                                         else [{"mobileRelay": []}]), path
+        challenge = operation["responses"]["401"]["headers"]["WWW-Authenticate"]
+        assert challenge["required"] is True, path

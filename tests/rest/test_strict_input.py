@@ -86,6 +86,11 @@ def test_lax_amount_forms_are_400_and_book_nothing(bank: Bank, partner: httpx.Cl
 
 
 def test_openapi_states_the_amount_grammar() -> None:
-    """The request amount's schema pattern is the grammar the adapter enforces."""
-    schema = build_openapi()["components"]["schemas"]["Amount"]["properties"]["amount"]
-    assert schema["pattern"] == r"^(0|[1-9][0-9]{0,17})(\.[0-9]{1,18})?$"
+    """The request amount's schema is the grammar the adapter enforces, one branch per number
+    of minor units (tests/api/test_document_rules.py checks each against model.money)."""
+    amount = build_openapi()["components"]["schemas"]["Amount"]
+    eur = next(b for b in amount["oneOf"] if "EUR" in b["properties"]["currency"]["enum"])
+    assert eur["properties"]["amount"]["pattern"] == (
+        r"^([1-9][0-9]{0,15}(\.[0-9]{1,2}0*)?|0\.([1-9][0-9]{0,1}|0[1-9])0*)$")
+    jpy = next(b for b in amount["oneOf"] if "JPY" in b["properties"]["currency"]["enum"])
+    assert jpy["properties"]["amount"]["pattern"] == r"^([1-9][0-9]{0,17})(\.0+)?$"

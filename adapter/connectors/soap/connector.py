@@ -249,10 +249,12 @@ class SoapCoreConnector:
         entries = _items(page.Entries, "Entry")
         items = tuple(
             Transaction(
-                transaction_id=e.EntryId, account_id=account_id,
+                # The booking's id, the one the payment shows (issue 12.5), not the entry's.
+                transaction_id=e.TransactionId, account_id=account_id,
                 amount=_money(e.Amount, e.Currency), credit_debit=CreditDebit(e.CreditDebit),
                 booked_at=e.BookedAt, value_date=e.ValueDate,
-                counterparty_account_id=e.CounterpartyAccountId, reference=e.Reference,
+                counterparty_account_id=e.CounterpartyAccountId,
+                counterparty_iban=e.CounterpartyIban, reference=e.Reference,
                 end_to_end_id=e.EndToEndId, remittance=e.Remittance,
                 balance_after=_money(e.BalanceAfter, e.Currency)
                 if e.BalanceAfter is not None else None,

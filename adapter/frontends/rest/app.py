@@ -2,7 +2,8 @@
 
 Every resource handler runs through the one call pipeline (services/pipeline.py) with this
 edge's table (`RestApi.edge`):
-- the correlation id is the caller's `X-Request-ID` (or a new one), echoed on every answer;
+- the correlation id is the caller's `X-Request-ID` (or a new one when absent), echoed on
+  every answer; a malformed one is refused (400 naming it), as the OpenAPI document says;
 - the caller's identity is the client certificate from the ASGI TLS extension (see
   frontends/https.py) plus the `Authorization` header, for resolvers that read a token:
   no certificate -> 401, a certificate the clients file does not know -> 403;
@@ -34,22 +35,29 @@ from starlette.routing import Route
 from adapter.config import Settings
 from adapter.frontends.rest import wire
 from adapter.frontends.rest.body import read_json
-from adapter.frontends.rest.openapi import openapi_document
+from adapter.frontends.rest.openapi import API_VERSION, openapi_document
 from adapter.frontends.rest.problems import (
     MethodNotAllowed,
     RouteNotFound,
     problem_response,
 )
 from adapter.model import Account, AccountRef, Payment
-from adapter.model.errors import AdapterError, ClientError, CoreUnavailable
+from adapter.model.errors import (
+    AdapterError,
+    ClientError,
+    CoreUnavailable,
+    FieldViolation,
+    ValidationError,
+)
 from adapter.model.identifiers import HISTORY_CURSOR
+from adapter.model.text import HEADER_CONTROL_RE
 from adapter.security.identity import cn_from_asgi_scope, peer_of
 from adapter.services.banking import BankingServices
 from adapter.services.clients import Operation
 from adapter.services.context import RequestContext
 from adapter.services.customers.service import CustomerService
 from adapter.services.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
-from adapter.services.pipeline import Call, Edge, correlation_id_from
+from adapter.services.pipeline import CORRELATION_ID_RE, Call, Edge, correlation_id_from
 from adapter.services.principal import Credentials
 
 JSON = "application/json"
@@ -60,6 +68,7 @@ Handler = Callable[[Request, RequestContext], Awaitable[Response]]
 HEADER_NAMES = {"idempotency-key": "Idempotency-Key", "x-request-id": "X-Request-ID",
                 "content-type": "Content-Type", "content-length": "Content-Length",
                 "authorization": "Authorization"}
+REQUEST_ID_RULE = "1 to 128 visible ASCII characters"
 # Canonical field names of errors raised by the services, in this API's vocabulary.
 FIELD_NAMES = {HISTORY_CURSOR: "cursor"}
 # Route -> the canonical operation it performs (rate limits are set per operation).
@@ -108,6 +117,17 @@ def header_texts(request: Request) -> Callable[[], Iterable[tuple[str, str]]]:
     return texts
 
 
+async def _request_id_well_formed(call: Call) -> None:
+    """The document's X-Request-ID pattern is enforced, not quietly replaced (issue 12.2): a
+    caller tracing with a malformed id learns it at once. The answer carries a made id."""
+    header = call.correlation_header
+    if header is not None and HEADER_CONTROL_RE.search(header):
+        return  # refuse_control names the control character itself, as for any header
+    if header is not None and not CORRELATION_ID_RE.fullmatch(header):
+        raise ValidationError("invalid request: X-Request-ID: " + REQUEST_ID_RULE, violations=(
+            FieldViolation("X-Request-ID", REQUEST_ID_RULE),))
+
+
 async def _render(error: AdapterError, call: Call) -> Response:
     return problem_response(error, call.correlation_id)
 
@@ -117,8 +137,9 @@ class RestApi:
         self._services = services
         self._max_body = settings.max_body_bytes
         self._openapi = openapi_document()
-        self.edge = Edge("rest", _render, FIELD_NAMES, passthrough=(ClientDisconnect,),
-                         kinds=KINDS)
+        self._index = wire.api_index(API_VERSION).model_dump_json(by_alias=True).encode()
+        self.edge = Edge("rest", _render, FIELD_NAMES, checks=(_request_id_well_formed,),
+                         passthrough=(ClientDisconnect,), kinds=KINDS)
 
     # -- the REST edge of the call pipeline ----------------------------------------------
 
@@ -235,6 +256,11 @@ class RestApi:
 
     # -- service documents ---------------------------------------------------------------
 
+    async def index(self, request: Request) -> Response:
+        """GET /v1, the URL the banner prints: a link to each resource (issue 12.6)."""
+        return Response(self._index, media_type=JSON, headers={
+            "x-request-id": correlation_id(request.headers.get("x-request-id"))})
+
     async def openapi(self, request: Request) -> Response:
         return Response(self._openapi, media_type=JSON, headers={
             "x-request-id": correlation_id(request.headers.get("x-request-id"))})
@@ -268,6 +294,7 @@ class RestApi:
             route("GET", "/metrics", self.metrics),
             # Reachable by any certificate of our CA, registered or not: they describe the
             # API and the process, not anyone's accounts.
+            Route("/v1", self.index, methods=["GET"]),
             Route("/openapi.json", self.openapi, methods=["GET"]),
             Route("/healthz", self.healthz, methods=["GET"]),
             Route("/readyz", self.readyz, methods=["GET"]),

@@ -16,12 +16,13 @@ Invariants:
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal, TypeVar
 
 import pydantic
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
 from adapter.frontends import validation
 from adapter.model import (
@@ -40,6 +41,7 @@ from adapter.model import (
 )
 from adapter.model.accounts import ACCOUNT_ID_RE, IBAN_RE
 from adapter.model.commands import BillPaymentCommand, GetPaymentQuery, TransferCommand
+from adapter.model.errors import FieldViolation, ValidationError
 from adapter.model.identifiers import IdempotencyKey, PaymentId
 from adapter.model.payments import CreditDebit
 
@@ -203,7 +205,21 @@ def _bill_payment(body: Any) -> BillPaymentRequest:
     }, _BILL_NAMES)
 
 
+# Query values are text: read as the document states them, not as pydantic's lax mode would
+# (which takes " 5", "+5" and "5.0" for 5, and a Unix time for a date).
+_LIMIT_TEXT = re.compile(r"[1-9][0-9]{0,2}")
+_DATE_TEXT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_QUERY_TEXT = {"limit": (_LIMIT_TEXT, "an integer from 1 to 100 in ASCII digits, no sign"),
+               "dateFrom": (_DATE_TEXT, "a date as YYYY-MM-DD"),
+               "dateTo": (_DATE_TEXT, "a date as YYYY-MM-DD")}
+
+
 def parse_history_query(params: dict[str, str]) -> HistoryQuery:
+    violations = tuple(FieldViolation(name, rule) for name, (pattern, rule) in _QUERY_TEXT.items()
+                       if name in params and not pattern.fullmatch(params[name]))
+    if violations:
+        summary = "; ".join(f"{v.field}: {v.description}" for v in violations)
+        raise ValidationError(f"invalid request: {summary}", violations=violations)
     wire = validation.build(TransactionQuery, params)
     return validation.build(HistoryQuery, {
         "cursor": wire.cursor, "limit": wire.limit,
@@ -231,11 +247,24 @@ class AmountOut(BaseModel):
     amount: str = Field(json_schema_extra={"pattern": SIGNED_AMOUNT_PATTERN})
 
 
+def _absent(value: Any) -> bool:
+    return value is None
+
+
+def _no_default(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)
+
+
 class AccountReferenceOut(BaseModel):
+    """An account: its id, and its IBAN when the account has one (no `iban` member when it
+    has none)."""
+
     model_config = ConfigDict(title="AccountIdentification")
 
     id: str
-    iban: str | None = None
+    # Complete or absent, never `"iban": null` (issue 12.5).
+    iban: Annotated[str | None, WithJsonSchema({"type": "string"})] = Field(
+        None, exclude_if=_absent, json_schema_extra=_no_default)
 
 
 class Href(BaseModel):
@@ -354,6 +383,42 @@ class PaymentResource(BaseModel):
     links: PaymentLinks = Field(alias="_links")
 
 
+class ApiLinks(BaseModel):
+    model_config = ConfigDict(title="ApiLinks")
+
+    self: Href
+    accounts: Href
+    transfers: Href
+    billPayments: Href
+    openapi: Href
+    health: Href
+    readiness: Href
+
+
+class ApiIndex(BaseModel):
+    """GET /v1: the entry points of this API. Every other resource is reached by following
+    links from them (an account's `_links` name its balances and transactions, a payment's
+    its own URL), and the OpenAPI document describes them all. No URI template is offered:
+    a client that follows every same-origin URL would read "{account_id}" as an id."""
+
+    model_config = ConfigDict(serialize_by_alias=True, title="ApiIndex")
+
+    title: str
+    version: str
+    links: ApiLinks = Field(alias="_links")
+
+
+def api_index(version: str) -> ApiIndex:
+    def href(path: str) -> Href:
+        return Href.model_construct(href=path)
+
+    return ApiIndex.model_construct(title="bank-adapter REST API", version=version, links=(
+        ApiLinks.model_construct(
+            self=href("/v1"), accounts=href("/v1/accounts"), transfers=href("/v1/transfers"),
+            billPayments=href("/v1/bill-payments"), openapi=href("/openapi.json"),
+            health=href("/healthz"), readiness=href("/readyz"))))
+
+
 class Health(BaseModel):
     status: Literal["ok"]
 
@@ -418,7 +483,7 @@ def balances_out(balance: Balance, account: Account) -> BalancesResponse:
 
 def transaction_out(tx: Transaction) -> TransactionOut:
     debit = tx.credit_debit is CreditDebit.DEBIT
-    counterparty = _ref(tx.counterparty_account_id, None)
+    counterparty = _ref(tx.counterparty_account_id, tx.counterparty_iban)
     return TransactionOut.model_construct(
         transactionId=tx.transaction_id, entryReference=tx.reference,
         endToEndId=tx.end_to_end_id, bookingDate=tx.booked_at.date(), valueDate=tx.value_date,
