@@ -2,10 +2,13 @@
 
     PYTHONPATH=. python -m bench.password_flood [--seconds 10] [--flooders 16] [--rate 50]
                                                 [--processes 2] [--argon2-parallelism N]
+                                                [--target customer|wssecurity]
 
 Starts a core_sim and an adapter on loopback (port 0, production Argon2id parameters),
 measures the p99 of a partner's balance inquiry alone, then again while `--flooders` clients
-post wrong passwords to /v1/customer/login: as fast as they can, or, with `--rate R`, R
+post wrong passwords (`--target customer`: to /v1/customer/login, a new username each time;
+`--target wssecurity`: SOAP GetBalance calls of the legacy client with a wrong PasswordText,
+issue 13 item 4's flood): as fast as they can, or, with `--rate R`, R
 attempts per second offered in all whatever the answers take (an open loop: the attempts are
 paced by one schedule per process, so a slow answer does not slow the flood as long as a
 flooder is free). The flooders run in `--processes` child processes, so their TLS and JSON
@@ -31,6 +34,18 @@ from adapter.security import pki
 from tests.rest.conftest import start_bank
 
 COUNTED = ("401", "503")
+WSSE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
+PASSWORD_TEXT = ("http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-username-token-"
+                 "profile-1.0#PasswordText")
+WRONG_TEXT_ENVELOPE = (
+    '<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/" '
+    'xmlns:b="urn:bank:adapter:soap:v1"><s:Header>'
+    f'<wsse:Security xmlns:wsse="{WSSE}"><wsse:UsernameToken>'
+    "<wsse:Username>legacy</wsse:Username>"
+    f'<wsse:Password Type="{PASSWORD_TEXT}">not-the-password</wsse:Password>'
+    "</wsse:UsernameToken></wsse:Security></s:Header><s:Body><b:GetBalance><b:Account>"
+    "<b:AccountId>10000001</b:AccountId></b:Account></b:GetBalance></s:Body></s:Envelope>"
+).encode()
 
 
 def _p99(samples: list[float]) -> float:
@@ -38,14 +53,16 @@ def _p99(samples: list[float]) -> float:
 
 
 def _flood(base_url: str, pki_dir: str, flooders: int, rate: float, start: float,
-           until: float, tag: int, out: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+           until: float, tag: int, out: multiprocessing.Queue,  # type: ignore[type-arg]
+           target: str = "customer") -> None:
     """One child process: `flooders` threads posting wrong passwords until `until` (wall
     clock), at `rate` per second in all for this process (0: as fast as answered)."""
     counts = dict.fromkeys((*COUNTED, "other", "failed"), 0)
     lock = threading.Lock()
     ticket = [0]
-    context = tls.client_context(tls.TlsFiles.from_dir(Path(pki_dir), "mobile"),
-                                 Path(pki_dir) / "ca.crt")
+    context = tls.client_context(
+        tls.TlsFiles.from_dir(Path(pki_dir), "mobile" if target == "customer" else "legacy"),
+        Path(pki_dir) / "ca.crt")
 
     def pace() -> bool:
         """Wait for the next attempt's slot of the schedule; False once the flood is over."""
@@ -65,10 +82,20 @@ def _flood(base_url: str, pki_dir: str, flooders: int, rate: float, start: float
                 # A different username each time: lockout would otherwise answer without
                 # hashing after 5 attempts.
                 try:
-                    r = c.post("/v1/customer/login", json={
-                        "username": f"guess{tag}-{n}-{time.monotonic_ns()}", "password": "nope",
-                        "challengeId": "0" * 32, "assertion": {"id": "A" * 22}})
-                    key = str(r.status_code) if str(r.status_code) in COUNTED else "other"
+                    if target == "customer":
+                        r = c.post("/v1/customer/login", json={
+                            "username": f"guess{tag}-{n}-{time.monotonic_ns()}",
+                            "password": "nope", "challengeId": "0" * 32,
+                            "assertion": {"id": "A" * 22}})
+                        key = str(r.status_code) if str(r.status_code) in COUNTED else "other"
+                    else:
+                        r = c.post("/soap/v1", content=WRONG_TEXT_ENVELOPE, headers={
+                            "content-type": "text/xml; charset=utf-8",
+                            "soapaction": '"GetBalance"'})
+                        # A wrong password is UNAUTHENTICATED (hashed); past the gate's
+                        # per-client throttle it is RATE_LIMITED, refused without hashing.
+                        key = ("401" if b"<tns:Code>UNAUTHENTICATED<" in r.content else
+                               "503" if b"<tns:Code>RATE_LIMITED<" in r.content else "other")
                 except httpx.HTTPError:
                     key = "failed"
                 with lock:
@@ -91,6 +118,9 @@ def main(argv: list[str] | None = None) -> int:
                              "flooders get answers)")
     parser.add_argument("--processes", type=int, default=2,
                         help="child processes the flooders are spread over")
+    parser.add_argument("--target", choices=("customer", "wssecurity"), default="customer",
+                        help="customer logins (Argon2id) or the legacy client's WS-Security "
+                             "PasswordText (scrypt)")
     parser.add_argument("--argon2-parallelism", type=int, default=None,
                         help="the adapter's customer_argon2_parallelism (default: its own)")
     args = parser.parse_args(argv)
@@ -123,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
                 spawn.Process(target=_flood, args=(
                     bank.adapter.base_url, str(bank.adapter.pki_dir),
                     max(1, args.flooders // args.processes), args.rate / args.processes,
-                    start, until, p, queue))
+                    start, until, p, queue, args.target))
                 for p in range(args.processes)
             ]
             for proc in procs:
@@ -139,8 +169,9 @@ def main(argv: list[str] | None = None) -> int:
                 proc.join(30)
     offered = sum(counts.values()) / args.seconds
     print(f"wrong passwords offered: {offered:.1f}/s; answered: "
-          f"{counts['401'] / args.seconds:.1f}/s (401), "
-          f"refused busy: {counts['503'] / args.seconds:.1f}/s (503), other: {counts['other']}, "
+          f"{counts['401'] / args.seconds:.1f}/s (401 / UNAUTHENTICATED), "
+          f"refused without hashing: {counts['503'] / args.seconds:.1f}/s (503 busy / "
+          f"RATE_LIMITED), other: {counts['other']}, "
           f"failed: {counts['failed']}")
     print(f"balance inquiry p99: alone {_p99(alone):.1f} ms ({len(alone)} calls), "
           f"under the flood {_p99(loaded):.1f} ms ({len(loaded)} calls); "

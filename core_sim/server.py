@@ -44,6 +44,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from adapter.infra.reload import Reloader
 from adapter.infra.spyne_asgi import Receive, Scope, Send, SpyneAsgi
 from adapter.infra.spyne_process import configure_spyne_process
+from adapter.infra.tcp import no_delay
 from adapter.infra.tls import ReloadableServerContext, TlsFiles, peer_cn
 from adapter.infra.trust_domains import (
     CORE_ADMIN_IDENTITIES,
@@ -90,6 +91,7 @@ class _AbortableHttpProtocol(HttpToolsProtocol):
     _peer: str | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        no_delay(transport)  # each answer leaves at once (adapter.infra.tcp)
         super().connection_made(transport)
         self._peer = peer_cn(transport.get_extra_info)
         if self._peer not in SOAP_LISTENER_IDENTITIES:

@@ -34,6 +34,8 @@ import uvicorn
 from cryptography import x509
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from adapter.infra.tcp import no_delay
+
 _TLS_VERSIONS = {"TLSv1.2": 0x0303, "TLSv1.3": 0x0304}
 
 log = logging.getLogger("adapter.https")
@@ -103,6 +105,7 @@ class TlsScopeProtocol(HttpToolsProtocol):
             "on_handshake_failure": staticmethod(on_failure), "handshaking": set()})
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        no_delay(transport)
         context = self.tls_context
         if context is None:
             self._serve(transport)
