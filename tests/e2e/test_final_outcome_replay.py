@@ -54,7 +54,13 @@ class Bank:
         """One pass of the in-doubt resolver the adapter runs (the same class and services),
         now rather than after its interval."""
         services = self.adapter.services
-        resolver = Resolver(services.payments, services.storage.journal, services.storage.keys)
+        # Under the adapter's own resolver's name: that resolver may already hold the lease
+        # on the payment (it wakes as soon as one is in doubt), and a lease is re-taken only
+        # by its holder until it lapses (resolver Rule 1).
+        running = self.adapter.app._resolver
+        assert running is not None
+        resolver = Resolver(services.payments, services.storage.journal, services.storage.keys,
+                            owner=running.owner)
         return self.adapter.run(resolver.run_once(include_recent=True))
 
     def status(self, payment_id: str) -> str:
