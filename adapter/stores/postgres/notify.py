@@ -23,6 +23,7 @@ import logging
 import psycopg
 from psycopg import sql
 
+from adapter.stores.memory.wakeups import MemoryOutboxWakeups
 from adapter.stores.postgres.database import PostgresDatabase, redact
 
 log = logging.getLogger("adapter.stores.postgres")
@@ -31,10 +32,12 @@ CHANNEL_SQL = "'ba_outbox_' || current_schema()"
 RECONNECT_DELAY = 1.0
 
 
-class PostgresOutboxWakeups:
+class PostgresOutboxWakeups(MemoryOutboxWakeups):
+    """The in-process wake-up (`poke`, `wait`), also set by every NOTIFY on the channel."""
+
     def __init__(self, db: PostgresDatabase) -> None:
+        super().__init__()
         self._db = db
-        self._event = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.listening = asyncio.Event()  # set while LISTEN is in force (tests wait on it)
 
@@ -44,15 +47,6 @@ class PostgresOutboxWakeups:
         wakeups._task = asyncio.get_running_loop().create_task(
             wakeups._listen(), name="postgres-outbox-listen")
         return wakeups
-
-    def poke(self) -> None:
-        self._event.set()
-
-    async def wait(self, timeout: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(timeout):
-                await self._event.wait()
-        self._event.clear()
 
     async def _listen(self) -> None:
         while True:
