@@ -90,6 +90,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--connections", type=int, default=32)
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--adapter-log-level", default="info")
+    p.add_argument("--gil", action="store_true",
+                   help="sample only the thread holding the GIL: Python CPU, not threads "
+                        "blocked in C (fsync, a socket wait)")
     p.add_argument("--out", type=Path, default=Path("bench-profile"))
     args = p.parse_args(argv)
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
@@ -115,7 +118,8 @@ def main(argv: list[str] | None = None) -> int:
                     spies.append(subprocess.Popen(
                         [py_spy, "record", "--pid", str(pid), "--rate", str(RATE),
                          "--duration", str(int(args.seconds)), "--format", "raw",
-                         "--output", str(raws[proc_name]), "--nonblocking"],
+                         "--output", str(raws[proc_name]), "--nonblocking",
+                         *(["--gil"] if args.gil else [])],
                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
 
             # py-spy starts with the load's warm-up; its duration covers the measured window.

@@ -73,6 +73,7 @@ class GuardedProtocol(TlsScopeProtocol):
     _head_open = True
     _head_bytes = 0
     _header_count = 0
+    _header_bytes = 0
     _head_timer: asyncio.TimerHandle | None = None
     _peer: str | None = None
     _counted = False
@@ -154,17 +155,18 @@ class GuardedProtocol(TlsScopeProtocol):
 
     def on_message_begin(self) -> None:
         self._header_count = 0
+        self._header_bytes = 0
         super().on_message_begin()
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._header_count += 1
         if self._header_count > self.limits.max_headers:
             raise _Refused(TOO_LARGE)
+        self._header_bytes += len(name) + len(value) + 4  # ": " and CRLF
         super().on_header(name, value)
 
     def on_headers_complete(self) -> None:
-        size = len(self.url) + sum(len(n) + len(v) + 4 for n, v in self.headers)
-        if size > self.limits.max_head_bytes:
+        if len(self.url) + self._header_bytes > self.limits.max_head_bytes:
             raise _Refused(TOO_LARGE)
         self._head_open = False
         self._cancel_head_timer()

@@ -61,11 +61,17 @@ Cursor = Annotated[str, _matching(CURSOR_RE, CURSOR_RULE)]
 _REF_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: no I, L, O, U
 
 
+# Two Crockford digits per entry: 10 bits per lookup, six lookups per reference.
+_PAIRS = [a + b for a in _REF_ALPHABET for b in _REF_ALPHABET]
+
+
 def new_core_reference() -> str:
     """12 characters (ISO 8583 field 37 is an 12), 60 random bits from one urandom call;
     uniqueness is enforced by the journal's UNIQUE constraint."""
     bits = int.from_bytes(secrets.token_bytes(8), "big") >> 4
-    return "".join(_REF_ALPHABET[(bits >> shift) & 31] for shift in range(55, -1, -5))
+    p = _PAIRS
+    return (p[bits >> 50] + p[bits >> 40 & 1023] + p[bits >> 30 & 1023]
+            + p[bits >> 20 & 1023] + p[bits >> 10 & 1023] + p[bits & 1023])
 
 
 def new_payment_id() -> str:

@@ -204,3 +204,14 @@ def test_amount_grammar_refuses_every_lax_form(text: str) -> None:
     """What Decimal() would read but the wire grammar does not allow is refused, not read."""
     with pytest.raises(pydantic.ValidationError, match="plain decimal string"):
         Money(amount=text, currency="EUR")
+
+
+def test_header_control_bytes_pattern_finds_what_the_text_pattern_finds() -> None:
+    """The REST edge searches raw header bytes (Latin-1 is what Starlette decodes them as);
+    over every byte the two patterns must agree, or a control character would slip through."""
+    from adapter.model.text import HEADER_CONTROL_BYTES_RE, HEADER_CONTROL_RE
+
+    for b in range(256):
+        raw = bytes([b])
+        assert (HEADER_CONTROL_BYTES_RE.search(raw) is None) == (
+            HEADER_CONTROL_RE.search(raw.decode("latin-1")) is None), hex(b)

@@ -39,8 +39,9 @@ import contextlib
 import inspect
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from types import TracebackType
 
 from adapter.connectors.iso8583 import mapping
 from adapter.connectors.iso8583.codec import Message
@@ -55,6 +56,24 @@ from adapter.ports.reversals import ReversalState, ReversalStore
 log = logging.getLogger("adapter.connectors.iso8583")
 
 ReversalCallback = Callable[[str], Awaitable[None] | None]
+
+
+class _InFlight:
+    """`with reverser.sending(ref):`: the reference is in `live` for the block (Rules 2 and 4)."""
+
+    __slots__ = ("_live", "_reference")
+
+    def __init__(self, live: set[str], reference: str) -> None:
+        self._live, self._reference = live, reference
+
+    def __enter__(self) -> None:
+        if self._reference in self._live:
+            raise DuplicateRequest("this reference is already in flight to the core")
+        self._live.add(self._reference)
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self._live.discard(self._reference)
 
 
 class Reverser:
@@ -93,16 +112,9 @@ class Reverser:
 
     # -- the posting path's side (Rules 2, 4) ------------------------------------------------
 
-    @contextlib.contextmanager
-    def sending(self, reference: str) -> Iterator[None]:
+    def sending(self, reference: str) -> _InFlight:
         """Mark `reference` in flight here for the duration: DuplicateRequest if it is."""
-        if reference in self._live:
-            raise DuplicateRequest("this reference is already in flight to the core")
-        self._live.add(reference)
-        try:
-            yield
-        finally:
-            self._live.discard(reference)
+        return _InFlight(self._live, reference)
 
     async def owed(self, reference: str, sent: Message) -> None:
         """`sent` got no reply: it must be reversed (the row is written PENDING now, with the

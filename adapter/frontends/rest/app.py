@@ -50,7 +50,7 @@ from adapter.model.errors import (
     ValidationError,
 )
 from adapter.model.identifiers import HISTORY_CURSOR
-from adapter.model.text import HEADER_CONTROL_RE
+from adapter.model.text import HEADER_CONTROL_BYTES_RE, HEADER_CONTROL_RE
 from adapter.security.identity import cn_from_asgi_scope, peer_of
 from adapter.services.banking import BankingServices
 from adapter.services.clients import Operation
@@ -101,9 +101,10 @@ def _header_name(name: str) -> str:
 
 def request_texts(request: Request) -> Callable[[], Iterable[tuple[str, str]]]:
     def texts() -> Iterable[tuple[str, str]]:
-        for name, value in request.query_params.multi_items():
-            yield "query", name
-            yield name, value
+        if request.scope.get("query_string"):  # most requests have none: skip the parse
+            for name, value in request.query_params.multi_items():
+                yield "query", name
+                yield name, value
         for key, value in request.path_params.items():
             if isinstance(value, str):
                 yield key, value
@@ -112,8 +113,13 @@ def request_texts(request: Request) -> Callable[[], Iterable[tuple[str, str]]]:
 
 def header_texts(request: Request) -> Callable[[], Iterable[tuple[str, str]]]:
     def texts() -> Iterable[tuple[str, str]]:
-        for name, value in request.headers.items():
-            yield _header_name(name), value
+        raw: list[tuple[bytes, bytes]] = request.scope["headers"]
+        # One search over every value (tab is allowed, so it joins them); only a hit pays
+        # for naming each header.
+        if HEADER_CONTROL_BYTES_RE.search(b"\t".join(value for _, value in raw)) is None:
+            return ()
+        return [(_header_name(name.decode("latin-1")), value.decode("latin-1"))
+                for name, value in raw]
     return texts
 
 
@@ -136,7 +142,6 @@ class RestApi:
     def __init__(self, services: BankingServices, settings: Settings) -> None:
         self._services = services
         self._max_body = settings.max_body_bytes
-        self._openapi = openapi_document()
         self._index = wire.api_index(API_VERSION).model_dump_json(by_alias=True).encode()
         self.edge = Edge("rest", _render, FIELD_NAMES, checks=(_request_id_well_formed,),
                          passthrough=(ClientDisconnect,), kinds=KINDS)
@@ -262,7 +267,7 @@ class RestApi:
             "x-request-id": correlation_id(request.headers.get("x-request-id"))})
 
     async def openapi(self, request: Request) -> Response:
-        return Response(self._openapi, media_type=JSON, headers={
+        return Response(openapi_document(), media_type=JSON, headers={
             "x-request-id": correlation_id(request.headers.get("x-request-id"))})
 
     async def healthz(self, request: Request) -> Response:

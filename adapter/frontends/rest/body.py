@@ -37,16 +37,13 @@ def _invalid(detail: str, field: str = "body") -> ValidationError:
 
 
 class _Duplicate(Exception):
-    def __init__(self, name: str) -> None:
-        self.name = name
+    """Some object of the body repeats a member name (which one: `_duplicate_path`)."""
 
 
 def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    obj: dict[str, Any] = {}
-    for name, value in pairs:
-        if name in obj:
-            raise _Duplicate(name)
-        obj[name] = value
+    obj = dict(pairs)
+    if len(obj) != len(pairs):  # the name itself is found again on the error path
+        raise _Duplicate()
     return obj
 
 
@@ -83,6 +80,10 @@ def _find(value: Any, path: tuple[str, ...]) -> tuple[str, ...] | None:
     return None
 
 
+# One decoder for every body: json.loads with hooks builds a new decoder and scanner per call.
+_DECODER = json.JSONDecoder(object_pairs_hook=_unique, parse_constant=_no_constant)
+
+
 def _duplicate_path(text: str) -> str:
     """The dotted path of the first duplicated member (Rule 2). Parsing again with the members
     marked happens only on this error path, so a valid body is parsed once, by the C scanner,
@@ -99,7 +100,7 @@ def parse_json(body: bytes) -> Any:
     except UnicodeDecodeError:
         raise _invalid("Invalid JSON: the body is not UTF-8") from None
     try:
-        return json.loads(text, object_pairs_hook=_unique, parse_constant=_no_constant)
+        return _DECODER.decode(text)
     except _Duplicate:
         path = _duplicate_path(text)
         raise _invalid("this member appears more than once in its object", path) from None

@@ -12,6 +12,7 @@ at its `paymentId`) are stated here, beside the problem codes each operation can
 from __future__ import annotations
 
 import json
+from functools import cache
 from typing import Any
 
 from pydantic import BaseModel
@@ -259,5 +260,8 @@ def build_openapi() -> dict[str, Any]:
     return document
 
 
+@cache
 def openapi_document() -> bytes:
+    """Built on first use, not at start: its remittance pattern reads the interpreter's whole
+    Unicode database (about 60 ms), and most processes are never asked for the document."""
     return json.dumps(build_openapi(), separators=(",", ":")).encode()
