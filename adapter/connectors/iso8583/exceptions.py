@@ -82,12 +82,12 @@ class ExceptionMap:
         return None
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> bool:
+                 tb: TracebackType | None) -> None:
         if exc is None or not isinstance(exc, Exception):
-            return False
+            return
         found = self.lookup(exc)
         if found is None:
-            return False
+            return
         canonical, message = found
         raise canonical(message) from exc
 
