@@ -338,7 +338,7 @@ class AdapterApp:
             from adapter.frontends.health_http import build_health_app
 
             self.health_http = HttpsServer(
-                build_health_app(services.health.ready), None,
+                build_health_app(services.health.readiness), None,
                 s.health_host, s.health_port, reuse_port=s.workers > 1)
             await self.health_http.start()
             log.info("plain-HTTP health listener on http://%s:%d (/healthz, /readyz only)",

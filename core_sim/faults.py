@@ -18,6 +18,9 @@ Invariants:
 - Rule 2: a dropped reply always follows a committed posting: the money HAS moved.
 - Rule 3: every read and update holds one lock, so a test thread and the event loop never see
   half an update.
+- Rule 4: a call inside its latency is counted by operation while it waits (`delaying`), and
+  `wait_delaying` wakes on each change of the count: a test learns that the core holds its
+  request from the core itself, not from a timer.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import random
 import threading
+from collections import Counter
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
@@ -45,17 +49,30 @@ class FaultSettings:
     stop_answering: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
     _rng: random.Random = field(default_factory=random.Random, repr=False, compare=False)
+    _delaying: Counter[str] = field(default_factory=Counter, repr=False, compare=False)
+    _delays_changed: threading.Condition = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self._check(self.to_dict())
+        self._delays_changed = threading.Condition(self._lock)  # Rule 3: the one lock
 
     # -- what the listeners call ------------------------------------------------------------
 
-    async def delay(self) -> None:
-        """Sleep for the configured latency without blocking the event loop."""
+    async def delay(self, operation: str = "") -> None:
+        """Sleep for the configured latency without blocking the event loop; `operation`
+        (e.g. "PostTransfer") is counted meanwhile (Rule 4)."""
         latency = self.latency_ms
         if latency > 0:
-            await asyncio.sleep(latency / 1000)
+            self._count_delaying(operation, 1)
+            try:
+                await asyncio.sleep(latency / 1000)
+            finally:
+                self._count_delaying(operation, -1)
+
+    def _count_delaying(self, operation: str, change: int) -> None:
+        with self._delays_changed:
+            self._delaying[operation] += change
+            self._delays_changed.notify_all()
 
     def should_fail(self) -> bool:
         with self._lock:
@@ -89,6 +106,18 @@ class FaultSettings:
         """Back to no faults at all."""
         return self.update(latency_ms=0, error_rate=0.0, drop_reply_rate=0.0, drop_mode="reset",
                            fail_next=0, drop_next=0, stop_answering=False)
+
+    def delaying(self, operation: str) -> int:
+        """How many calls of `operation` are inside their latency now."""
+        with self._lock:
+            return self._delaying[operation]
+
+    def wait_delaying(self, operation: str, count: int, timeout: float) -> bool:
+        """Block until at least `count` calls of `operation` are inside their latency (Rule
+        4); False if not within `timeout` seconds."""
+        with self._delays_changed:
+            return self._delays_changed.wait_for(
+                lambda: self._delaying[operation] >= count, timeout)
 
     def seed(self, seed: int) -> None:
         """Make the rate rolls reproducible."""

@@ -199,7 +199,7 @@ class IsoHost:
             await stream.close()
 
     async def _answer_later(self, stream: FrameStream, msg: Message) -> None:
-        await self.faults.delay()
+        await self.faults.delay(msg["t"])  # counted by MTI (faults Rule 4)
         await self._send(stream, self.answer(msg, stream.transport))
 
     async def _send(self, stream: FrameStream, reply: Message | None) -> None:

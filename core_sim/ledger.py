@@ -20,7 +20,8 @@ Invariants:
   its own id. Files made before the column existed are filled in when opened.
 
 Thread safety: one sqlite3 connection per thread; writers are serialised by a lock in this
-process and by `BEGIN IMMEDIATE` across processes.
+process and by `BEGIN IMMEDIATE` across processes. Each commit in this process wakes
+`wait_until`'s waiters (a test, an operator's tool), who look again: no polling.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import contextlib
 import re
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -224,6 +226,7 @@ class Ledger:
         self._now = clock or _utc_now
         self._local = threading.local()
         self._write_lock = threading.Lock()
+        self._committed = threading.Condition()
         self._connections: list[sqlite3.Connection] = []
         self._connections_lock = threading.Lock()
         con = self._con()
@@ -283,6 +286,20 @@ class Ledger:
                 con.execute("ROLLBACK")
                 raise
             con.execute("COMMIT")
+            with self._committed:
+                self._committed.notify_all()
+
+    def wait_until(self, condition: Callable[[], bool], timeout: float) -> bool:
+        """Block until `condition()` (which may read the ledger) holds, looking again after
+        each commit made in this process; False if it did not within `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        with self._committed:
+            while not condition():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._committed.wait(remaining)
+        return True
 
     def close(self) -> None:
         """Close every thread's connection (call once no thread uses the ledger any more)."""

@@ -158,7 +158,7 @@ def core_fault(code: str, message: str, *, server: bool = False) -> Fault:
 async def _enter(ctx: Any) -> CoreBackend:
     """Apply latency and an injected error (Rule 3) before the operation touches the ledger."""
     backend = _backend(ctx)
-    await backend.faults.delay()
+    await backend.faults.delay(ctx.descriptor.name)
     if backend.faults.should_fail():
         raise core_fault("CORE_UNAVAILABLE", "the core is unavailable (injected fault)",
                          server=True)

@@ -6,8 +6,9 @@ without TLS, and nothing else (every other path and method is 404/405 with an em
 
 Invariants:
 - Rule 1: off unless `health_port` is set; bound to `health_host`, loopback by default. It
-  tells a caller only whether the process is alive and whether the core is usable, never an
-  account, a payment or a configuration value.
+  tells a caller only whether the process is alive and whether the core and the adapter's
+  database are usable (the code of the first that is not), never an account, a payment or a
+  configuration value.
 - Rule 2: `/readyz` asks the same readiness check as the mTLS `/readyz` and gRPC health, so
   every probe agrees.
 """
@@ -21,18 +22,21 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from adapter.services.health import Readiness
+
 JSON = "application/json"
 
 
-def build_health_app(ready: Callable[[], Awaitable[bool]]) -> Starlette:
+def build_health_app(readiness: Callable[[], Awaitable[Readiness]]) -> Starlette:
     async def healthz(request: Request) -> Response:
         return Response(b'{"status":"ok"}', media_type=JSON)
 
     async def readyz(request: Request) -> Response:
-        if await ready():
+        error = (await readiness()).error()
+        if error is None:
             return Response(b'{"status":"ready"}', media_type=JSON)
-        return Response(b'{"status":"not ready","code":"CORE_UNAVAILABLE"}', status_code=503,
-                        media_type=JSON)
+        return Response(b'{"status":"not ready","code":"%s"}' % error.code.encode(),
+                        status_code=503, media_type=JSON)
 
     async def refuse(request: Request, exc: Exception) -> Response:
         status = getattr(exc, "status_code", 404)

@@ -29,6 +29,7 @@ Invariants:
     └── ServerError                 the adapter or the core failed; the caller may retry
         ├── CoreTimeout             CORE_TIMEOUT
         ├── CoreUnavailable         CORE_UNAVAILABLE
+        ├── StoreUnavailable        STORE_UNAVAILABLE (the adapter's own database; readiness)
         ├── DeadlineExceeded        DEADLINE_EXCEEDED
         ├── ShuttingDown            SHUTTING_DOWN (an event stream ended by a stop; resume)
         └── InternalError           INTERNAL
@@ -196,6 +197,11 @@ class CoreTimeout(ServerError):
 class CoreUnavailable(ServerError):
     code = "CORE_UNAVAILABLE"
     default_message = "the core banking system is unavailable"
+
+
+class StoreUnavailable(ServerError):
+    code = "STORE_UNAVAILABLE"
+    default_message = "the adapter's database is unavailable"
 
 
 class DeadlineExceeded(ServerError):

@@ -28,6 +28,11 @@ class PaymentStorage(Protocol):
     @property
     def outbox(self) -> EventOutbox: ...
 
+    async def ping(self) -> None:
+        """Return once the database answers a trivial query (`SELECT 1`-class), raise if it
+        cannot: readiness asks it (services/health.py), so it must stay cheap."""
+        ...
+
     async def aclose(self) -> None:
         """Write whatever is queued, then release the database."""
         ...

@@ -48,7 +48,7 @@ class BankingServices:
                                     core_timeout=core_timeout, resolve_timeout=resolve_timeout,
                                     clock=clock),
             events=events,
-            health=HealthService(core),
+            health=HealthService(core, storage),
             # The certificate caller is the last resolver; customer tokens go before it.
             pipeline=Pipeline([clients.resolve], observers=(log_outcome, metrics.observe),
                               rate_limiter=rate_limiter),

@@ -20,14 +20,18 @@ Invariants:
 - Rule 4: recording never blocks or fails the request that caused it: `record` is
   synchronous, the append runs as a task (at most `max_pending` at once; beyond that an
   event is logged and counted as dropped, not appended).
+- Rule 5: `recorded` counts every signal since start, whatever its threshold; each `record`
+  wakes `wait_recorded`'s waiters, so a caller waits for a signal, not for a timer.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -68,6 +72,8 @@ class IntrusionMonitor:
         self._counts: dict[tuple[Signal, SubjectKind, str], _Count] = {}
         self._pending: set[asyncio.Task[SecurityEvent]] = set()
         self.dropped = 0
+        self.recorded: Counter[Signal] = Counter()  # Rule 5
+        self._recorded_changed = asyncio.Event()
 
     @staticmethod
     def thresholds_from(texts: tuple[str, ...] | list[str]) -> dict[Signal, int]:
@@ -82,9 +88,12 @@ class IntrusionMonitor:
 
     def record(self, signal: Signal, *, source: str | None = None,
                identity: str | None = None) -> None:
-        """Count one signal for its source address and its identity (Rules 1-3)."""
+        """Count one signal for its source address and its identity (Rules 1-3, 5)."""
         if self._on_signal is not None:
             self._on_signal(signal)
+        self.recorded[signal] += 1
+        changed, self._recorded_changed = self._recorded_changed, asyncio.Event()
+        changed.set()
         threshold = self._thresholds.get(signal)
         if threshold is None:
             return
@@ -146,6 +155,15 @@ class IntrusionMonitor:
             self.dropped += 1
             log.exception("security event not stored: %s", event.signal.value)
             raise
+
+    async def wait_recorded(self, signal: Signal, count: int, timeout: float) -> bool:
+        """Wait until `signal` was recorded at least `count` times since start (Rule 5);
+        False if not within `timeout` (operators' tools, tests)."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                while self.recorded[signal] < count:
+                    await self._recorded_changed.wait()
+        return self.recorded[signal] >= count
 
     async def flush(self) -> None:
         """Wait until every event raised so far is appended (tests; stopping)."""

@@ -10,12 +10,16 @@ Invariants:
 - Rule 2: leaving `hold`, however the stream ends, gives both slots back; a count that falls
   to zero is deleted, so the tables hold only callers and connections with a stream open.
 - Rule 3: counts are changed on the event loop only (no awaits inside), so no lock is needed.
+- Rule 4: every change of a count wakes `wait_until`'s waiters, which look again: a waiter
+  learns of a stream's end when its slot is given back, without polling.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from adapter.model.errors import TooManyStreams
@@ -29,12 +33,34 @@ class StreamSlots:
         self.per_connection = per_connection
         self._callers: Counter[str] = Counter()
         self._connections: Counter[str] = Counter()
+        self._changed = asyncio.Event()  # set and replaced at each change (Rule 4)
 
     def open_for(self, caller: str) -> int:
         return self._callers[caller]
 
     def open_on(self, connection: str) -> int:
         return self._connections[connection]
+
+    async def wait_until(self, predicate: Callable[[], bool], timeout: float) -> bool:
+        """Wait, without polling, until `predicate()` holds after some change of the counts
+        (e.g. `lambda: not slots.open_for(caller)`); False if it did not within `timeout`
+        (a drain, operators' tools, tests)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            changed = self._changed
+            if predicate():
+                return True
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return False
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(remaining):
+                    await changed.wait()
+
+    def _wake(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
 
     @contextmanager
     def hold(self, caller: str, connection: str) -> Iterator[None]:
@@ -49,6 +75,7 @@ class StreamSlots:
                 "(stream_max_per_caller); close one first")
         self._callers[caller] += 1
         self._connections[connection] += 1
+        self._wake()
         try:
             yield
         finally:
@@ -56,3 +83,4 @@ class StreamSlots:
                 table[key] -= 1
                 if table[key] <= 0:
                     del table[key]
+            self._wake()

@@ -11,11 +11,13 @@ import sys
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
+import psycopg
 import pytest
 
 from adapter.ports.terminals import TerminalClaims
 from adapter.stores.memory import MemoryTerminalRegistry
 from adapter.stores.postgres import PostgresDatabase, PostgresTerminalClaims
+from adapter.stores.postgres.terminals import TERMINAL_LOCK_CLASS
 from tests.harness.postgres import fresh_database_url
 
 Factory = Callable[[], Awaitable[TerminalClaims]]
@@ -105,15 +107,17 @@ asyncio.run(main())
         holder.wait(10)
 
         async def after(make: Factory) -> bool:
+            # The server ends the dead holder's session as its socket closes: a blocking
+            # pg_advisory_lock on the same key returns at that moment (bounded by
+            # lock_timeout); released at once, the claim then succeeds on its first try.
+            async with await psycopg.AsyncConnection.connect(url, autocommit=True) as watch:
+                await watch.execute("SET lock_timeout = '10s'")
+                key = "hashtext(current_schema() || ':' || 'TERMINAL')"
+                await watch.execute(f"SELECT pg_advisory_lock({TERMINAL_LOCK_CLASS}, {key})")
+                await watch.execute(f"SELECT pg_advisory_unlock({TERMINAL_LOCK_CLASS}, {key})")
             c = await make()
             try:
-                # The server ends the dead holder's session as its socket closes; the claim
-                # is asked again until then (a bounded watch, not a timing assumption).
-                for _ in range(100):
-                    if await c.claim("TERMINAL"):
-                        return True
-                    await asyncio.sleep(0.05)
-                return False
+                return await c.claim("TERMINAL")
             finally:
                 await c.aclose()
 

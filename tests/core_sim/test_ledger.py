@@ -259,3 +259,15 @@ def test_concurrent_random_transfers_conserve_money(ledger: Ledger) -> None:
         start = int(opening[account_id].balance.replace(".", "")) if account_id in opening else 0
         assert start + delta == balance
     assert len(booked) > 50
+
+
+def test_wait_until_wakes_at_the_commit_that_makes_it_true(ledger: Ledger) -> None:
+    """A waiter for a balance returns True once another thread's posting commits it, and
+    False at its timeout when nothing does."""
+    assert ledger.wait_until(lambda: ledger.balance("10000001")[0] == 998_750, 0.01) is False
+    poster = threading.Thread(target=lambda: ledger.post_transfer(
+        "REF000000009", "10000001", 1250, "EUR", "E2E-9", creditor_id="10000002"))
+    poster.start()
+    assert ledger.wait_until(lambda: ledger.balance("10000001")[0] == 998_750, 10) is True
+    poster.join(10)
+    assert ledger.balance("10000002")[0] == 251_250

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -76,14 +75,6 @@ def bank(pki_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ba
                         resolve_timeout=1.0) as adapter:
         yield Bank(core, adapter)
         gc.collect()  # zeep Faults keep their HTTPS connections in reference cycles
-
-
-def wait_for(condition: Callable[[], bool], what: str) -> None:
-    """Poll an observable condition until true, bounded (not a fixed sleep)."""
-    deadline = time.monotonic() + WAIT
-    while not condition():
-        assert time.monotonic() < deadline, what
-        time.sleep(0.01)
 
 
 @dataclass(frozen=True)
@@ -213,8 +204,10 @@ def test_replay_after_the_resolver_settles_answers_the_final_status(
             if outcome == "booked":
                 # The core books once its latency is over: wait for that, faults still on, so
                 # no resolution the adapter sends meanwhile can reach the ledger first.
-                wait_for(lambda: bank.booked(*accounts) == (before[0] - 725, before[1] + 725),
-                         "the delayed posting was never booked")
+                # The ledger wakes the test at each commit (core_sim ledger.wait_until).
+                assert bank.core.ledger.wait_until(
+                    lambda: bank.booked(*accounts) == (before[0] - 725, before[1] + 725),
+                    WAIT), "the delayed posting was never booked"
         finally:
             bank.core.faults.reset()
         assert bank.status(first.payment_id) == "in_doubt"

@@ -9,7 +9,6 @@ import re
 import select
 import signal
 import ssl
-import time
 import urllib.request
 from pathlib import Path
 
@@ -51,11 +50,8 @@ def _wait_exited(pid: int, limit: float = 10) -> None:
 
 def _wait_stderr(up: UpProcess, text: str, *, count: int, limit: float = 15) -> None:
     """Return once `text` appeared `count` times on up's stderr (its workers' logs pass
-    through it); the pump thread fills the list, this only watches it until the deadline."""
-    deadline = time.monotonic() + limit
-    while sum(text in line for line in up.stderr) < count:
-        assert time.monotonic() < deadline, "".join(up.stderr[-20:])
-        time.sleep(0.05)
+    through it), woken by each line up's pump reads."""
+    assert up.wait_stderr(text, count=count, limit=limit), "".join(up.stderr[-20:])
 
 
 def _worker_pids(state: Path) -> list[int]:

@@ -49,6 +49,7 @@ class UpProcess:
             env=env or clean_env(), start_new_session=True)
         self.stdout: queue.Queue[str | None] = queue.Queue()
         self.stderr: list[str] = []
+        self._stderr_grew = threading.Condition()  # notified at each stderr line
         self.seen: list[str] = []
         threading.Thread(target=self._pump_stdout, daemon=True).start()
         self._stderr_done = threading.Thread(target=self._pump_stderr, daemon=True)
@@ -63,7 +64,16 @@ class UpProcess:
     def _pump_stderr(self) -> None:
         assert self.proc.stderr is not None
         for line in self.proc.stderr:
-            self.stderr.append(line)
+            with self._stderr_grew:
+                self.stderr.append(line)
+                self._stderr_grew.notify_all()
+
+    def wait_stderr(self, text: str, *, count: int, limit: float = 15) -> bool:
+        """Block until `text` appeared on `count` stderr lines (woken by each line the pump
+        reads); False if not within `limit` seconds."""
+        with self._stderr_grew:
+            return self._stderr_grew.wait_for(
+                lambda: sum(text in line for line in self.stderr) >= count, limit)
 
     def wait_for(self, wanted: Callable[[str], bool], limit: float = 90) -> str:
         """The first stdout line `wanted` accepts; fails if the process ends first."""

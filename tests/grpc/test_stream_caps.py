@@ -5,7 +5,6 @@ a stream that ended is usable again. Real mutual TLS, one adapter with caps of 2
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -55,11 +54,13 @@ async def refused(stub: BankingServiceStub) -> grpc.aio.AioRpcError:
 
 
 async def until_open_for(env: Env, caller: str, count: int) -> None:
-    """The server's own count of the caller's open streams reaches `count` (bounded)."""
-    deadline = time.monotonic() + WAIT
-    while slots(env).open_for(caller) != count:
-        assert time.monotonic() < deadline, f"{caller} never had {count} streams open"
-        await asyncio.sleep(0.005)
+    """The server's own count of the caller's open streams reaches `count`: waited for on the
+    adapter's loop, woken as the server gives a slot back (StreamSlots Rule 4)."""
+    streams = slots(env)
+    reached = streams.wait_until(lambda: streams.open_for(caller) == count, WAIT)
+    assert await asyncio.wrap_future(
+        asyncio.run_coroutine_threadsafe(reached, env.adapter.loop)), \
+        f"{caller} never had {count} streams open"
 
 
 def test_stream_past_the_per_connection_cap_is_refused_and_a_freed_slot_is_reused(
@@ -127,3 +128,18 @@ def test_a_refusal_changes_no_count() -> None:
                 pass
             assert (streams.open_for("c"), streams.open_on("conn-3")) == (2, 0)
     assert (streams._callers, streams._connections) == ({}, {})
+
+
+def test_wait_until_wakes_on_a_freed_slot_and_gives_up_at_its_timeout() -> None:
+    """StreamSlots Rule 4: a waiter for "no stream open" returns True as the hold ends, and
+    False after its timeout while the hold stays."""
+    async def go() -> tuple[bool, bool]:
+        streams = StreamSlots(per_caller=1, per_connection=1)
+        with streams.hold("c", "conn-1"):
+            expired = await streams.wait_until(lambda: not streams.open_for("c"), 0.01)
+            waiter = asyncio.ensure_future(
+                streams.wait_until(lambda: not streams.open_for("c"), WAIT))
+            await asyncio.sleep(0)  # the waiter is parked on the change event
+        return expired, await waiter
+
+    assert asyncio.run(go()) == (False, True)

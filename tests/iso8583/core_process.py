@@ -13,7 +13,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -94,13 +94,3 @@ def core_process(pki_dir: Path, db_path: Path) -> Iterator[CoreProcess]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(5)
-
-
-def wait_until(condition: Callable[[], bool], deadline_s: float, what: str) -> float:
-    """Poll `condition` until it holds; the seconds it took. Fails after `deadline_s`."""
-    start = time.monotonic()
-    while not condition():
-        if time.monotonic() - start > deadline_s:
-            raise AssertionError(f"{what}: not within {deadline_s} s")
-        time.sleep(0.02)
-    return time.monotonic() - start

@@ -5,10 +5,8 @@ posting books exactly once."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -19,9 +17,9 @@ from adapter.model.errors import CoreUnavailable
 from adapter.ports.core import CoreBookingState
 from adapter.stores.sqlite.reversals import SqliteReversalStore
 from core_sim.iso_host import IsoHost
-from tests.harness.adapter import run_adapter
+from tests.harness.adapter import RunningAdapter, run_adapter
 from tests.harness.clients import https_client
-from tests.iso8583.core_process import CoreProcess, core_process, wait_until
+from tests.iso8583.core_process import CoreProcess, core_process
 from tests.iso8583.support import host_context, iso_env, run, transfer
 
 DEBTOR, CREDITOR = "10000001", "10000002"
@@ -33,15 +31,21 @@ SLACK = 2.0
 FAST = 0.5  # a refusal at the gate takes no network round trip at all
 
 
-async def eventually(condition: Callable[[], Awaitable[bool]], deadline_s: float,
-                     what: str) -> float:
-    """Poll `condition` until it holds; the seconds it took."""
+async def health_is(conn: IsoCoreConnector, healthy: bool, deadline_s: float,
+                    what: str) -> float:
+    """Wait for the connector's health to be `healthy`, woken by the link's own changes
+    (session Rule 6); the seconds it took."""
     start = time.monotonic()
-    while not await condition():
-        if time.monotonic() - start > deadline_s:
-            raise AssertionError(f"{what}: not within {deadline_s} s")
-        await asyncio.sleep(0.02)
+    assert await conn.wait_health(healthy, deadline_s), f"{what}: not within {deadline_s} s"
     return time.monotonic() - start
+
+
+def adapter_health_is(adapter: RunningAdapter, healthy: bool, deadline_s: float,
+                      what: str) -> float:
+    """`health_is` for the connector inside a running adapter, on the adapter's loop."""
+    core = adapter.services.core
+    assert isinstance(core, IsoCoreConnector)
+    return adapter.run(health_is(core, healthy, deadline_s, what), deadline_s + 10)
 
 
 @pytest.fixture
@@ -69,8 +73,7 @@ def test_stopped_core_is_unhealthy_within_the_bound_and_postings_are_refused_at_
             assert await conn.healthy()
 
             core.stop()
-            took = await eventually(lambda: _not(conn.healthy()), BOUND + SLACK,
-                                    "unhealthy after SIGSTOP")
+            took = await health_is(conn, False, BOUND + SLACK, "unhealthy after SIGSTOP")
             assert took <= BOUND + SLACK
             assert conn.session.state is LinkState.UP  # connected, but not answering
 
@@ -85,7 +88,7 @@ def test_stopped_core_is_unhealthy_within_the_bound_and_postings_are_refused_at_
             assert core.balances(DEBTOR, CREDITOR) == before and core.postings() == postings
 
             core.resume()
-            await eventually(conn.healthy, 30, "healthy after SIGCONT")
+            await health_is(conn, True, 30, "healthy after SIGCONT")
             booking = await conn.post(posting, timeout=5)
             assert booking.state is CoreBookingState.BOOKED
             assert core.balances(DEBTOR, CREDITOR) == {DEBTOR: before[DEBTOR] - 700,
@@ -110,7 +113,8 @@ def test_readyz_and_a_transfer_while_the_core_is_stopped(
         def ready() -> int:
             return http.get("/readyz").status_code
 
-        wait_until(lambda: ready() == 200, 30, "ready before the test")
+        adapter_health_is(adapter, True, 30, "ready before the test")
+        assert ready() == 200
         key = str(uuid.uuid4())
         body = {"debtorAccount": {"id": DEBTOR}, "creditorAccount": {"id": CREDITOR},
                 "instructedAmount": {"currency": "EUR", "amount": "4.25"},
@@ -123,10 +127,10 @@ def test_readyz_and_a_transfer_while_the_core_is_stopped(
         before = core.balances(DEBTOR, CREDITOR)
 
         core.stop()
-        took = wait_until(lambda: ready() == 503, BOUND + SLACK, "/readyz 503 after SIGSTOP")
+        took = adapter_health_is(adapter, False, BOUND + SLACK, "unhealthy after SIGSTOP")
         assert took <= BOUND + SLACK
-        problem = http.get("/readyz").json()
-        assert problem["code"] == "CORE_UNAVAILABLE"
+        answer = http.get("/readyz")
+        assert (answer.status_code, answer.json()["code"]) == (503, "CORE_UNAVAILABLE")
 
         start = time.monotonic()
         refused = http.post("/v1/transfers", json=body, headers={"Idempotency-Key": key})
@@ -139,7 +143,8 @@ def test_readyz_and_a_transfer_while_the_core_is_stopped(
         assert core.balances(DEBTOR, CREDITOR) == before
 
         core.resume()
-        wait_until(lambda: ready() == 200, 30, "/readyz 200 after SIGCONT")
+        adapter_health_is(adapter, True, 30, "healthy after SIGCONT")
+        assert ready() == 200
         booked = http.post("/v1/transfers", json=body, headers={"Idempotency-Key": key})
         assert booked.status_code == 201, booked.text
         assert booked.json()["transactionStatus"] == "ACSC"
@@ -163,8 +168,8 @@ def test_dead_core_refuses_postings_at_once_and_a_restarted_one_books_once(
             port = env.host.port
             before = (env.balance(DEBTOR), env.balance(CREDITOR))
             await env.host.stop()
-            await eventually(lambda: _is(conn.session.state is LinkState.DOWN), 10,
-                             "DOWN after the host stopped")
+            assert await conn.session.wait_until(lambda: conn.session.state is LinkState.DOWN,
+                                                 10), "DOWN after the host stopped"
             assert not await conn.healthy()
 
             posting = transfer("REFDED000001", "3.00")
@@ -186,11 +191,3 @@ def test_dead_core_refuses_postings_at_once_and_a_restarted_one_books_once(
             assert [m["37"] for m in env.host.received if m["t"] == "0200"] == ["REFDED000001"]
 
     run(scenario(), timeout=60)
-
-
-async def _not(value: Awaitable[bool]) -> bool:
-    return not await value
-
-
-async def _is(value: bool) -> bool:
-    return value

@@ -297,3 +297,17 @@ def test_a_table_must_list_the_most_specific_class_first() -> None:
     """Rule 1: a subclass after its base could never match: refused when the table is built."""
     with pytest.raises(ValueError, match="LinkDown is listed after NotSent"):
         ExceptionMap((NotSent, CoreUnavailable, None), (LinkDown, CoreUnavailable, "down"))
+
+
+def test_stalled_in_is_when_rule_2_turns_the_verdict_by_time_alone() -> None:
+    """Nothing owed: None; a request registered at 1 s on a link last heard at 0 s turns
+    STALLED just past 3 s; once it has, no further change is due (None)."""
+    clock = Clock()
+    live = Liveness(timeout=2.0, echo_interval=1.0, clock=clock)
+    start = clock.now
+    assert live.stalled_in(None) is None
+    clock.now = start + 1.0
+    assert live.stalled_in(start + 1.0) == pytest.approx(2.0 + 1e-3)
+    clock.now = start + 3.0 + 1e-3
+    assert live.verdict(lambda: start + 1.0) is Verdict.STALLED
+    assert live.stalled_in(start + 1.0) is None

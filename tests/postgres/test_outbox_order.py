@@ -58,7 +58,8 @@ def test_a_reader_waits_for_an_earlier_seq_still_being_committed(url: str) -> No
             reader = asyncio.ensure_future(store.outbox.since(0, 10))
             deadline = time.monotonic() + 20
             async with await psycopg.AsyncConnection.connect(url, autocommit=True) as watch:
-                while True:  # until the reader is queued on the lock (a condition, polled)
+                # PostgreSQL signals no lock wait to another session: pg_locks polled, bounded.
+                while True:  # until the reader is queued on the lock
                     cur = await watch.execute(  # this schema's outbox lock, not granted
                         "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
                         " AND NOT granted AND classid = 1869968482 AND objid::bigint ="

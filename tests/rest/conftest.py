@@ -9,9 +9,8 @@ core's faults reset them before they return.
 from __future__ import annotations
 
 import contextlib
-import time
 import uuid
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -113,12 +112,3 @@ def transfer_body(amount: str = "12.50", *, debtor: str = PARTNER_IBAN,
     }
     body.update(extra)
     return body
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 10) -> None:
-    """Wait for an observable condition (not a fixed sleep): poll it until true or time out."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.005)

@@ -13,7 +13,6 @@ from tests.rest.conftest import (
     Bank,
     new_key,
     transfer_body,
-    wait_until,
 )
 
 
@@ -121,8 +120,9 @@ def test_retry_while_running_is_409_then_replays(bank: Bank, partner: httpx.Clie
         worker = threading.Thread(target=lambda: first.append(other.post(
             "/v1/transfers", headers={"Idempotency-Key": key}, json=transfer_body("4.00"))))
         worker.start()
-        keys = bank.services.storage.keys
-        wait_until(lambda: bank.run(keys.get("partner", key)) is not None)
+        # The core holds the posting (faults Rule 4): so the key was claimed before it left.
+        assert bank.core.faults.wait_delaying("PostTransfer", 1, 10)
+        assert bank.run(bank.services.storage.keys.get("partner", key)) is not None
         retry = partner.post("/v1/transfers", headers={"Idempotency-Key": key},
                              json=transfer_body("4.00"))
         worker.join(15)

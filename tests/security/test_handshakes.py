@@ -10,7 +10,7 @@ import socket
 import ssl
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager
 from pathlib import Path
@@ -35,7 +35,7 @@ def loops() -> list[str]:
 
 @contextmanager
 def listener(pki: Path, loop_kind: str,
-             failures: list[tuple[str, bool]]) -> Iterator[int]:
+             failures: Failures) -> Iterator[int]:
     """An HttpsServer (the adapter's, with its guard) on its own loop; yields its port."""
     if loop_kind == "uvloop":
         import uvloop
@@ -46,7 +46,7 @@ def listener(pki: Path, loop_kind: str,
     ready: Future[HttpsServer] = Future()
 
     def failed(peer: str, exc: BaseException) -> None:
-        failures.append((peer, _certificate_refused(exc)))
+        failures.report((peer, _certificate_refused(exc)))
 
     def serve() -> None:
         asyncio.set_event_loop(loop)
@@ -88,13 +88,21 @@ def get(port: int, context: ssl.SSLContext) -> bytes:
         raw.close()
 
 
-def wait_for(condition: Callable[[], bool], timeout: float = 10) -> None:
-    import time
+class Failures(list[tuple[str, bool]]):
+    """The listener's reported handshake failures; `wait_len` is woken by each report."""
 
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.01)
+    def __init__(self) -> None:
+        super().__init__()
+        self.grew = threading.Condition()
+
+    def report(self, failure: tuple[str, bool]) -> None:
+        with self.grew:
+            self.append(failure)
+            self.grew.notify_all()
+
+    def wait_len(self, count: int, timeout: float = 10) -> bool:
+        with self.grew:
+            return self.grew.wait_for(lambda: len(self) >= count, timeout)
 
 
 @pytest.mark.parametrize("loop_kind", loops())
@@ -102,7 +110,7 @@ def test_good_clients_are_served_and_failures_reported(pki_dir: Path, foreign_pk
                                                        loop_kind: str) -> None:
     """20 good clients each get their answer (none stalls in its handshake); 3 without a
     certificate and 2 with a foreign CA's are reported, the latter as refused certificates."""
-    failures: list[tuple[str, bool]] = []
+    failures = Failures()
     good = tls.client_context(tls.TlsFiles.from_dir(pki_dir, "partner"), pki_dir / "ca.crt")
     none = tls.client_context(None, pki_dir / "ca.crt")
     foreign = tls.client_context(tls.TlsFiles.from_dir(foreign_pki_dir, "partner"),
@@ -111,7 +119,7 @@ def test_good_clients_are_served_and_failures_reported(pki_dir: Path, foreign_pk
         answers = [get(port, good) for _ in range(20)]
         for context in (none, none, none, foreign, foreign):
             assert get(port, context) == b""
-        wait_for(lambda: len(failures) == 5)
+        assert failures.wait_len(5), failures
     assert all(a.startswith(b"HTTP/1.1 200 OK\r\n") and a.endswith(b"hello")
                for a in answers), [a[:30] for a in answers if not a.startswith(b"HTTP/1.1 200")]
     assert sorted(failures) == [("127.0.0.1", False)] * 3 + [("127.0.0.1", True)] * 2

@@ -8,9 +8,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import ssl
-import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 
 import grpc
@@ -22,18 +20,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from adapter.frontends.grpc.gen.bank.adapter.v1 import banking_pb2 as pb
 from adapter.frontends.grpc.gen.bank.adapter.v1 import banking_pb2_grpc as pb_grpc
 from adapter.infra import tls
+from adapter.model.security_events import Signal
 from tests.harness.clients import https_client, zeep_client
 from tests.security.conftest import Bank
 from tests.security.test_rate_limits import rest_transfer
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 10) -> None:
-    """Poll an observable condition until it holds (a deadline, not a fixed sleep)."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(0.02)
 
 
 def new_window(bank: Bank) -> None:
@@ -83,15 +73,22 @@ def test_failed_handshakes_and_foreign_certificates_raise_events(
     no_cert = tls.client_context(None, bank.adapter.ca)
     foreign = tls.client_context(tls.TlsFiles.from_dir(foreign_pki_dir, "partner"),
                                  bank.adapter.ca)
+    monitor = bank.adapter.app.intrusion
+    assert monitor is not None
+    earlier = monitor.recorded[Signal.TLS_HANDSHAKE_FAILED]
     for context in (no_cert, no_cert, foreign, foreign):
         handshake(bank, context)
-    wait_for(lambda: len(events_of(bank, "certificate_refused")) == 1)
+    # The server records a failed handshake after the client has seen it fail: wait for
+    # the monitor's own count (intrusion Rule 5), then for its appends to be stored.
+    assert bank.adapter.run(monitor.wait_recorded(Signal.TLS_HANDSHAKE_FAILED, earlier + 4,
+                                                  10))
+    bank.adapter.run(monitor.flush())
     assert events_of(bank, "tls_handshake_failed") == [
         ("tls_handshake_failed", "source", "127.0.0.1", 2)]
     assert events_of(bank, "certificate_refused") == [
         ("certificate_refused", "source", "127.0.0.1", 2)]
-    wait_for(lambda: samples(bank)[("bank_adapter_intrusion_signals_total",
-                                    (("signal", "tls_handshake_failed"),))] == 4)
+    assert samples(bank)[("bank_adapter_intrusion_signals_total",
+                          (("signal", "tls_handshake_failed"),))] == 4
     assert samples(bank)[("bank_adapter_intrusion_signals_total",
                           (("signal", "certificate_refused"),))] == 2
     with https_client(bank.adapter, "partner", base_url=bank.adapter.base_url) as c:

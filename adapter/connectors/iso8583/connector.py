@@ -110,6 +110,12 @@ class IsoCoreConnector:
         """Signed on and the core answering: `liveness` (readiness uses this)."""
         return self.session.healthy()
 
+    async def wait_health(self, healthy: bool, timeout: float) -> bool:
+        """Wait until `healthy()` answers `healthy`, woken by the link's own changes (session
+        Rule 6); False if not within `timeout` (operators' tools, tests)."""
+        return await self.session.wait_until(lambda: self.session.healthy() is healthy,
+                                             timeout)
+
     async def echo(self) -> bool:
         """One 0800/301 now: True if the core answered 00."""
         return await self.session.echo()

@@ -84,6 +84,16 @@ class Liveness:
             return Verdict.STALLED
         return Verdict.ALIVE
 
+    def stalled_in(self, oldest_in_flight: float | None) -> float | None:
+        """Seconds until Rule 2 makes the verdict STALLED if nothing arrives meanwhile (just
+        past the moment: the rule asks for *more* than `timeout`); None while nothing is
+        owed or once the verdict is no longer ALIVE (no change is due by time alone)."""
+        if oldest_in_flight is None or self.verdict(lambda: oldest_in_flight) is not \
+                Verdict.ALIVE:
+            return None
+        left = max(self.last_received, oldest_in_flight) + self.timeout - self._clock()
+        return max(left, 0.0) + 1e-3
+
     def probe_in(self, oldest_in_flight: float | None) -> float:
         """Seconds until the next echo is due (0 or less: now), Rule 4."""
         now = self._clock()

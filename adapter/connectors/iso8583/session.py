@@ -32,6 +32,8 @@ Invariants:
   and the liveness record.
 - Rule 5: a frame that does not decode is dropped and counted; the framing stays in sync. A
   framing error closes the connection (`channel`, Rule 2).
+- Rule 6: every state transition and every change of the reported liveness verdict wakes
+  `wait_until`'s waiters, who look again: health is waited for, never polled.
 """
 
 from __future__ import annotations
@@ -108,7 +110,7 @@ class IsoSession:
                                  echo_interval=options.echo_interval, clock=clock)
         self._backoff = Backoff(options.backoff_initial, options.backoff_max)
         self.state = LinkState.IDLE
-        self._changed = asyncio.Event()  # set (and replaced) at every transition
+        self._changed = asyncio.Event()  # set (and replaced) at every change (Rule 6)
         self._channel: IsoChannel | None = None
         self._supervisor: asyncio.Task[None] | None = None
         self._reported = Verdict.ALIVE
@@ -130,10 +132,15 @@ class IsoSession:
         if new is not self.state:
             log.debug("iso8583 link %s -> %s (%s)", self.state, new, event)
         self.state = new
+        self._wake()
+
+    def _wake(self) -> None:
         changed, self._changed = self._changed, asyncio.Event()
         changed.set()
 
-    async def _wait_until(self, done: Callable[[], bool], timeout: float | None) -> bool:
+    async def wait_until(self, done: Callable[[], bool], timeout: float | None) -> bool:
+        """Wait until `done()` holds, looking again at each transition or verdict change
+        (Rule 6); `done()` after at most `timeout` seconds."""
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(timeout):
                 while not done():
@@ -150,7 +157,7 @@ class IsoSession:
     async def wait_up(self, timeout: float | None = None) -> bool:
         """Start if needed; True once signed on (False if not within `timeout`)."""
         self.start()
-        return await self._wait_until(lambda: self.state is LinkState.UP, timeout)
+        return await self.wait_until(lambda: self.state is LinkState.UP, timeout)
 
     async def aclose(self) -> None:
         if self.state is LinkState.CLOSED:
@@ -178,6 +185,7 @@ class IsoSession:
                             "new requests are refused", self._where(), verdict,
                             self.liveness.silence())
             self._reported = verdict
+            self._wake()
         return verdict
 
     def healthy(self) -> bool:
@@ -188,7 +196,7 @@ class IsoSession:
         """Return if a request may be sent now; raise `NotSent` (nothing sent) if not."""
         self.start()
         if self.state is LinkState.CONNECTING:
-            await self._wait_until(lambda: self.state is not LinkState.CONNECTING,
+            await self.wait_until(lambda: self.state is not LinkState.CONNECTING,
                                    max(0.0, min(timeout, self.options.connect_timeout)))
         if self.state is not LinkState.UP:
             raise LinkDown(f"the link to the core is {self.state}")
@@ -290,7 +298,16 @@ class IsoSession:
         return LinkEvent.LOST
 
     async def _probe(self, channel: IsoChannel) -> bool:
-        reply = await self._network(NetworkCode.ECHO, channel)
+        echo = asyncio.ensure_future(self._network(NetworkCode.ECHO, channel))
+        # While the echo is owed the verdict may turn STALLED by time alone (liveness Rule
+        # 2): look when it would, so the change is reported then (Rule 6), not at the echo's
+        # end.
+        while not echo.done():
+            # Before the task's first step the echo is not registered yet: it is, now.
+            owed = self.mux.oldest_registered_at() or self._clock()
+            await asyncio.wait({echo}, timeout=self.liveness.stalled_in(owed))
+            self.verdict()
+        reply = echo.result()
         ok = reply is not None and reply.get("39") == ResponseCode.APPROVED
         if ok:
             self.liveness.echo_answered()
@@ -313,6 +330,8 @@ class IsoSession:
         try:
             async for frame in channel.frames():
                 self.liveness.received()
+                if self._reported is not Verdict.ALIVE:
+                    self.verdict()  # answering again: report it now (Rule 6)
                 try:
                     msg = self.codec.decode(frame)
                 except CodecError as exc:

@@ -48,6 +48,7 @@ STATUS_FOR: dict[type[errors.AdapterError], StatusCode] = {
     errors.CoreTimeout: StatusCode.DEADLINE_EXCEEDED,
     errors.DeadlineExceeded: StatusCode.DEADLINE_EXCEEDED,
     errors.CoreUnavailable: StatusCode.UNAVAILABLE,
+    errors.StoreUnavailable: StatusCode.UNAVAILABLE,
     errors.ShuttingDown: StatusCode.UNAVAILABLE,
     errors.AdapterError: StatusCode.INTERNAL,
 }

@@ -4,7 +4,8 @@ It serves `bank.adapter.v1.BankingService`, `bank.adapter.v1.CustomerAdminServic
 customer service is given), the standard health service (`grpc.health.v1`)
 and server reflection. Health follows readiness: a background task asks
 `services.health.ready()` every `health_interval` seconds and reports SERVING only while the
-core answers, both for the whole server ("") and for BankingService.
+core and the adapter's database answer, both for the whole server ("") and for
+BankingService.
 
 Invariants:
 - Rule 1: the only port is a secure one with `infra.tls.ReloadableGrpcCredentials`: a client
@@ -128,7 +129,7 @@ class GrpcServer:
         if ok is self.serving:
             return
         if self.serving is not None:
-            log.warning("gRPC health: core %s", "usable again" if ok else "NOT usable")
+            log.warning("gRPC health: %s", "ready again" if ok else "NOT ready")
         self.serving = ok
         status = SERVING if ok else NOT_SERVING
         for service in ("", SERVICE_NAME):

@@ -45,7 +45,6 @@ from adapter.model import Account, AccountRef, Payment
 from adapter.model.errors import (
     AdapterError,
     ClientError,
-    CoreUnavailable,
     FieldViolation,
     ValidationError,
 )
@@ -277,11 +276,12 @@ class RestApi:
             "x-request-id": correlation_id(request.headers.get("x-request-id"))})
 
     async def readyz(self, request: Request) -> Response:
-        """Readiness: the core is usable too, as gRPC health reports it (services.health)."""
+        """Readiness: the core and the adapter's database are usable too, as gRPC health
+        reports it (services.health)."""
         rid = correlation_id(request.headers.get("x-request-id"))
-        if not await self._services.health.ready():
-            return problem_response(
-                CoreUnavailable("the core banking system is not usable; retry later"), rid)
+        error = (await self._services.health.readiness()).error()
+        if error is not None:
+            return problem_response(error, rid)
         return Response(b'{"status":"ready"}', media_type=JSON, headers={"x-request-id": rid})
 
     def routes(self) -> list[Route]:

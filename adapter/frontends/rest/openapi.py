@@ -227,9 +227,13 @@ def build_openapi() -> dict[str, Any]:
             "/healthz": {"get": {"operationId": "health", "summary": "liveness",
                                  "responses": {"200": _ok(wire.Health, "the process serves")}}},
             "/readyz": {"get": {"operationId": "readiness",
-                                "summary": "readiness: the process serves and the core is usable",
+                                "summary": "readiness: the process serves, the core and the "
+                                           "adapter's database are usable",
                                 "responses": {"200": _ok(wire.Readiness, "ready"),
-                                              "503": _COMMON_ERRORS["503"]}}},
+                                              "503": _problem(
+                                                  "CORE_UNAVAILABLE: the core cannot be "
+                                                  "reached, or STORE_UNAVAILABLE: the "
+                                                  "adapter's database does not answer; retry")}}},
         },
         "components": {
             "schemas": schemas,

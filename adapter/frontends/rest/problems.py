@@ -73,6 +73,7 @@ STATUS: dict[type[e.AdapterError], int] = {
     e.ServerError: 500,
     e.CoreTimeout: 504,
     e.CoreUnavailable: 503,
+    e.StoreUnavailable: 503,
     e.DeadlineExceeded: 504,
     e.InternalError: 500,
     UnsupportedMediaType: 415,

@@ -183,5 +183,8 @@ class MemoryStore:
         self._state.closed = False
         return MemoryStore(self._state)
 
+    async def ping(self) -> None:
+        self._state.check_open()
+
     async def aclose(self) -> None:
         self._state.closed = True

@@ -46,6 +46,7 @@ T = TypeVar("T")
 SCHEMES = ("postgresql://", "postgres://")
 PARTITIONS_AHEAD = 2
 MAINTENANCE_INTERVAL = 3600.0
+PING_TIMEOUT = 1.0
 
 
 def redact(url: str) -> str:
@@ -114,6 +115,13 @@ class PostgresDatabase:
                 continue
             if made:
                 log.info("created partitions %s", ", ".join(made))
+
+    async def ping(self, timeout: float = PING_TIMEOUT) -> None:
+        """`SELECT 1` on a pooled connection, waiting at most `timeout` for one: a server
+        that is down or unreachable raises (PoolTimeout or psycopg.OperationalError), and
+        the pool replaces the broken connection it handed out."""
+        async with self.pool.connection(timeout=timeout) as conn:
+            await conn.execute("SELECT 1")
 
     async def aclose(self) -> None:
         if self.closed:

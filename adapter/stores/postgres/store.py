@@ -37,6 +37,9 @@ class PostgresStore:
         closed with the store."""
         return cls(await PostgresDatabase.open(url, **options), owns_database=True)
 
+    async def ping(self) -> None:
+        await self.database.ping()
+
     async def aclose(self) -> None:
         if self._owns:
             await self.database.aclose()

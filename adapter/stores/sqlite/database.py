@@ -45,6 +45,11 @@ class SqliteDatabase:
         self.writes = GroupCommit(self.db, linger=linger)
         self.closed = False
 
+    def ping(self) -> None:
+        """Read the file's header (the schema version): a closed connection or an unreadable
+        file raises. In WAL mode a reader never waits for the writer."""
+        self.db.execute("PRAGMA schema_version").fetchone()
+
     def close(self) -> None:
         if self.closed:
             return

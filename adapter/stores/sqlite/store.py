@@ -28,5 +28,8 @@ class SqliteStore:
         """The group commit (its `commits` count is read by the benchmark)."""
         return self._database.writes
 
+    async def ping(self) -> None:
+        self._database.ping()
+
     async def aclose(self) -> None:
         self._database.close()
