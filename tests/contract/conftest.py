@@ -21,7 +21,6 @@ from typing import Any, TypeVar
 import pytest
 
 from adapter.ports.nonces import NonceStore
-from adapter.ports.rate_limits import RateLimitStore
 from adapter.ports.reversals import ReversalStore
 from adapter.ports.storage import PaymentStorage
 from adapter.stores.memory import MemoryNonceStore, MemoryReversalStore, MemoryStore
