@@ -137,3 +137,17 @@ def test_the_settings_accept_memory_database_and_redis_and_nothing_else() -> Non
         assert Settings(rate_limit_storage=ok).rate_limit_storage == ok
     with pytest.raises(ValidationError, match="'postgres': use memory, database or a redis://"):
         Settings(rate_limit_storage="postgres")
+
+
+def test_the_composition_root_refuses_database_budgets_without_a_database() -> None:
+    """AdapterApp's own guard (for callers that skip `up`'s checks): one StartupError naming
+    --database-url; memory needs nothing."""
+    from adapter.app import rate_limit_store
+    from adapter.config import StartupError
+
+    with pytest.raises(StartupError, match=r"^--rate-limit-storage database keeps the budgets "
+                       r"in the PostgreSQL database: give --database-url postgresql://\.\.\.$"
+                       ) as caught:
+        rate_limit_store("database", None)
+    assert caught.value.setting == "database_url"
+    assert isinstance(rate_limit_store("memory"), MemoryRateLimitStore)
