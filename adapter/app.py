@@ -9,8 +9,8 @@ Stores, by `--database-url`:
 - a PostgreSQL URL: all of them in that database (adapter.stores.postgres), over one pool
   opened (migrated, partitioned) before anything else starts; nonces are then shared by every
   process on the database. A database newer than this code stops the start-up.
-Rate-limit budgets are in memory or in Redis (`--rate-limit-storage`); security events in
-STATE/security-events.sqlite, or with a URL in the database.
+Rate-limit budgets are in memory, in the database or in Redis (`--rate-limit-storage`);
+security events in STATE/security-events.sqlite, or with a URL in the database.
 
 One process, one event loop: the HTTPS listener (REST, and SOAP under /soap/v1) and the gRPC
 server share it, and so do the services, the store and the connector's connections.
@@ -35,7 +35,13 @@ from typing import Any
 from pydantic import ValidationError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from adapter.config import ConnectorKind, Settings, StartupError, os_reason
+from adapter.config import (
+    RATE_STORAGE_NEEDS_DATABASE,
+    ConnectorKind,
+    Settings,
+    StartupError,
+    os_reason,
+)
 from adapter.connectors.factory import build_core
 from adapter.connectors.pool.pool import CorePool
 from adapter.customer_root import build_customer_service
@@ -73,6 +79,7 @@ from adapter.stores.postgres import (
 )
 from adapter.stores.postgres.configured import open_database
 from adapter.stores.postgres.customers import PostgresCustomerStore
+from adapter.stores.postgres.rate_limits import PostgresRateLimitStore
 from adapter.stores.postgres.security_events import PostgresSecurityEventLog
 from adapter.stores.sqlite import SqliteStore
 from adapter.stores.sqlite.reversals import SqliteReversalStore
@@ -120,14 +127,20 @@ def reversal_stores(settings: Settings, database: PostgresDatabase | None = None
     return make
 
 
-def rate_limit_store(url: str) -> RateLimitStore:
-    """`memory`: this process only; `redis://host:port/db` (or rediss://): every process
-    naming that server shares the budgets (the settings model has checked the form)."""
-    if url == "memory":
+def rate_limit_store(storage: str, database: PostgresDatabase | None = None
+                     ) -> RateLimitStore:
+    """`memory`: this process only; `database`: the adapter's PostgreSQL, shared by every
+    process on it (a StartupError without one); `redis://host:port/db` (or rediss://): every
+    process naming that server shares the budgets (the settings model has checked the form)."""
+    if storage == "memory":
         return MemoryRateLimitStore()
+    if storage == "database":
+        if database is None:
+            raise StartupError(RATE_STORAGE_NEEDS_DATABASE, setting="database_url")
+        return PostgresRateLimitStore(database)
     from adapter.stores.redis import RedisRateLimitStore
 
-    return RedisRateLimitStore(url)
+    return RedisRateLimitStore(storage)
 
 
 def load_clients(path: Path) -> ClientRegistry:
@@ -253,7 +266,7 @@ class AdapterApp:
             s, reversal_stores=reversal_stores(s, db), on_reversed=self._wake_resolver)
         self._limiter = RateLimiter(
             RatePolicy.parse(s.rate_limit_default, s.rate_limit_operations),
-            rate_limit_store(s.rate_limit_storage), clock=self._wall_clock)
+            rate_limit_store(s.rate_limit_storage, db), clock=self._wall_clock)
         services = BankingServices.build(
             core, store, clients, core_timeout=s.core_timeout,
             resolve_timeout=s.resolve_timeout, rate_limiter=self._limiter)

@@ -79,9 +79,15 @@ def _operation_rate(text: str) -> str:
     return text.strip()
 
 
+# `database` is the --database-url PostgreSQL (adapter/stores/postgres/rate_limits.py).
+RATE_STORAGE_NAMES = ("memory", "database")
+RATE_STORAGE_NEEDS_DATABASE = ("--rate-limit-storage database keeps the budgets in the "
+                               "PostgreSQL database: give --database-url postgresql://...")
+
+
 def _rate_storage(text: str) -> str:
-    if text != "memory" and not text.startswith(("redis://", "rediss://")):
-        raise ValueError(f"{text!r}: use memory or a redis:// (rediss://) URL")
+    if text not in RATE_STORAGE_NAMES and not text.startswith(("redis://", "rediss://")):
+        raise ValueError(f"{text!r}: use memory, database or a redis:// (rediss://) URL")
     return text
 
 
@@ -299,9 +305,12 @@ class Settings(BaseModel):
                     "bill_payment, watch, metrics, customer_admin, relay_customers); repeat the "
                     "flag for each")
     rate_limit_storage: RateStorage = Field(
-        default="memory", json_schema_extra={"metavar": "URL"},
-        description="where budgets are kept: memory (this process) or a redis:// URL "
-                    "that every adapter process shares")
+        default="memory", json_schema_extra={"metavar": "STORAGE",
+                                             "allowed": "memory, database, redis://..."},
+        description="where budgets are kept: memory (this process only), database (the "
+                    "--database-url PostgreSQL, shared by every process on it) or a redis:// "
+                    "URL that every adapter process shares; more than one worker with a rate "
+                    "set needs database or redis://")
     # Intrusion signals (services/intrusion.py).
     intrusion_window: float = Field(
         default=60.0, gt=0, le=86400, json_schema_extra={"metavar": "SECONDS"},

@@ -25,6 +25,10 @@ Invariants:
   this process, and needs `--database-url`: refused before anything starts without one. The
   workers are children like the core: every stage of Rule 1 stops and reaps them, and a
   SIGHUP once listening is passed on to each of them (each reloads its own files).
+- Rule 7: rate-limit budgets are shared when the processes are: `--workers N` (N > 1) with
+  any rate set is refused before anything starts while the budgets would be in each worker's
+  memory (`--rate-limit-storage memory`): it would let a caller through at N times its rate,
+  silently. `--rate-limit-storage database` without `--database-url` is refused likewise.
 
 Test hook: with BANK_ADAPTER_TEST_PAUSE_AT=<stage>, start-up stops at that stage, prints
 `bank-adapter up: paused at <stage> (core pid P, ports A B ...)` and waits for a signal, so
@@ -44,7 +48,8 @@ from collections.abc import Awaitable, Mapping
 from typing import TYPE_CHECKING, TypeVar
 
 from adapter.cli_settings import specs
-from adapter.config import Settings, StartupError
+from adapter.config import RATE_STORAGE_NEEDS_DATABASE, Settings, StartupError
+from adapter.services.rate_limits import RatePolicy
 from adapter.workers import Supervisor, banner_balances
 
 if TYPE_CHECKING:
@@ -219,6 +224,28 @@ def _reload_on_sighup(app: AdapterApp, core: CoreChild | None) -> None:
     asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reload)
 
 
+def refuse_unshared_state(settings: Settings) -> None:
+    """Rules 6 and 7: a StartupError before anything starts when the settings would keep
+    state the processes must share where they cannot share it."""
+    if settings.rate_limit_storage == "database" and settings.database_url is None:
+        raise StartupError(RATE_STORAGE_NEEDS_DATABASE, setting="database_url")
+    if settings.workers == 1:
+        return
+    if settings.database_url is None:
+        # Rule 6: the workers share every durable fact (keys, journal, leases, nonces) through
+        # one database; SQLite files in one state folder are not that database.
+        raise StartupError(f"--workers {settings.workers} needs a PostgreSQL database shared "
+                           "by the workers: give --database-url postgresql://...",
+                           setting="database_url")
+    policy = RatePolicy.parse(settings.rate_limit_default, settings.rate_limit_operations)
+    if settings.rate_limit_storage == "memory" and policy.limits_anything:
+        # Rule 7: budgets in each worker's memory let a caller through at N times its rate.
+        raise StartupError(
+            f"--workers {settings.workers} with --rate-limit-storage memory gives each worker "
+            f"budgets of its own, so a caller gets {settings.workers} times its rate: give "
+            "--rate-limit-storage database (or a redis:// URL)", setting="rate_limit_storage")
+
+
 async def run_up(settings: Settings, *, with_core: bool,
                  environ: Mapping[str, str] | None = None) -> int:
     """The whole of `bank-adapter up`; returns the exit code or raises StartupError."""
@@ -227,12 +254,7 @@ async def run_up(settings: Settings, *, with_core: bool,
     from adapter.infra.gctune import freeze_startup_objects
     from adapter.provision import check_state_dir, provision, restrict_sqlite_files
 
-    if settings.workers > 1 and settings.database_url is None:
-        # Rule 6: the workers share every durable fact (keys, journal, leases, nonces) through
-        # one database; SQLite files in one state folder are not that database.
-        raise StartupError(f"--workers {settings.workers} needs a PostgreSQL database shared "
-                           "by the workers: give --database-url postgresql://...",
-                           setting="database_url")
+    refuse_unshared_state(settings)
     seq = Sequence(os.environ if environ is None else environ)
     seq.install()
     # Until the listeners are up, a SIGHUP has nothing to reload (start-up reads every file

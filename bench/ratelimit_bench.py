@@ -1,8 +1,10 @@
 """What the rate-limit step costs a call: the call pipeline's admission (correlation id,
 control characters, the certificate caller, the rate limit, the deadline) timed in one
-process, without a limiter, with the in-memory limiter and with the Redis limiter.
+process, without a limiter, with the in-memory limiter, the Redis limiter and the PostgreSQL
+limiter (`--rate-limit-storage database`; in a schema of its own, dropped afterwards).
 
     PYTHONPATH=. python -m bench.ratelimit_bench [--calls 20000] [--redis redis://127.0.0.1:6379/15]
+        [--database postgresql://postgres@127.0.0.1:5432/test]
 
 Prints CPU microseconds per admitted call for each, and each as a ratio to the pipeline
 without a limiter measured in the same run (alternating rounds, median). The limits are far
@@ -49,7 +51,19 @@ def _pipeline(limiter: RateLimiter | None) -> Pipeline:
     return Pipeline([REGISTRY.resolve], observers=(), rate_limiter=limiter)
 
 
-async def run(calls: int, rounds: int, redis_url: str | None) -> dict[str, list[float]]:
+def _schema_url(server: str, schema: str, *, create: bool) -> str:
+    """Create (or drop) `schema` on `server`; the URL whose sessions work inside it."""
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(server, autocommit=True) as con:
+        statement = "CREATE SCHEMA {}" if create else "DROP SCHEMA IF EXISTS {} CASCADE"
+        con.execute(sql.SQL(statement).format(sql.Identifier(schema)))
+    return f"{server}{'&' if '?' in server else '?'}options=-csearch_path%3D{schema}"
+
+
+async def run(calls: int, rounds: int, redis_url: str | None,
+              database: str | None = None) -> dict[str, list[float]]:
     policy = RatePolicy.parse("1000000/second")
     variants: dict[str, Pipeline] = {
         "no limiter": _pipeline(None),
@@ -61,16 +75,27 @@ async def run(calls: int, rounds: int, redis_url: str | None) -> dict[str, list[
 
         redis_store = RedisRateLimitStore(redis_url, prefix=f"bench:{uuid.uuid4().hex}:")
         variants["redis"] = _pipeline(RateLimiter(policy, redis_store))
+    pg_store = None
+    schema = f"ba_ratebench_{uuid.uuid4().hex[:8]}"
+    if database:
+        from adapter.stores.postgres.rate_limits import PostgresRateLimitStore
+
+        pg_store = await PostgresRateLimitStore.open(
+            _schema_url(database, schema, create=True), pool_size=2)
+        variants["database"] = _pipeline(RateLimiter(policy, pg_store))
     out: dict[str, list[float]] = {name: [] for name in variants}
     for pipeline in variants.values():  # warm-up
         await _admit(pipeline, calls // 10)
     for _ in range(rounds):
         for name, pipeline in variants.items():
-            n = calls if name != "redis" else max(calls // 10, 100)
+            n = calls if name not in ("redis", "database") else max(calls // 10, 100)
             out[name].append(await _admit(pipeline, n))
     if redis_store is not None:
         await redis_store.reset()
         await redis_store.aclose()
+    if pg_store is not None and database:
+        await pg_store.aclose()
+        _schema_url(database, schema, create=False)
     return out
 
 
@@ -79,8 +104,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--calls", type=int, default=20000)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--redis", default=None, help="also time the Redis limiter")
+    parser.add_argument("--database", default=None,
+                        help="also time the PostgreSQL limiter on this server")
     args = parser.parse_args(argv)
-    results = asyncio.run(run(args.calls, args.rounds, args.redis))
+    results = asyncio.run(run(args.calls, args.rounds, args.redis, args.database))
     base = statistics.median(results["no limiter"])
     for name, samples in results.items():
         median = statistics.median(samples)

@@ -19,6 +19,10 @@ Invariants:
   (warm-ups included), or the check fails (scenarios.py, Rule 2).
 - Rule 2: without a reachable PostgreSQL the PostgreSQL deployments are left out with a note,
   never replaced by something else.
+- Rule 3: rate limits stay on, far above the load (as bench/servers.py sets them), in the
+  storage each deployment needs in production: memory on SQLite, the database on PostgreSQL
+  (`up --workers 2` refuses budgets in each worker's memory). The PostgreSQL figures include
+  the budget's round trip per call, as a deployment pays it.
 """
 
 from __future__ import annotations
@@ -36,6 +40,9 @@ from bench.runner import Load, Processes, measure
 DEFAULT_SERVER = "postgresql://postgres@127.0.0.1:5432/test"
 DEPLOYMENTS = (("sqlite", 1), ("postgresql", 1), ("postgresql", 2))
 PROTOCOLS = ("rest", "grpc")
+# Rule 3: limits on, never reached.
+RATE_LIMITS = ("--rate-limit-default", "1000000/second",
+               "--rate-limit-operations", "transfer=1000000/second")
 _WORKERS_LINE = re.compile(rb"^bank-adapter up: (\d+) workers, pids ([\d ]+)")
 _UP_LINE = re.compile(rb"^bank-adapter is up")
 
@@ -110,7 +117,8 @@ def run_workers(procs: Processes, workdir: Path, pki_dir: Path, opts: Any, run_i
                 "--core-connector", "iso8583", "--core-soap-port", str(core.ports["soap"]),
                 "--core-iso-port", str(core.ports["iso"]),
                 "--log-level", opts.adapter_log_level, "--workers", str(processes),
-                *(["--database-url", url] if url else [])]
+                *RATE_LIMITS,
+                *(["--database-url", url, "--rate-limit-storage", "database"] if url else [])]
         ok_total, errors_total = 0, 0
         try:
             server_proc, match = procs.start(f"adapter-workers-{tag}", args,

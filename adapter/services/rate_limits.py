@@ -3,8 +3,9 @@ every protocol.
 
 A GCRA (adapter.model.rates, adapter.ports.rate_limits) per (principal, operation): N calls at
 once from a rested budget, then one every period / N. The state is a port: this process's
-memory by default, or Redis (`--rate-limit-storage redis://...`), where every adapter process
-naming the same server spends one budget. Why not the `limits` package: its storages read
+memory by default, the adapter's PostgreSQL database (`--rate-limit-storage database`) or Redis
+(`--rate-limit-storage redis://...`): with either of the last two every adapter process on the
+same database or server spends one budget. Why not the `limits` package: its storages read
 `time.time()` themselves (no clock hook), so a refill can only be tested by sleeping; a GCRA
 is one comparison and one stored time per key, on an injected clock.
 
@@ -15,9 +16,9 @@ Invariants:
   transfers over REST, SOAP and gRPC share one budget.
 - Rule 2: a refused call consumes nothing and is RATE_LIMITED with `retry_after`, the seconds
   until the same call would be allowed (REST Retry-After, gRPC RetryInfo, SOAP detail).
-- Rule 3: the storage failing (Redis down, slow, refusing) fails open, logged at most once a
-  minute and counted (`storage_errors`): refusing every payment while a cache is down would
-  turn a cache outage into a bank outage.
+- Rule 3: the storage failing (Redis or the database down, slow, refusing) fails open, logged
+  at most once a minute and counted (`storage_errors`): refusing every payment while a cache
+  is down would turn a cache outage into a bank outage.
 - Rule 4: an operation's own rule wins over the default; `none` means unlimited.
 """
 
@@ -49,6 +50,11 @@ class RatePolicy:
     def parse(cls, default: str, operations: tuple[str, ...] | list[str] = ()) -> RatePolicy:
         """From the settings' texts; ValueError naming the bad one."""
         return cls(parse_rate(default), dict(parse_operation_rate(o) for o in operations))
+
+    @property
+    def limits_anything(self) -> bool:
+        """Some operation has a rate (the default, or a rule that is not `none`)."""
+        return self.default is not None or any(r is not None for r in self.operations.values())
 
     def rate_for(self, operation: str) -> Rate | None:
         if operation in self.operations:

@@ -21,13 +21,13 @@ from typing import Any, TypeVar
 import pytest
 
 from adapter.ports.nonces import NonceStore
-from adapter.ports.rate_limits import RateLimitStore
 from adapter.ports.reversals import ReversalStore
 from adapter.ports.storage import PaymentStorage
 from adapter.stores.memory import MemoryNonceStore, MemoryReversalStore, MemoryStore
 from adapter.stores.memory.rate_limits import MemoryRateLimitStore
 from adapter.stores.memory.security_events import MemorySecurityEventLog
 from adapter.stores.postgres import PostgresNonceStore, PostgresReversalStore, PostgresStore
+from adapter.stores.postgres.rate_limits import PostgresRateLimitStore
 from adapter.stores.postgres.security_events import PostgresSecurityEventLog
 from adapter.stores.redis import RedisRateLimitStore
 from adapter.stores.sqlite import SqliteNonceStore, SqliteReversalStore, SqliteStore
@@ -166,11 +166,15 @@ def redis_url_or_skip() -> str:
     return REDIS_URL
 
 
-@pytest.fixture(params=["memory", "redis"])
-def open_rate_limits(request: pytest.FixtureRequest) -> Callable[[], RateLimitStore]:
+@pytest.fixture(params=["memory", "redis", "postgres"])
+def open_rate_limits(request: pytest.FixtureRequest) -> Callable[[], Any]:
     if request.param == "memory":
         memory = MemoryRateLimitStore()
         return lambda: memory
+    if request.param == "postgres":
+        url = _backend(request)[1]
+        assert url is not None
+        return lambda: PostgresRateLimitStore.open(url, pool_size=4)
     url = redis_url_or_skip()
     prefix = f"bank-adapter-test:{uuid.uuid4().hex}:"  # this test's keys only
     return lambda: RedisRateLimitStore(url, prefix=prefix)

@@ -1,19 +1,23 @@
 """Contract of the rate-limit state port (`adapter.ports.rate_limits`), on every backend
-(memory; a real Redis); then what each backend adds (the memory store's bound, Redis shared
-by two stores as two processes would share it)."""
+(memory; a real Redis; a real PostgreSQL); then what each backend adds (the memory store's
+bound, Redis and PostgreSQL shared by two stores as two processes would share them, the
+PostgreSQL store's waits equal to the memory store's, its purge and its unlogged table)."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
 from adapter.ports.rate_limits import RateLimitStore
 from adapter.stores.memory.rate_limits import MemoryRateLimitStore
+from adapter.stores.postgres.rate_limits import PostgresRateLimitStore
 from adapter.stores.redis import RedisRateLimitStore
-from tests.contract.conftest import redis_url_or_skip, run_with
+from tests.contract.conftest import opened, redis_url_or_skip, run_with
+from tests.harness.postgres import fresh_database_url
 
 Opener = Callable[[], RateLimitStore]
 NOW = 1_764_000_000.0
@@ -129,3 +133,112 @@ def test_an_unreachable_redis_raises_quickly() -> None:
         raise AssertionError("acquire succeeded without a server")
 
     assert issubclass(asyncio.run(asyncio.wait_for(scenario(), 5)), Exception)
+
+
+# -- PostgreSQL: what two processes on one database see ---------------------------------------
+
+def _postgres(url: str, **options: float) -> Any:
+    return PostgresRateLimitStore.open(url, pool_size=4, **options)
+
+
+def test_two_postgres_stores_racing_on_one_key_admit_exactly_the_budget() -> None:
+    """Rule 1 across processes: two stores (two pools of 4 connections, as two workers have)
+    send 60 calls each at once on one key that does not exist yet (its first inserts race,
+    and more of them than the budget holds), 5 per 5 s: exactly 5 are admitted in all; every
+    refusal waits exactly what the memory store answers after 5 calls. Three intervals later
+    exactly 3 more pass."""
+    interval, capacity = 1.0, 5.0
+
+    async def burst(stores: list[PostgresRateLimitStore], now: float) -> list[float]:
+        return list(await asyncio.gather(*(
+            s.acquire("transfer:partner", now=now, interval=interval, capacity=capacity)
+            for _ in range(60) for s in stores)))
+
+    async def scenario(url: str) -> tuple[list[float], list[float], list[float]]:
+        one, two = await opened(lambda: _postgres(url)), await opened(lambda: _postgres(url))
+        try:
+            first = await burst([one, two], NOW)
+            later = await burst([one, two], NOW + 3 * interval)
+        finally:
+            await one.aclose()
+            await two.aclose()
+        memory = MemoryRateLimitStore()
+        expected = [await memory.acquire("k", now=NOW, interval=interval, capacity=capacity)
+                    for _ in range(6)]
+        return first, later, expected
+
+    with fresh_database_url() as url:
+        first, later, expected = asyncio.run(scenario(url))
+    assert first.count(0.0) == 5
+    assert set(w for w in first if w) == {expected[5]}
+    assert expected[5] == pytest.approx(1.0)
+    assert later.count(0.0) == 3
+    assert all(w > 0 for w in later if w)
+
+
+def test_postgres_answers_the_memory_stores_waits_to_the_last_bit() -> None:
+    """Rule 2: the same calls, at the same instants, on both stores: the same answers,
+    compared with == (the PostgreSQL store computes the wait by the memory store's formula
+    from the TAT it locked, and float8 is the same double)."""
+    steps = [(NOW, 5), (NOW + THIRD / 2, 2), (NOW + 0.9, 3), (NOW + 7.25, 6), (NOW + 7.3, 1)]
+
+    async def answers(store: RateLimitStore) -> list[float]:
+        out = []
+        for now, n in steps:
+            out += [await store.acquire("k", now=now, interval=THIRD, capacity=SECOND)
+                    for _ in range(n)]
+        return out
+
+    async def scenario(url: str) -> tuple[list[float], list[float]]:
+        pg = await opened(lambda: _postgres(url))
+        try:
+            return await answers(pg), await answers(MemoryRateLimitStore())
+        finally:
+            await pg.aclose()
+
+    with fresh_database_url() as url:
+        on_postgres, in_memory = asyncio.run(scenario(url))
+    assert on_postgres == in_memory
+    assert on_postgres.count(0.0) == 8 and len(on_postgres) == 17  # 3 + 0 + 2 + 3 + 0
+
+
+def test_postgres_purges_rested_rows_at_most_once_per_period() -> None:
+    """Rule 4: rows whose TAT passed more than `purge_every` seconds ago are deleted by the
+    first acquire of each period, and only then: a key still within its budget is kept."""
+    async def scenario(url: str) -> list[int]:
+        store = await opened(lambda: _postgres(url, purge_every=60.0))
+        try:
+            counts = []
+            for i in range(5):
+                await store.acquire(f"read:caller{i}", now=NOW, interval=THIRD,
+                                    capacity=SECOND)
+            counts.append(await store.rows())  # 5: the first acquire purged an empty table
+            await store.acquire("read:late", now=NOW + 59, interval=THIRD, capacity=SECOND)
+            counts.append(await store.rows())  # 6: within the period, no purge
+            await store.acquire("read:caller0", now=NOW + 70, interval=THIRD,
+                                capacity=SECOND)
+            # TATs of NOW + 1/3 are more than 60 s past at NOW + 70: caller1-4 go;
+            # late (TAT NOW + 59 1/3) stays, caller0 is spent again.
+            counts.append(await store.rows())
+            return counts
+        finally:
+            await store.aclose()
+
+    with fresh_database_url() as url:
+        assert asyncio.run(scenario(url)) == [5, 6, 2]
+
+
+def test_the_postgres_budgets_table_is_unlogged() -> None:
+    """Budgets need no crash durability: the table writes no WAL (relpersistence 'u')."""
+    import psycopg
+
+    async def scenario(url: str) -> None:
+        store = await opened(lambda: _postgres(url))
+        await store.aclose()
+
+    with fresh_database_url() as url:
+        asyncio.run(scenario(url))
+        with psycopg.connect(url) as con:
+            row = con.execute("SELECT relpersistence FROM pg_class WHERE oid ="
+                              " 'rate_limit_budgets'::regclass").fetchone()
+    assert row == ("u",)

@@ -18,7 +18,8 @@ from tests.harness.postgres import fresh_database_url
 
 QUIET = ("--log-level", "warning")
 FLAG = "(--database-url, BANK_ADAPTER_DATABASE_URL)"
-PENDING = "0001_journal, 0002_store_rules, 0003_customers, 0004_security_events"
+PENDING = ("0001_journal, 0002_store_rules, 0003_customers, 0004_security_events, "
+           "0005_rate_limit_budgets")
 
 
 @pytest.fixture
@@ -28,30 +29,32 @@ def url() -> Iterator[str]:
 
 
 def test_status_then_migrate_then_status(url: str) -> None:
-    """A fresh database: nothing applied, three pending; migrate applies them and makes this
+    """A fresh database: nothing applied, five pending; migrate applies them and makes this
     month's partitions and two ahead; status then lists versions and partitions."""
     fresh = run_cli("db", "status", "--database-url", url)
     assert (fresh.returncode, fresh.stderr) == (0, "")
     assert fresh.stdout.splitlines() == [
         f"database: {url}",
-        f"schema version 0 of 4: pending {PENDING}", "applied: none", f"pending: {PENDING}",
+        f"schema version 0 of 5: pending {PENDING}", "applied: none", f"pending: {PENDING}",
         "partitions: none"]
     done = run_cli("db", "migrate", env=clean_env(BANK_ADAPTER_DATABASE_URL=url))
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
-    assert lines[:4] == ["applied 0001_journal", "applied 0002_store_rules",
-                         "applied 0003_customers", "applied 0004_security_events"]
+    assert lines[:5] == ["applied 0001_journal", "applied 0002_store_rules",
+                         "applied 0003_customers", "applied 0004_security_events",
+                         "applied 0005_rate_limit_budgets"]
     assert len([x for x in lines if x.startswith("created partition ")]) == 6
-    assert lines[-1] == "schema version 4: up to date"
+    assert lines[-1] == "schema version 5: up to date"
     again = run_cli("db", "migrate", "--database-url", url)
-    assert again.stdout == "schema version 4: up to date\n"
+    assert again.stdout == "schema version 5: up to date\n"
     status = run_cli("db", "status", "--database-url", url).stdout.splitlines()
-    assert status[1:3] == ["schema version 4: up to date", "applied:"]
-    assert [x.split()[0] for x in status[3:7]] == ["0001_journal", "0002_store_rules",
-                                                   "0003_customers", "0004_security_events"]
-    assert status[7:9] == ["pending: none", "partitions:"]
+    assert status[1:3] == ["schema version 5: up to date", "applied:"]
+    assert [x.split()[0] for x in status[3:8]] == ["0001_journal", "0002_store_rules",
+                                                   "0003_customers", "0004_security_events",
+                                                   "0005_rate_limit_budgets"]
+    assert status[8:10] == ["pending: none", "partitions:"]
     assert re.fullmatch(r"  payments: payments_p\d{6} \(~0 rows\), payments_p\d{6} \(~0 rows\), "
-                        r"payments_p\d{6} \(~0 rows\)", status[9]), status[9]
+                        r"payments_p\d{6} \(~0 rows\)", status[10]), status[10]
 
 
 def _make_newer(url: str) -> None:
@@ -70,16 +73,16 @@ def test_a_newer_database_stops_up_with_one_line(url: str, tmp_path: Path) -> No
     assert processes_naming(str(state)) == []
     assert (done.returncode, done.stderr) == (1, (
         f"bank-adapter up: the database at {url} has schema version 99: NEWER than this "
-        f"adapter (knows up to 4); upgrade bank-adapter {FLAG}\n"))
+        f"adapter (knows up to 5); upgrade bank-adapter {FLAG}\n"))
     assert not (state / "adapter.db").exists()
     status = run_cli("db", "status", "--database-url", url)
     assert status.returncode == 1
     assert status.stdout.splitlines()[1] == ("schema version 99: NEWER than this adapter "
-                                            "(knows up to 4); upgrade bank-adapter")
+                                            "(knows up to 5); upgrade bank-adapter")
     migrate = run_cli("db", "migrate", "--database-url", url)
     assert (migrate.returncode, migrate.stdout) == (1, "")
     assert migrate.stderr == (f"bank-adapter db migrate: the database at {url} has schema "
-                              "version 99: NEWER than this adapter (knows up to 4); upgrade "
+                              "version 99: NEWER than this adapter (knows up to 5); upgrade "
                               "bank-adapter\n")
 
 

@@ -33,11 +33,11 @@ def connect(url: str, schema: str) -> psycopg.Connection[tuple[object, ...]]:
 def test_migrate_applies_each_file_once(db: tuple[str, str]) -> None:
     url, schema = db
     assert migrate.status(url, schema=schema).describe() == (
-        "schema version 0 of 4: pending 0001_journal, 0002_store_rules, 0003_customers,"
-        " 0004_security_events")
-    assert [m.version for m in migrate.migrate(url, schema=schema)] == [1, 2, 3, 4]
+        "schema version 0 of 5: pending 0001_journal, 0002_store_rules, 0003_customers,"
+        " 0004_security_events, 0005_rate_limit_budgets")
+    assert [m.version for m in migrate.migrate(url, schema=schema)] == [1, 2, 3, 4, 5]
     assert migrate.migrate(url, schema=schema) == []
-    assert migrate.status(url, schema=schema).describe() == "schema version 4: up to date"
+    assert migrate.status(url, schema=schema).describe() == "schema version 5: up to date"
 
 
 def test_concurrent_starters_apply_it_exactly_once(db: tuple[str, str]) -> None:
@@ -56,9 +56,9 @@ def test_concurrent_starters_apply_it_exactly_once(db: tuple[str, str]) -> None:
         t.start()
     for t in threads:
         t.join(60)
-    assert sorted(results) == [0, 0, 0, 4]
+    assert sorted(results) == [0, 0, 0, 5]
     with connect(url, schema) as con:
-        assert con.execute("SELECT count(*) FROM schema_migrations").fetchone() == (4,)
+        assert con.execute("SELECT count(*) FROM schema_migrations").fetchone() == (5,)
 
 
 def test_a_newer_database_is_refused(db: tuple[str, str]) -> None:
@@ -68,7 +68,7 @@ def test_a_newer_database_is_refused(db: tuple[str, str]) -> None:
     with connect(url, schema) as con:
         con.execute("INSERT INTO schema_migrations (version, name) VALUES (7, 'future')")
     with pytest.raises(migrate.SchemaTooNew, match=r"schema version 7: NEWER than this "
-                       r"adapter \(knows up to 4\); upgrade bank-adapter"):
+                       r"adapter \(knows up to 5\); upgrade bank-adapter"):
         migrate.migrate(url, schema=schema)
 
 

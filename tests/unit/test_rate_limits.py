@@ -94,3 +94,60 @@ def test_a_failing_store_fails_open_and_is_counted(caplog: pytest.LogCaptureFixt
     warnings = [r for r in caplog.records if r.name == "adapter.ratelimit"]
     assert [r.getMessage() for r in warnings] == [
         "rate-limit storage unusable, not limiting (1 failures so far): ConnectionError"]
+
+
+DB = "postgresql://adapter@db:5432/bank"
+
+
+@pytest.mark.parametrize(("settings", "refused"), [
+    ({"workers": 2, "database_url": DB}, "rate_limit_storage"),  # the default rates, memory
+    ({"workers": 2, "database_url": DB, "rate_limit_default": "none",
+      "rate_limit_operations": ("transfer=2/minute",)}, "rate_limit_storage"),
+    ({"workers": 2, "database_url": DB, "rate_limit_default": "none",
+      "rate_limit_operations": ("transfer=none", "bill_payment=none")}, None),
+    ({"workers": 2, "database_url": DB, "rate_limit_storage": "database"}, None),
+    ({"workers": 2, "database_url": DB, "rate_limit_storage": "redis://127.0.0.1:6379/0"},
+     None),
+    ({"workers": 1}, None),
+    ({"rate_limit_storage": "database"}, "database_url"),
+    ({"rate_limit_storage": "database", "database_url": DB}, None),
+])
+def test_budgets_must_be_shared_where_the_processes_are(settings: dict[str, object],
+                                                        refused: str | None) -> None:
+    """adapter.startup Rule 7: more than one worker with any rate set needs budgets the
+    workers share (database or redis://); every rate `none` needs none; `database` needs
+    --database-url. A refusal names the setting to change."""
+    from adapter.config import Settings, StartupError
+    from adapter.startup import refuse_unshared_state
+
+    if refused is None:
+        refuse_unshared_state(Settings(**settings))
+        return
+    with pytest.raises(StartupError) as caught:
+        refuse_unshared_state(Settings(**settings))
+    assert caught.value.setting == refused
+
+
+def test_the_settings_accept_memory_database_and_redis_and_nothing_else() -> None:
+    from pydantic import ValidationError
+
+    from adapter.config import Settings
+
+    for ok in ("memory", "database", "redis://127.0.0.1:6379/0", "rediss://r:6380/1"):
+        assert Settings(rate_limit_storage=ok).rate_limit_storage == ok
+    with pytest.raises(ValidationError, match="'postgres': use memory, database or a redis://"):
+        Settings(rate_limit_storage="postgres")
+
+
+def test_the_composition_root_refuses_database_budgets_without_a_database() -> None:
+    """AdapterApp's own guard (for callers that skip `up`'s checks): one StartupError naming
+    --database-url; memory needs nothing."""
+    from adapter.app import rate_limit_store
+    from adapter.config import StartupError
+
+    with pytest.raises(StartupError, match=r"^--rate-limit-storage database keeps the budgets "
+                       r"in the PostgreSQL database: give --database-url postgresql://\.\.\.$"
+                       ) as caught:
+        rate_limit_store("database", None)
+    assert caught.value.setting == "database_url"
+    assert isinstance(rate_limit_store("memory"), MemoryRateLimitStore)

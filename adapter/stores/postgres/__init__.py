@@ -12,6 +12,7 @@ psycopg-pool), selected by `--database-url` (README "PostgreSQL").
     terminals.py    TerminalClaims: a session advisory lock per ISO 8583 terminal id
     customers.py    CustomerStorePort (issue 15's customer store)
     security_events.py  SecurityEventLog (intrusion thresholds crossed)
+    rate_limits.py  RateLimitStore: GCRA budgets shared by every process (an UNLOGGED table)
 
 Open one database and build the stores over it, or let a store open its own:
 
