@@ -61,6 +61,7 @@ class _Refused(Exception):
         self.answer = answer
 
 
+HEAD_TIMER_SLACK = 0.002
 TOO_LARGE = _status_line(431, "Request Header Fields Too Large")
 TOO_SLOW = _status_line(408, "Request Timeout")
 MALFORMED = _status_line(400, "Invalid HTTP request received.")
@@ -75,6 +76,7 @@ class GuardedProtocol(TlsScopeProtocol):
     _header_count = 0
     _header_bytes = 0
     _head_timer: asyncio.TimerHandle | None = None
+    _head_started: float | None = None  # loop time the current head's first byte came
     _peer: str | None = None
     _counted = False
 
@@ -107,7 +109,7 @@ class GuardedProtocol(TlsScopeProtocol):
     def serving_started(self) -> None:
         # Rule 2 from the first moment after the handshake (which has its own bound): a
         # client that connects and says nothing is cut off too.
-        self._head_timer = self.loop.call_later(self.limits.head_timeout, self._head_too_slow)
+        self._head_begins()
 
     def handshake_failed(self) -> None:
         self._uncount()
@@ -139,9 +141,8 @@ class GuardedProtocol(TlsScopeProtocol):
             if self._head_bytes > self.limits.max_head_bytes:
                 self._refuse(TOO_LARGE)
                 return
-            if self._head_timer is None:
-                self._head_timer = self.loop.call_later(self.limits.head_timeout,
-                                                        self._head_too_slow)
+            if self._head_started is None:
+                self._head_begins()
             self._head_bytes += len(data)
         try:
             self.parser.feed_data(data)
@@ -169,7 +170,7 @@ class GuardedProtocol(TlsScopeProtocol):
         if len(self.url) + self._header_bytes > self.limits.max_head_bytes:
             raise _Refused(TOO_LARGE)
         self._head_open = False
-        self._cancel_head_timer()
+        self._head_started = None  # the timer, if still set, finds nothing to time
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
@@ -177,10 +178,25 @@ class GuardedProtocol(TlsScopeProtocol):
         self._head_bytes = 0
         super().on_message_complete()
 
-    def _head_too_slow(self) -> None:
+    # One timer per connection, not one per request: a head that completes leaves the timer
+    # set, and when it fires it times the head in progress then, if any (Rule 2).
+    def _head_begins(self) -> None:
+        self._head_started = self.loop.time()
+        if self._head_timer is None:
+            self._head_timer = self.loop.call_at(self._head_started + self.limits.head_timeout,
+                                                 self._head_check)
+
+    def _head_check(self) -> None:
         self._head_timer = None
-        if self._head_open and not self.transport.is_closing():
+        started = self._head_started
+        if not self._head_open or started is None or self.transport.is_closing():
+            return
+        due = started + self.limits.head_timeout
+        # The loop's timers may fire up to a millisecond early (uvloop counts whole ms).
+        if self.loop.time() >= due - HEAD_TIMER_SLACK:
             self._refuse(TOO_SLOW)
+        else:
+            self._head_timer = self.loop.call_at(due, self._head_check)
 
     def _cancel_head_timer(self) -> None:
         if self._head_timer is not None:

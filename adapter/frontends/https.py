@@ -95,6 +95,7 @@ class TlsScopeProtocol(HttpToolsProtocol):
     _raw: asyncio.Transport | None = None
     _raw_early: list[bytes] | None = None
     revoked: Callable[[bytes], bool] | None = None
+    _pem: bytes | None = None
 
     @classmethod
     def with_tls(cls, context: ssl.SSLContext, *, handshake_timeout: float,
@@ -195,8 +196,12 @@ class TlsScopeProtocol(HttpToolsProtocol):
         if info is None:
             return
         revoked = type(self).revoked
-        chain = info["client_cert_chain"]
-        if revoked is not None and chain and revoked(chain[0].encode()):
+        pem = self._pem
+        if pem is None and info["client_cert_chain"]:
+            # Encoded once per connection: the same bytes object keeps its hash, so the
+            # revocation memo's lookup does not hash the certificate again per request.
+            pem = self._pem = info["client_cert_chain"][0].encode()
+        if revoked is not None and pem is not None and revoked(pem):
             # A fresh dict: the connection's own one memoises its CN (security.identity).
             info = {"server_cert": None, "client_cert_chain": [], "client_cert_name": None,
                     "client_cert_error": "revoked", "tls_version": info["tls_version"],

@@ -96,6 +96,30 @@ def test_a_dribbled_head_times_out_with_408(guarded: Bank) -> None:
     assert answer.startswith(b"HTTP/1.1 408 Request Timeout\r\n")
 
 
+def read_response(sock: ssl.SSLSocket) -> bytes:
+    """One whole response with a Content-Length, leaving the connection open."""
+    out = b""
+    while b"\r\n\r\n" not in out:
+        out += sock.recv(65536)
+    head_part, _, body = out.partition(b"\r\n\r\n")
+    length = next(int(line.split(b":")[1]) for line in head_part.split(b"\r\n")
+                  if line.lower().startswith(b"content-length:"))
+    while len(body) < length:
+        body += sock.recv(65536)
+    return head_part + b"\r\n\r\n" + body
+
+
+def test_a_later_head_on_a_kept_alive_connection_is_timed_too(guarded: Bank) -> None:
+    """The head timer is one per connection: the one set for the first head, still pending
+    when the second head begins, times the second head from its own first byte."""
+    with connect(guarded) as s:
+        s.sendall(b"GET /healthz HTTP/1.1\r\nhost: localhost\r\n\r\n")
+        assert read_response(s).startswith(b"HTTP/1.1 200 ")
+        s.sendall(b"GET /v1/accounts HTTP/1.1\r\nhost: loc")
+        answer = read_all(s)
+    assert answer.startswith(b"HTTP/1.1 408 Request Timeout\r\n")
+
+
 def test_a_silent_connection_times_out(guarded: Bank) -> None:
     """A client that connects and never sends a byte is cut off too."""
     with connect(guarded) as s:

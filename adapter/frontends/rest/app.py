@@ -122,7 +122,7 @@ def header_texts(request: Request) -> Callable[[], Iterable[tuple[str, str]]]:
     return texts
 
 
-async def _request_id_well_formed(call: Call) -> None:
+def _request_id_well_formed(call: Call) -> None:
     """The document's X-Request-ID pattern is enforced, not quietly replaced (issue 12.2): a
     caller tracing with a malformed id learns it at once. The answer carries a made id."""
     header = call.correlation_header

@@ -146,7 +146,7 @@ async def _render(error: AdapterError, call: Call) -> NoReturn:
     raise to_fault(error, call.correlation_id)
 
 
-async def _check_soap_action(call: Call) -> None:
+def _check_soap_action(call: Call) -> None:
     operation = call.operation
     for key, value in call.raw.transport.scope.get("headers", ()):
         if key == b"soapaction":
@@ -159,7 +159,7 @@ async def _check_soap_action(call: Call) -> None:
                 )
 
 
-async def _check_must_understand(call: Call) -> None:
+def _check_must_understand(call: Call) -> None:
     for element in call.raw.in_header_doc or ():
         flag = element.get(f"{{{SOAP_ENV}}}mustUnderstand")
         if flag in ("1", "true") and element.tag != f"{{{WSSE}}}Security":
@@ -167,7 +167,7 @@ async def _check_must_understand(call: Call) -> None:
                 f"the header {element.tag[:128]} is marked mustUnderstand but is not supported")
 
 
-async def _check_decimals(call: Call) -> None:
+def _check_decimals(call: Call) -> None:
     """spyne reads an xs:decimal with Python's Decimal(), which also takes fullwidth and other
     non-ASCII digits, "1_000" and "NaN": hold each Amount to the schema's lexical space."""
     for path, text in call.texts():
