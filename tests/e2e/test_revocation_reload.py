@@ -42,6 +42,8 @@ from tests.harness.core import RunningCore, running_core
 
 RELOADED_WITHIN = 5.0  # seconds: the default watch looks every second
 AMOUNT_MINOR = 1234
+# ECHO_OK with field 39 = 63 ("security violation"): the echo refused, not answered 00.
+ECHO_REFUSED = ECHO_OK.replace(b"000002" b"00" b"ADAPTER1", b"000002" b"63" b"ADAPTER1")
 
 
 @pytest.fixture
@@ -247,8 +249,9 @@ def _refused(port: int, files: tls.TlsFiles, data: bytes) -> None:
 def test_a_revoked_link_certificate_is_refused_by_both_core_listeners(core: RunningCore,
                                                                       own_pki: Path) -> None:
     """adapter-client revoked: new SOAP and ISO 8583 connections with it are refused and book
-    nothing; the ISO and SOAP connections open before go on; `pki init` issues a successor
-    that the core accepts after the next reload."""
+    nothing; on the connections open before, the next ISO 8583 echo is answered 39 = 63 and
+    the next SOAP request 403, each then closed (core_sim.server Rule 6, iso_host Rule 7);
+    `pki init` issues a successor that the core accepts after the next reload."""
     assert core.iso_port is not None
     link = tls.TlsFiles.from_dir(own_pki, "adapter-client")
     ctx = tls.client_context(link, link.ca)
@@ -264,12 +267,12 @@ def test_a_revoked_link_certificate_is_refused_by_both_core_listeners(core: Runn
         assert (core.ledger.totals(), core.ledger.balance("10000001")) == before
         iso.sendall(_framed(ECHO))  # the connection accepted before the revocation
         answer = b""
-        while len(answer) < len(_framed(ECHO_OK)):
-            chunk = iso.recv(4096)
-            assert chunk, "the ISO host dropped a connection accepted before the revocation"
+        while chunk := iso.recv(4096):
             answer += chunk
-        assert answer == _framed(ECHO_OK)
-        assert soap.get(core.soap_url + "?wsdl").status_code == 200
+        assert answer == _framed(ECHO_REFUSED)
+        on_open = soap.get(core.soap_url + "?wsdl")
+        assert (on_open.status_code, on_open.headers["connection"], on_open.json()) == (
+            403, "close", {"error": "the certificate 'adapter-client' has been revoked"})
 
     assert main(["pki", "init", "--dir", str(own_pki)]) == 0
     assert core.sim.reloader.wait_loaded(RELOADED_WITHIN)
