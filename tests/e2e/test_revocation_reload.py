@@ -21,6 +21,7 @@ import sys
 import threading
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -280,6 +281,122 @@ def test_a_revoked_link_certificate_is_refused_by_both_core_listeners(core: Runn
     echo = _tls_exchange(core.iso_port, tls.client_context(successor, successor.ca),
                          _framed(ECHO), len(_framed(ECHO_OK)))
     assert echo == _framed(ECHO_OK)
+
+
+class _HoldFirstPosting:
+    """The core's `faults.delay`: holds the first posting until `release`, lets later ones by."""
+
+    def __init__(self) -> None:
+        self.arrived, self.release = threading.Event(), threading.Event()
+        self._held = False
+
+    async def __call__(self) -> None:
+        if self._held:
+            return
+        self._held = True
+        self.arrived.set()
+        await asyncio.to_thread(self.release.wait, 30)
+
+
+def _serial(path: Path) -> int:
+    return x509.load_pem_x509_certificate(path.read_bytes()).serial_number
+
+
+def _reissue_link(core_pki: Path, adapter_pki: Path) -> tuple[int, int]:
+    """The operator re-issues the link certificate with a new key: `pki revoke adapter-client`
+    then `pki issue adapter-client` on the core's PKI, and the new pair copied (each file
+    renamed into place) to the adapter's. (old serial, new serial)."""
+    old = _serial(core_pki / "adapter-client.crt")
+    assert main(["pki", "revoke", "adapter-client", "--dir", str(core_pki)]) == 0
+    assert main(["pki", "issue", "adapter-client", "--dir", str(core_pki)]) == 0
+    for suffix in (".key", ".crt"):
+        staged = adapter_pki / f".adapter-client{suffix}.new"
+        shutil.copyfile(core_pki / f"adapter-client{suffix}", staged)
+        os.replace(staged, adapter_pki / f"adapter-client{suffix}")
+    new = _serial(adapter_pki / "adapter-client.crt")
+    assert new != old
+    assert _serial(core_pki / "adapter-client.crt") == new
+    return old, new
+
+
+def _both_reloaded(adapter: RunningAdapter, core: RunningCore) -> None:
+    reloader = adapter.app.reloader
+    assert reloader is not None
+    assert core.sim.reloader.wait_loaded(RELOADED_WITHIN)
+    assert reloader.wait_loaded(RELOADED_WITHIN)
+    assert (reloader.failures, core.sim.reloader.failures) == (0, 0)
+    assert adapter.app.link_tls is not None and adapter.app.link_tls.generation == 1
+
+
+def _transfer(client: httpx.Client, e2e: str) -> httpx.Response:
+    return client.post("/v1/transfers", json={**_transfer_body(), "endToEndIdentification": e2e},
+                       headers={"Idempotency-Key": str(uuid.uuid4())})
+
+
+def _booked_once(responses: list[httpx.Response], core: RunningCore,
+                 before: tuple[int, int], totals: dict[str, int]) -> None:
+    for response in responses:
+        assert response.status_code == 201, response.text
+        assert response.json()["transactionStatus"] == "ACSC"
+    moved = AMOUNT_MINOR * len(responses)
+    assert (core.ledger.balance("10000001")[0], core.ledger.balance("10000002")[0]) == (
+        before[0] - moved, before[1] + moved)
+    assert core.ledger.totals() == totals
+
+
+def test_a_reissued_link_certificate_reaches_the_soap_connector_without_a_restart(
+        core: RunningCore, own_pki: Path, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """SOAP connector: adapter-client re-issued with a new key (the old one revoked at the core)
+    while a transfer waits inside the core on a connection of the old certificate. After both
+    reloads a second transfer books (a new connection: the core refuses the old certificate,
+    so it presented the new one); the held one is answered on its old connection; a third,
+    after it, books too (the old connection, idle now, is not reused). Each books exactly
+    once."""
+    with run_adapter(tmp_path, own_pki, core_soap_url=core.soap_url,
+                     core_connector="soap") as adapter, \
+            _client(adapter, adapter.client("partner")) as first, \
+            _client(adapter, adapter.client("partner")) as second:
+        before = core.ledger.balance("10000001")[0], core.ledger.balance("10000002")[0]
+        totals = core.ledger.totals()
+        hold = _HoldFirstPosting()
+        monkeypatch.setattr(core.sim.faults, "delay", hold)
+        with ThreadPoolExecutor(1) as pool:
+            held = pool.submit(_transfer, first, "E2E-LINK-HELD")
+            try:
+                assert hold.arrived.wait(10)
+                _reissue_link(own_pki, adapter.pki_dir)
+                _both_reloaded(adapter, core)
+                during = _transfer(second, "E2E-LINK-NEW")
+            finally:
+                hold.release.set()
+            answered = held.result(30)
+        after = _transfer(second, "E2E-LINK-AFTER")
+    _booked_once([answered, during, after], core, before, totals)
+
+
+def test_a_reissued_link_certificate_reaches_the_iso_session_at_its_reconnect(
+        core: RunningCore, own_pki: Path, tmp_path: Path) -> None:
+    """ISO 8583 connector: a transfer on the first session; adapter-client re-issued with a
+    new key and the old one revoked; the core refuses the old session's next frame (39 = 63)
+    and closes it; the session reconnects with the new certificate (the only one the core
+    accepts now) and signs on; the next transfer books exactly once."""
+    assert core.iso_port is not None
+    with run_adapter(tmp_path, own_pki, core_soap_url=core.soap_url, core_connector="iso8583",
+                     core_iso_port=core.iso_port) as adapter, \
+            _client(adapter, adapter.client("partner")) as partner:
+        session = adapter.app.services.core.session
+        assert adapter.run(session.wait_signed_on(1, 10))
+        before = core.ledger.balance("10000001")[0], core.ledger.balance("10000002")[0]
+        totals = core.ledger.totals()
+        first = _transfer(partner, "E2E-ISO-OLD")
+        _reissue_link(own_pki, adapter.pki_dir)
+        _both_reloaded(adapter, core)
+        assert adapter.run(session.wait_signed_on(2, 20)), session.state
+        second = _transfer(partner, "E2E-ISO-NEW")
+        sessions = session.connections
+    _booked_once([first, second], core, before, totals)
+    assert sessions == 2
 
 
 def test_grpc_offers_aead_suites_only(adapter: RunningAdapter) -> None:
