@@ -22,6 +22,7 @@ import threading
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -399,6 +400,29 @@ def test_a_reissued_link_certificate_reaches_the_iso_session_at_its_reconnect(
     assert sessions == 2
 
 
+def test_a_link_key_that_does_not_match_keeps_the_link_it_had(
+        core: RunningCore, own_pki: Path, tmp_path: Path) -> None:
+    """The key of another certificate written over adapter-client.key: the adapter's reload
+    fails (counted, the link part named in the log), the link keeps its context, and a
+    transfer on a new core connection still books exactly once."""
+    with run_adapter(tmp_path, own_pki, core_soap_url=core.soap_url,
+                     core_connector="soap") as adapter, \
+            _client(adapter, adapter.client("partner")) as partner:
+        reloader, link = adapter.app.reloader, adapter.app.link_tls
+        assert reloader is not None and link is not None
+        kept = link.current
+        before = core.ledger.balance("10000001")[0], core.ledger.balance("10000002")[0]
+        totals = core.ledger.totals()
+        generation, failures = reloader.generation, reloader.failures
+        shutil.copyfile(adapter.pki_dir / "core-operator.key", adapter.pki_dir / "staged.key")
+        os.replace(adapter.pki_dir / "staged.key", adapter.pki_dir / "adapter-client.key")
+        assert reloader.wait_for(generation + 1, RELOADED_WITHIN)
+        assert (reloader.failures, link.current is kept, link.generation) == (
+            failures + 1, True, 0)
+        booked = _transfer(partner, "E2E-LINK-KEPT")
+    _booked_once([booked], core, before, totals)
+
+
 def test_grpc_offers_aead_suites_only(adapter: RunningAdapter) -> None:
     """TLS 1.2 with ECDHE-ECDSA-AES128-SHA256 (CBC) fails against the gRPC listener; the same
     probe with ECDHE-ECDSA-AES128-GCM-SHA256 completes (grpc's default list, tls.py Rule 2)."""
@@ -445,10 +469,18 @@ def _until(lines: queue.Queue[str | None], wanted: set[str], limit: float = 90) 
     return "".join(seen)
 
 
+def _booked_balance(client: httpx.Client, account_id: str) -> Decimal:
+    answer = client.get(f"/v1/accounts/{account_id}/balances")
+    assert answer.status_code == 200, answer.text
+    (booked,) = [b for b in answer.json()["balances"] if b["balanceType"] == "interimBooked"]
+    return Decimal(booked["balanceAmount"]["amount"])
+
+
 def test_sighup_reloads_up_and_its_core(tmp_path: Path) -> None:
-    """`up` with the file watch effectively off: after `pki revoke partner` and `pki revoke
-    adapter-client`, one SIGHUP to `up` reloads the adapter and its core child; then partner
-    is refused on a new HTTPS connection and the old link certificate by the core."""
+    """`up` with the file watch effectively off: after `pki revoke partner`, `pki revoke
+    adapter-client` and `pki issue adapter-client`, one SIGHUP to `up` reloads the adapter and
+    its core child; then partner is refused on a new HTTPS connection, the old link
+    certificate by the core, and a transfer books exactly once over the new one."""
     state = tmp_path / "state"
     env = {k: v for k, v in os.environ.items() if not k.startswith("BANK_ADAPTER_")}
     proc = subprocess.Popen(
@@ -462,15 +494,28 @@ def test_sighup_reloads_up_and_its_core(tmp_path: Path) -> None:
         http_port = int(re.search(r"REST\s+https://localhost:(\d+)/v1", banner).group(1))  # type: ignore[union-attr]
         iso_port = int(re.search(r", \S+:(\d+) \(ISO 8583\)", banner).group(1))  # type: ignore[union-attr]
         pki_dir = state / "pki"
-        partner, link = _revoke(pki_dir, "partner"), _revoke(pki_dir, "adapter-client")
-        proc.send_signal(signal.SIGHUP)
-        _until(lines, {"adapter: reloaded after SIGHUP", "core_sim: reloaded after SIGHUP"})
-        with httpx.Client(verify=tls.client_context(partner, partner.ca), trust_env=False,
-                          base_url=f"https://localhost:{http_port}") as c, pytest.raises(
-                (httpx.ConnectError, httpx.ReadError, httpx.RemoteProtocolError)):
-            c.get("/v1/accounts")
-        _refused(iso_port, link, _framed(ECHO))
+        internal = tls.TlsFiles.from_dir(pki_dir, "internal")
+        with httpx.Client(verify=tls.client_context(internal, internal.ca), trust_env=False,
+                          base_url=f"https://localhost:{http_port}", timeout=10) as hub:
+            before = [_booked_balance(hub, a) for a in ("10000001", "10000002")]
+            warm = _transfer(hub, "E2E-UP-OLD-LINK")  # the link connection of the old cert
+            partner, link = _revoke(pki_dir, "partner"), _revoke(pki_dir, "adapter-client")
+            assert main(["pki", "issue", "adapter-client", "--dir", str(pki_dir)]) == 0
+            proc.send_signal(signal.SIGHUP)
+            _until(lines, {"adapter: reloaded after SIGHUP", "core_sim: reloaded after SIGHUP"})
+            with httpx.Client(verify=tls.client_context(partner, partner.ca),
+                              trust_env=False, base_url=f"https://localhost:{http_port}") as c, \
+                    pytest.raises((httpx.ConnectError, httpx.ReadError,
+                                   httpx.RemoteProtocolError)):
+                c.get("/v1/accounts")
+            _refused(iso_port, link, _framed(ECHO))
+            paid = _transfer(hub, "E2E-UP-NEW-LINK")
+            after = [_booked_balance(hub, a) for a in ("10000001", "10000002")]
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(60)
     assert proc.returncode == 0
+    for answer in (warm, paid):
+        assert (answer.status_code, answer.json()["transactionStatus"]) == (201, "ACSC")
+    moved = Decimal(AMOUNT_MINOR * 2) / 100
+    assert after == [before[0] - moved, before[1] + moved]
