@@ -17,8 +17,11 @@ server share it, and so do the services, the store and the connector's connectio
 
 Reload without restart (`reload()`: SIGHUP in `bank-adapter up`, or a change of the files seen
 every `reload_interval` seconds by `adapter.infra.reload`): the server certificate, the callers'
-CA and CRL for both listeners, and the clients file. Each part loads on its own, so a broken
-clients file does not hold back a revocation; a part that fails keeps what it had.
+CA and CRL for both listeners, the clients file, and the core link's client certificate, key
+and CA (`adapter-client.*`, `core-link-ca.crt`: one `ReloadableClientContext` shared by every
+connector this root builds; new core connections present the new certificate, open ones keep
+theirs until they reconnect). Each part loads on its own, so a broken clients file does not
+hold back a revocation; a part that fails keeps what it had.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import asyncio
 import errno
 import logging
 import socket
+import ssl
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -53,6 +57,7 @@ from adapter.infra import tls
 from adapter.infra.reload import Reloader
 from adapter.infra.revocation import CrlSource, RevocationList
 from adapter.infra.spyne_process import configure_spyne_process
+from adapter.infra.trust_domains import LINK_CLIENT
 from adapter.model.security_events import SecurityEvent, Signal
 from adapter.ports.core import CorePort
 from adapter.ports.nonces import NonceStore
@@ -178,6 +183,19 @@ def _probe_bind(host: str, port: int, *, reuse_port: bool = False) -> None:
         pass
 
 
+def _link_tls(pki_dir: Path) -> tls.ReloadableClientContext:
+    """The adapter's client side of the core link, or a StartupError naming the files."""
+    files = tls.TlsFiles.from_dir(pki_dir, LINK_CLIENT)
+    try:
+        return tls.ReloadableClientContext(files)
+    except ssl.SSLError as exc:  # an OSError too: first
+        reason = exc.reason or str(exc)
+    except OSError as exc:
+        reason = os_reason(exc)
+    raise StartupError(f"cannot load the core-link certificate {files.cert}, its key or the CA "
+                       f"{files.ca}: {reason}", setting="state_dir")
+
+
 TERMINAL_CLAIM_WAIT = 5.0
 
 
@@ -220,6 +238,8 @@ class AdapterApp:
         self._limiter: RateLimiter | None = None
         self.core_pool: CorePool | None = None  # with --core-nodes (status, metrics, tests)
         self.https_tls: tls.ReloadableServerContext | None = None
+        # The core link's client side, reloaded with the rest; None with a given core.
+        self.link_tls: tls.ReloadableClientContext | None = None
         self._https_revocation: RevocationList | None = None
         self.reloader: Reloader | None = None
         self._clients: ClientRegistry | None = None
@@ -262,8 +282,11 @@ class AdapterApp:
                     f"the ISO 8583 terminal id {s.iso_terminal_id} is in use by another "
                     "running adapter on this database: give each process its own",
                     setting="iso_terminal_id")
+        if self._given_core is None:
+            self.link_tls = _link_tls(s.pki_dir)
         core = self._given_core or await build_core(
-            s, reversal_stores=reversal_stores(s, db), on_reversed=self._wake_resolver)
+            s, reversal_stores=reversal_stores(s, db), on_reversed=self._wake_resolver,
+            link_tls=self.link_tls)
         self._limiter = RateLimiter(
             RatePolicy.parse(s.rate_limit_default, s.rate_limit_operations),
             rate_limit_store(s.rate_limit_storage, db), clock=self._wall_clock)
@@ -343,8 +366,9 @@ class AdapterApp:
                                setting="grpc_port") from exc
         self.grpc_port = self.grpc.port
         log.info("adapter gRPC listening on %s:%d", s.host, self.grpc_port)
+        link_files = self.link_tls.paths() if self.link_tls is not None else ()
         self.reloader = Reloader(
-            "adapter", lambda: (*server_tls.paths(), s.clients_file), self.reload,
+            "adapter", lambda: (*server_tls.paths(), s.clients_file, *link_files), self.reload,
             s.reload_interval)
         await self.reloader.start()
         if s.health_port is not None:
@@ -361,13 +385,15 @@ class AdapterApp:
         """Load the listeners' certificate, CA and CRL and the clients file again; each part
         on its own (see the module docstring). Raises naming every part that failed."""
         failed: list[str] = []
-        parts: list[tuple[str, Callable[[], None]]] = []
+        parts: list[tuple[str, Callable[[], object]]] = []
         if self.https_tls is not None and self._https_revocation is not None:
             parts.append(("HTTPS certificate, CA and CRL", self.https_tls.reload))
             parts.append(("HTTPS CRL for open connections", self._https_revocation.reload))
         if self.grpc is not None:
             parts.append(("gRPC CRL", self.grpc.revocation.reload))
             parts.append(("gRPC certificate and CA", self.grpc.credentials.reload))
+        if self.link_tls is not None:
+            parts.append(("core-link client certificate, key and CA", self.link_tls.reload))
         if self._clients is not None:
             registry = self._clients
             parts.append(("clients file", lambda: registry.replace_with(

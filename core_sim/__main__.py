@@ -37,6 +37,7 @@ from cryptography.exceptions import InvalidSignature
 
 from adapter.infra import logmask
 from adapter.infra.gctune import freeze_startup_objects
+from adapter.infra.revocation import CrlSource, RevocationList
 from adapter.infra.tls import TlsFiles, server_context
 from adapter.infra.trust_domains import CORE_SERVER
 from core_sim.faults import DROP_MODES, FaultSettings
@@ -156,6 +157,10 @@ def _check_pki(pki_dir: Path) -> ssl.SSLContext:
         raise StartupFailed(f"{files.cert} is not signed by {files.ca} (a PKI from before the "
                             f"core-link trust domain); upgrade it with `bank-adapter pki init "
                             f"--dir {pki_dir}`", "--pki-dir") from None
+    try:
+        RevocationList([CrlSource(files.ca, files.crl)])  # as CoreSim loads it for open links
+    except ValueError as exc:
+        raise StartupFailed(f"cannot load the CRL {files.crl}: {exc}", "--pki-dir") from exc
     try:
         return server_context(files)
     except (OSError, ssl.SSLError) as exc:

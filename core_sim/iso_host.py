@@ -32,6 +32,18 @@ Invariants:
   finished within `read_timeout` seconds and a connection may stay silent between frames for
   `idle_timeout` seconds; either ends the connection, and replies still owed on it are
   dropped (the adapter resolves what it sent, as for any lost connection).
+- Rule 7: revocation reaches open connections (`core_sim.server` Rule 6). Before each frame
+  is handled, the connection's peer is checked against the CRL as last reloaded (a
+  `PeerCheck`: an integer compare until the next reload). The exchange in flight when the
+  CRL changes is finished (a request answered inline was answered before the next frame is
+  read; a delayed one's reply is still sent). The first frame read after the certificate is
+  revoked is refused with field 39 = 63 (ISO 8583:1987 "security violation"), nothing of it
+  applied (no posting, reversal or echo answered 00); then the replies still owed on the
+  connection are sent and the connection is closed. A refusal with a code rather than a
+  silent close: a posting closed unanswered is in doubt at the adapter, which would owe a
+  reversal it can no longer send with a revoked certificate; 63 tells it for certain that
+  nothing was booked. A frame that does not decode there is not answered; the connection
+  is closed all the same.
 """
 
 from __future__ import annotations
@@ -43,6 +55,7 @@ import ssl
 from collections import deque
 
 from adapter.infra.logmask import mask
+from adapter.infra.revocation import PeerCheck, RevocationList
 from adapter.infra.tls import peer_cn
 from adapter.infra.trust_domains import CORE_ISO_IDENTITIES
 from core_sim.currencies import BY_ALPHA, BY_NUMERIC
@@ -108,7 +121,10 @@ class IsoHost:
         binary_bitmap: bool = False,
         read_timeout: float = READ_TIMEOUT,
         idle_timeout: float = IDLE_TIMEOUT,
+        revocations: RevocationList | None = None,
     ) -> None:
+        """`revocations`: the CRL open connections are checked against (Rule 7); None: the
+        handshake's check only."""
         if read_timeout <= 0 or idle_timeout <= 0:
             raise ValueError("the ISO 8583 read and idle timeouts must be above 0 seconds")
         self.ledger = ledger
@@ -116,6 +132,7 @@ class IsoHost:
         self.idle_timeout = idle_timeout
         self.faults = faults
         self._ssl = ssl_context
+        self._revocations = revocations
         self.host = host
         self._port = port
         self.codec = Codec(binary_bitmap=binary_bitmap)
@@ -167,10 +184,16 @@ class IsoHost:
             writer.transport.abort()
             return
         stream = FrameStream(reader, writer)
+        check = None if self._revocations is None else PeerCheck(
+            self._revocations, writer.get_extra_info("ssl_object"))
+        owed: set[asyncio.Task[None]] = set()  # this connection's delayed replies (Rule 7)
         self._connections.add(stream)
         try:
             while (frame := await stream.read(idle_timeout=self.idle_timeout,
                                               read_timeout=self.read_timeout)) is not None:
+                if check is not None and check.revoked():
+                    await self._refuse_revoked(stream, frame, peer, owed)
+                    break
                 try:
                     msg = self.codec.decode(frame)
                 except MessageError as exc:
@@ -186,6 +209,8 @@ class IsoHost:
                     task = asyncio.create_task(self._answer_later(stream, msg))
                     self._tasks.add(task)
                     task.add_done_callback(self._tasks.discard)
+                    owed.add(task)
+                    task.add_done_callback(owed.discard)
                     continue
                 await self._send(stream, self.answer(msg, stream.transport))
         except FramingError as exc:
@@ -197,6 +222,22 @@ class IsoHost:
         finally:
             self._connections.discard(stream)
             await stream.close()
+
+    async def _refuse_revoked(self, stream: FrameStream, frame: bytes, peer: str | None,
+                              owed: set[asyncio.Task[None]]) -> None:
+        """Rule 7: 39 = 63 to `frame` (if it is a request that decodes), the owed replies,
+        then the caller closes the connection."""
+        try:
+            msg: Message | None = self.codec.decode(frame)
+        except MessageError:
+            msg = None
+        mti = msg["t"] if msg is not None else None
+        log.warning("ISO host refused %s on an open connection: the certificate %r has been "
+                    "revoked; closing the connection", mti or "an undecodable frame", peer)
+        if msg is not None and response_mti(msg["t"]) is not None:
+            await self._send(stream, _reply(msg, RC.SECURITY_VIOLATION))
+        if owed:
+            await asyncio.wait(set(owed))
 
     async def _answer_later(self, stream: FrameStream, msg: Message) -> None:
         await self.faults.delay(msg["t"])  # counted by MTI (faults Rule 4)

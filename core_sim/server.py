@@ -20,7 +20,18 @@ Invariants:
   a request that was told to hang.
 - Rule 5: certificates, CA and CRL are reloaded without a restart (`reload()`: SIGHUP, or a
   change of the files seen by `adapter.infra.reload`); new connections get the new context,
-  connections in flight keep theirs.
+  connections in flight keep theirs. The certificate part and the CRL for open connections
+  load on their own: one that fails keeps what it had and does not hold back the other.
+- Rule 6: revocation reaches open connections. The handshake checks the CRL of its context;
+  after a reload, each connection's peer is checked again against the new CRL (one
+  `PeerCheck` per connection: an integer compare per request until the next reload). On the
+  SOAP listener a request already begun is answered as usual; the next request on a
+  connection whose certificate is now revoked is answered 403 `{"error": "the certificate
+  'NAME' has been revoked"}` with `Connection: close`, nothing of it is run, and the
+  connection is closed after that answer. A 403 is what the listener already answers to an
+  identity on a path not its own: an HTTP refusal before any service ran, which the adapter's
+  SOAP connector reads as "not sent" (CoreUnavailable), never as a posting in doubt. The ISO
+  8583 host's side is `core_sim.iso_host` Rule 7.
 """
 
 from __future__ import annotations
@@ -34,7 +45,7 @@ import ssl
 from collections.abc import Iterator, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import uvicorn
 from starlette.requests import Request
@@ -42,6 +53,7 @@ from starlette.responses import JSONResponse
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from adapter.infra.reload import Reloader
+from adapter.infra.revocation import CrlSource, PeerCheck, RevocationList
 from adapter.infra.spyne_asgi import Receive, Scope, Send, SpyneAsgi
 from adapter.infra.spyne_process import configure_spyne_process
 from adapter.infra.tcp import no_delay
@@ -61,6 +73,7 @@ logger = logging.getLogger(__name__)
 ADMIN_FAULTS_PATH = "/admin/faults"
 ABORT_EXTENSION = "core_sim.abort"
 PEER_EXTENSION = "core_sim.peer"
+REVOKED_EXTENSION = "core_sim.revoked"
 # Rule 1: who may open a connection to the SOAP listener at all.
 SOAP_LISTENER_IDENTITIES = CORE_SOAP_IDENTITIES | CORE_ADMIN_IDENTITIES
 # Longer than any client's idle expiry (the adapter's is 30 s), so the client always closes an
@@ -89,6 +102,9 @@ class _AbortableHttpProtocol(HttpToolsProtocol):
     and the peer's identity, refused at once if the listener serves no such identity (Rule 1)."""
 
     _peer: str | None = None
+    _check: PeerCheck | None = None
+    # The listener's CRL for open connections (Rule 6): set on the subclass CoreSim makes.
+    revocations: ClassVar[RevocationList | None] = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         no_delay(transport)  # each answer leaves at once (adapter.infra.tcp)
@@ -98,11 +114,16 @@ class _AbortableHttpProtocol(HttpToolsProtocol):
             logger.warning("core_sim SOAP listener refused a connection from certificate %r: "
                            "not an identity it serves", self._peer)
             transport.abort()
+            return
+        if self.revocations is not None:
+            self._check = PeerCheck(self.revocations, transport.get_extra_info("ssl_object"))
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
+        check = self._check
         extensions: dict[str, Any] = {ABORT_EXTENSION: self.transport.abort,
-                                      PEER_EXTENSION: self._peer}
+                                      PEER_EXTENSION: self._peer,
+                                      REVOKED_EXTENSION: check is not None and check.revoked()}
         self.scope["extensions"] = extensions  # type: ignore[typeddict-item]
 
 
@@ -122,6 +143,10 @@ class CoreSim:
         self.faults = config.faults
         self.tls = ReloadableServerContext(TlsFiles.from_dir(config.pki_dir, CORE_SERVER))
         self.ssl_context: ssl.SSLContext = self.tls.listener
+        files = self.tls.files
+        assert files.crl is not None
+        # Rule 6: the CRL again, for connections accepted before a reload.
+        self.revocations = RevocationList([CrlSource(files.ca, files.crl)])
         self.reloader = Reloader("core_sim", self.tls.files.paths, self.reload,
                                  config.reload_interval)
         self.soap_port: int | None = None
@@ -145,8 +170,10 @@ class CoreSim:
         self._socket = sock
         self.soap_port = int(sock.getsockname()[1])
         ssl_ctx = self.ssl_context
+        protocol = type("CoreHttpProtocol", (_AbortableHttpProtocol,),
+                        {"revocations": self.revocations})
         config = uvicorn.Config(
-            self._asgi, http=_AbortableHttpProtocol, interface="asgi3", lifespan="off",
+            self._asgi, http=protocol, interface="asgi3", lifespan="off",
             proxy_headers=False, server_header=False, log_config=None,
             access_log=False, timeout_keep_alive=KEEP_ALIVE_S, timeout_graceful_shutdown=5,
             ssl_context_factory=lambda _config, _default: ssl_ctx,
@@ -164,15 +191,26 @@ class CoreSim:
         self.iso_host = IsoHost(self.ledger, self.faults, self.ssl_context,
                                 self.config.host, self.config.iso_port,
                                 read_timeout=self.config.iso_read_timeout,
-                                idle_timeout=self.config.iso_idle_timeout)
+                                idle_timeout=self.config.iso_idle_timeout,
+                                revocations=self.revocations)
         await self.iso_host.start()
         self.iso_port = self.iso_host.port
         # -------------------------------------------------------------------------------------
         await self.reloader.start()
 
     def reload(self) -> None:
-        """Rule 5: the core's certificate, the core-link CA and its CRL, for new connections."""
-        self.tls.reload()
+        """Rule 5: the core's certificate, the core-link CA and its CRL for new connections,
+        and the CRL for open ones (Rule 6); each part on its own. Raises naming every part
+        that failed."""
+        failed: list[str] = []
+        for what, part in (("certificate, CA and CRL", self.tls.reload),
+                           ("CRL for open connections", self.revocations.reload)):
+            try:
+                part()
+            except Exception as exc:
+                failed.append(f"{what}: {exc}")
+        if failed:
+            raise RuntimeError("; ".join(failed))
 
     async def stop(self) -> None:
         await self.reloader.stop()
@@ -205,7 +243,11 @@ class CoreSim:
         if scope["type"] != "http":
             return
         path = scope["path"]
-        peer = scope.get("extensions", {}).get(PEER_EXTENSION)
+        extensions = scope.get("extensions", {})
+        peer = extensions.get(PEER_EXTENSION)
+        if extensions.get(REVOKED_EXTENSION):  # Rule 6: answered, run nothing, then closed
+            await _revoked(peer, path)(scope, receive, send)
+            return
         if path == PATH:
             if peer not in CORE_SOAP_IDENTITIES:
                 await _forbidden(peer, path)(scope, receive, send)
@@ -281,6 +323,14 @@ class CoreSim:
                                headers={"allow": "GET, PUT"})(scope, receive, send)
             return
         await JSONResponse(self.faults.to_dict())(scope, receive, send)
+
+
+def _revoked(peer: str | None, path: str) -> JSONResponse:
+    logger.warning("core_sim refused %s on an open connection: the certificate %r has been "
+                   "revoked; closing the connection", path, peer)
+    # uvicorn ends the connection once a response says `Connection: close`.
+    return JSONResponse({"error": f"the certificate {peer!r} has been revoked"},
+                        status_code=403, headers={"connection": "close"})
 
 
 def _forbidden(peer: str | None, path: str) -> JSONResponse:

@@ -11,6 +11,7 @@ from adapter.ports.core import CorePort
 
 if TYPE_CHECKING:
     from adapter.connectors.iso8583.options import IsoOptions
+    from adapter.infra.tls import ReloadableClientContext
     from adapter.ports.reversals import ReversalStore
 
 
@@ -43,21 +44,24 @@ chooses the backend (connectors never import stores)."""
 
 
 async def build_core(settings: Settings, *, reversal_stores: ReversalStores | None = None,
-                     on_reversed: Callable[[str], None] | None = None) -> CorePort:
+                     on_reversed: Callable[[str], None] | None = None,
+                     link_tls: ReloadableClientContext | None = None) -> CorePort:
     """The SOAP connector, or the ISO 8583 connector with the SOAP one for reads.
 
     ISO 8583 has no message for account lookup, account lists or history, so the ISO
     connector delegates those to the SOAP connector on the same core (see its README table).
     `on_reversed` is told when a background reversal completes, to wake the resolver.
+    `link_tls`: the link's client certificate, key and CA, shared by every connector built
+    here and reloaded by the composition root (None: each connector reads the files once).
     """
     if settings.core_nodes:  # a pool of nodes on one ledger, each with its own connector(s)
         from adapter.connectors.pool.build import build_pool
 
         return await build_pool(settings, reversal_stores=reversal_stores,
-                                on_reversed=on_reversed)
+                                on_reversed=on_reversed, link_tls=link_tls)
     from adapter.connectors.soap import SoapCoreConnector
 
-    soap = SoapCoreConnector.create(settings.core_soap_url, settings.pki_dir)
+    soap = SoapCoreConnector.create(settings.core_soap_url, settings.pki_dir, tls=link_tls)
     if settings.core_connector is ConnectorKind.SOAP:
         return soap
     from adapter.connectors.iso8583 import IsoCoreConnector
@@ -66,6 +70,6 @@ async def build_core(settings: Settings, *, reversal_stores: ReversalStores | No
         raise ValueError("the ISO 8583 connector needs a reversal store (reversal_stores=)")
     connector = IsoCoreConnector.create(iso_options(settings), settings.pki_dir,
                                         reversal_stores(settings.state_dir), reads=soap,
-                                        on_reversed=on_reversed)
+                                        on_reversed=on_reversed, tls=link_tls)
     await connector.start()
     return connector

@@ -4,7 +4,9 @@ grpc's server credentials accept a certificate chain and a CA bundle but no CRL 
 CRL support only in its experimental TLS credentials, which Python does not expose). The gRPC
 listener therefore asks `RevocationList.revoked()` with the peer's verified certificate on
 every call; the HTTPS and core listeners have the CRL in their SSLContext instead
-(`adapter.infra.tls`).
+(`adapter.infra.tls`), which covers new connections only, so they ask the list again for a
+connection opened before a reload: the adapter's HTTPS listener at each request, the core's
+listeners through one `PeerCheck` per connection.
 
 Invariants:
 - Rule 1: only CRLs whose signature verifies with their CA's key count; a CRL that does not
@@ -12,10 +14,14 @@ Invariants:
 - Rule 2: a certificate is revoked when its issuer's CRL lists its serial (RFC 5280, 5.3);
   the lookup is a set membership on (issuer, serial), no parsing on the hot path beyond the
   certificate itself, whose answer is memoised per PEM until the next reload.
+- Rule 3: `generation` counts successful reloads; a `PeerCheck` keeps its connection's
+  verdict and asks the list again only when the generation has moved, so a request on an
+  open connection costs one integer compare.
 """
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,10 +56,12 @@ class RevocationList:
         self._sources = tuple(sources)
         self._revoked = _load(self._sources)
         self._memo: dict[bytes, bool] = {}
+        self.generation = 0
 
     def reload(self) -> None:
         revoked = _load(self._sources)
         self._revoked, self._memo = revoked, {}
+        self.generation += 1  # Rule 3: after the new list is in place
 
     def revoked(self, pem: bytes) -> bool:
         """True if the certificate (PEM, as grpc's auth context gives it) is listed."""
@@ -66,3 +74,26 @@ class RevocationList:
                 memo.clear()
             memo[pem] = answer
         return answer
+
+
+class PeerCheck:
+    """The revocation verdict of one TLS connection's peer, against `revocations` as it is now
+    (Rule 3). The handshake has checked the CRL its context held; the first `revoked()` asks
+    the list once anyway, since a reload may have landed while the handshake ran."""
+
+    __slots__ = ("_generation", "_pem", "_revocations", "_verdict")
+
+    def __init__(self, revocations: RevocationList, ssl_object: ssl.SSLObject | None) -> None:
+        der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
+        self._revocations = revocations
+        self._pem = ssl.DER_cert_to_PEM_cert(der).encode() if der else None
+        self._generation = -1
+        self._verdict = False
+
+    def revoked(self) -> bool:
+        revocations = self._revocations
+        if self._generation != revocations.generation:
+            generation = revocations.generation
+            self._verdict = self._pem is not None and revocations.revoked(self._pem)
+            self._generation = generation
+        return self._verdict

@@ -11,6 +11,10 @@ Invariants:
 - Rule 4: a reloadable listener (`ReloadableServerContext`, `ReloadableGrpcCredentials`) keeps
   serving with what it has when a reload fails; a reload applies to new connections only, so
   connections and streams in flight finish on the context they were accepted with.
+- Rule 5: the same for a client that opens connections over time (`ReloadableClientContext`,
+  the adapter towards the core): each new connection takes `current` as it connects and keeps
+  it; a reload whose files have not changed keeps the context (and `generation`), so a reload
+  of other files never makes a connector drop its warm connections.
 """
 
 from __future__ import annotations
@@ -123,6 +127,38 @@ class ReloadableServerContext:
         load."""
         self._current = server_context(self.files, alpn=self._alpn)
         self.generation += 1
+
+
+class ReloadableClientContext:
+    """A client's certificate, key and trusted CA, rebuilt by `reload()` when their files
+    change (Rule 5). Connectors read `current` at each new connection (never keep a copy);
+    `generation` counts the contexts built since the first."""
+
+    def __init__(self, files: TlsFiles, ca: Path | None = None) -> None:
+        self.files = files
+        self._ca = ca or files.ca
+        self._loaded = self._contents()
+        self.current = client_context(files, self._ca)
+        self.generation = 0
+
+    def paths(self) -> tuple[Path, ...]:
+        """The files this context is made of (what a file watch looks at)."""
+        return (self.files.cert, self.files.key, self._ca)
+
+    def _contents(self) -> tuple[bytes, ...]:
+        return tuple(path.read_bytes() for path in self.paths())
+
+    def reload(self) -> bool:
+        """Build a new context if the files changed; True if one was built. Raises (and keeps
+        the current context) if they do not load: a key that does not match its certificate,
+        a file missing or unreadable."""
+        contents = self._contents()  # read before building: a later change is seen next time
+        if contents == self._loaded:
+            return False
+        self.current = client_context(self.files, self._ca)
+        self._loaded = contents
+        self.generation += 1
+        return True
 
 
 def peer_cn(get_extra_info: Callable[[str], Any]) -> str | None:

@@ -79,6 +79,7 @@ class ResponseCode:
     INSUFFICIENT_FUNDS = "51"
     NOT_PERMITTED = "57"  # "transaction not permitted to cardholder": currency mismatch
     RESTRICTED = "62"  # "restricted card": the account is blocked
+    SECURITY_VIOLATION = "63"  # the peer's certificate was revoked (iso_host Rule 7)
     DUPLICATE_TRANSMISSION = "94"
     SYSTEM_MALFUNCTION = "96"
 

@@ -21,6 +21,8 @@ import sys
 import threading
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +44,8 @@ from tests.harness.core import RunningCore, running_core
 
 RELOADED_WITHIN = 5.0  # seconds: the default watch looks every second
 AMOUNT_MINOR = 1234
+# ECHO_OK with field 39 = 63 ("security violation"): the echo refused, not answered 00.
+ECHO_REFUSED = ECHO_OK.replace(b"000002" b"00" b"ADAPTER1", b"000002" b"63" b"ADAPTER1")
 
 
 @pytest.fixture
@@ -106,7 +110,8 @@ def test_revoked_callers_are_refused_and_work_in_flight_finishes(
     assert reloader is not None
     arrived, release = threading.Event(), threading.Event()
 
-    async def gate() -> None:  # the core holds the posting here until the test lets it go
+    # The core holds the posting here until the test lets it go.
+    async def gate(operation: str = "") -> None:
         arrived.set()
         await asyncio.to_thread(release.wait, 30)
 
@@ -247,8 +252,9 @@ def _refused(port: int, files: tls.TlsFiles, data: bytes) -> None:
 def test_a_revoked_link_certificate_is_refused_by_both_core_listeners(core: RunningCore,
                                                                       own_pki: Path) -> None:
     """adapter-client revoked: new SOAP and ISO 8583 connections with it are refused and book
-    nothing; the ISO and SOAP connections open before go on; `pki init` issues a successor
-    that the core accepts after the next reload."""
+    nothing; on the connections open before, the next ISO 8583 echo is answered 39 = 63 and
+    the next SOAP request 403, each then closed (core_sim.server Rule 6, iso_host Rule 7);
+    `pki init` issues a successor that the core accepts after the next reload."""
     assert core.iso_port is not None
     link = tls.TlsFiles.from_dir(own_pki, "adapter-client")
     ctx = tls.client_context(link, link.ca)
@@ -264,12 +270,12 @@ def test_a_revoked_link_certificate_is_refused_by_both_core_listeners(core: Runn
         assert (core.ledger.totals(), core.ledger.balance("10000001")) == before
         iso.sendall(_framed(ECHO))  # the connection accepted before the revocation
         answer = b""
-        while len(answer) < len(_framed(ECHO_OK)):
-            chunk = iso.recv(4096)
-            assert chunk, "the ISO host dropped a connection accepted before the revocation"
+        while chunk := iso.recv(4096):
             answer += chunk
-        assert answer == _framed(ECHO_OK)
-        assert soap.get(core.soap_url + "?wsdl").status_code == 200
+        assert answer == _framed(ECHO_REFUSED)
+        on_open = soap.get(core.soap_url + "?wsdl")
+        assert (on_open.status_code, on_open.headers["connection"], on_open.json()) == (
+            403, "close", {"error": "the certificate 'adapter-client' has been revoked"})
 
     assert main(["pki", "init", "--dir", str(own_pki)]) == 0
     assert core.sim.reloader.wait_loaded(RELOADED_WITHIN)
@@ -277,6 +283,145 @@ def test_a_revoked_link_certificate_is_refused_by_both_core_listeners(core: Runn
     echo = _tls_exchange(core.iso_port, tls.client_context(successor, successor.ca),
                          _framed(ECHO), len(_framed(ECHO_OK)))
     assert echo == _framed(ECHO_OK)
+
+
+class _HoldFirstPosting:
+    """The core's `faults.delay`: holds the first posting until `release`, lets later ones by."""
+
+    def __init__(self) -> None:
+        self.arrived, self.release = threading.Event(), threading.Event()
+        self._held = False
+
+    async def __call__(self, operation: str = "") -> None:
+        if self._held:
+            return
+        self._held = True
+        self.arrived.set()
+        await asyncio.to_thread(self.release.wait, 30)
+
+
+def _serial(path: Path) -> int:
+    return x509.load_pem_x509_certificate(path.read_bytes()).serial_number
+
+
+def _reissue_link(core_pki: Path, adapter_pki: Path) -> tuple[int, int]:
+    """The operator re-issues the link certificate with a new key: `pki revoke adapter-client`
+    then `pki issue adapter-client` on the core's PKI, and the new pair copied (each file
+    renamed into place) to the adapter's. (old serial, new serial)."""
+    old = _serial(core_pki / "adapter-client.crt")
+    assert main(["pki", "revoke", "adapter-client", "--dir", str(core_pki)]) == 0
+    assert main(["pki", "issue", "adapter-client", "--dir", str(core_pki)]) == 0
+    for suffix in (".key", ".crt"):
+        staged = adapter_pki / f".adapter-client{suffix}.new"
+        shutil.copyfile(core_pki / f"adapter-client{suffix}", staged)
+        os.replace(staged, adapter_pki / f"adapter-client{suffix}")
+    new = _serial(adapter_pki / "adapter-client.crt")
+    assert new != old
+    assert _serial(core_pki / "adapter-client.crt") == new
+    return old, new
+
+
+def _both_reloaded(adapter: RunningAdapter, core: RunningCore) -> None:
+    reloader = adapter.app.reloader
+    assert reloader is not None
+    assert core.sim.reloader.wait_loaded(RELOADED_WITHIN)
+    assert reloader.wait_loaded(RELOADED_WITHIN)
+    assert (reloader.failures, core.sim.reloader.failures) == (0, 0)
+    assert adapter.app.link_tls is not None and adapter.app.link_tls.generation == 1
+
+
+def _transfer(client: httpx.Client, e2e: str) -> httpx.Response:
+    return client.post("/v1/transfers", json={**_transfer_body(), "endToEndIdentification": e2e},
+                       headers={"Idempotency-Key": str(uuid.uuid4())})
+
+
+def _booked_once(responses: list[httpx.Response], core: RunningCore,
+                 before: tuple[int, int], totals: dict[str, int]) -> None:
+    for response in responses:
+        assert response.status_code == 201, response.text
+        assert response.json()["transactionStatus"] == "ACSC"
+    moved = AMOUNT_MINOR * len(responses)
+    assert (core.ledger.balance("10000001")[0], core.ledger.balance("10000002")[0]) == (
+        before[0] - moved, before[1] + moved)
+    assert core.ledger.totals() == totals
+
+
+def test_a_reissued_link_certificate_reaches_the_soap_connector_without_a_restart(
+        core: RunningCore, own_pki: Path, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """SOAP connector: adapter-client re-issued with a new key (the old one revoked at the core)
+    while a transfer waits inside the core on a connection of the old certificate. After both
+    reloads a second transfer books (a new connection: the core refuses the old certificate,
+    so it presented the new one); the held one is answered on its old connection; a third,
+    after it, books too (the old connection, idle now, is not reused). Each books exactly
+    once."""
+    with run_adapter(tmp_path, own_pki, core_soap_url=core.soap_url,
+                     core_connector="soap") as adapter, \
+            _client(adapter, adapter.client("partner")) as first, \
+            _client(adapter, adapter.client("partner")) as second:
+        before = core.ledger.balance("10000001")[0], core.ledger.balance("10000002")[0]
+        totals = core.ledger.totals()
+        hold = _HoldFirstPosting()
+        monkeypatch.setattr(core.sim.faults, "delay", hold)
+        with ThreadPoolExecutor(1) as pool:
+            held = pool.submit(_transfer, first, "E2E-LINK-HELD")
+            try:
+                assert hold.arrived.wait(10)
+                _reissue_link(own_pki, adapter.pki_dir)
+                _both_reloaded(adapter, core)
+                during = _transfer(second, "E2E-LINK-NEW")
+            finally:
+                hold.release.set()
+            answered = held.result(30)
+        after = _transfer(second, "E2E-LINK-AFTER")
+    _booked_once([answered, during, after], core, before, totals)
+
+
+def test_a_reissued_link_certificate_reaches_the_iso_session_at_its_reconnect(
+        core: RunningCore, own_pki: Path, tmp_path: Path) -> None:
+    """ISO 8583 connector: a transfer on the first session; adapter-client re-issued with a
+    new key and the old one revoked; the core refuses the old session's next frame (39 = 63)
+    and closes it; the session reconnects with the new certificate (the only one the core
+    accepts now) and signs on; the next transfer books exactly once."""
+    assert core.iso_port is not None
+    with run_adapter(tmp_path, own_pki, core_soap_url=core.soap_url, core_connector="iso8583",
+                     core_iso_port=core.iso_port) as adapter, \
+            _client(adapter, adapter.client("partner")) as partner:
+        session = adapter.app.services.core.session
+        assert adapter.run(session.wait_signed_on(1, 10))
+        before = core.ledger.balance("10000001")[0], core.ledger.balance("10000002")[0]
+        totals = core.ledger.totals()
+        first = _transfer(partner, "E2E-ISO-OLD")
+        _reissue_link(own_pki, adapter.pki_dir)
+        _both_reloaded(adapter, core)
+        assert adapter.run(session.wait_signed_on(2, 20)), session.state
+        second = _transfer(partner, "E2E-ISO-NEW")
+        sessions = session.connections
+    _booked_once([first, second], core, before, totals)
+    assert sessions == 2
+
+
+def test_a_link_key_that_does_not_match_keeps_the_link_it_had(
+        core: RunningCore, own_pki: Path, tmp_path: Path) -> None:
+    """The key of another certificate written over adapter-client.key: the adapter's reload
+    fails (counted, the link part named in the log), the link keeps its context, and a
+    transfer on a new core connection still books exactly once."""
+    with run_adapter(tmp_path, own_pki, core_soap_url=core.soap_url,
+                     core_connector="soap") as adapter, \
+            _client(adapter, adapter.client("partner")) as partner:
+        reloader, link = adapter.app.reloader, adapter.app.link_tls
+        assert reloader is not None and link is not None
+        kept = link.current
+        before = core.ledger.balance("10000001")[0], core.ledger.balance("10000002")[0]
+        totals = core.ledger.totals()
+        generation, failures = reloader.generation, reloader.failures
+        shutil.copyfile(adapter.pki_dir / "core-operator.key", adapter.pki_dir / "staged.key")
+        os.replace(adapter.pki_dir / "staged.key", adapter.pki_dir / "adapter-client.key")
+        assert reloader.wait_for(generation + 1, RELOADED_WITHIN)
+        assert (reloader.failures, link.current is kept, link.generation) == (
+            failures + 1, True, 0)
+        booked = _transfer(partner, "E2E-LINK-KEPT")
+    _booked_once([booked], core, before, totals)
 
 
 def test_grpc_offers_aead_suites_only(adapter: RunningAdapter) -> None:
@@ -325,10 +470,18 @@ def _until(lines: queue.Queue[str | None], wanted: set[str], limit: float = 90) 
     return "".join(seen)
 
 
+def _booked_balance(client: httpx.Client, account_id: str) -> Decimal:
+    answer = client.get(f"/v1/accounts/{account_id}/balances")
+    assert answer.status_code == 200, answer.text
+    (booked,) = [b for b in answer.json()["balances"] if b["balanceType"] == "interimBooked"]
+    return Decimal(booked["balanceAmount"]["amount"])
+
+
 def test_sighup_reloads_up_and_its_core(tmp_path: Path) -> None:
-    """`up` with the file watch effectively off: after `pki revoke partner` and `pki revoke
-    adapter-client`, one SIGHUP to `up` reloads the adapter and its core child; then partner
-    is refused on a new HTTPS connection and the old link certificate by the core."""
+    """`up` with the file watch effectively off: after `pki revoke partner`, `pki revoke
+    adapter-client` and `pki issue adapter-client`, one SIGHUP to `up` reloads the adapter and
+    its core child; then partner is refused on a new HTTPS connection, the old link
+    certificate by the core, and a transfer books exactly once over the new one."""
     state = tmp_path / "state"
     env = {k: v for k, v in os.environ.items() if not k.startswith("BANK_ADAPTER_")}
     proc = subprocess.Popen(
@@ -342,15 +495,28 @@ def test_sighup_reloads_up_and_its_core(tmp_path: Path) -> None:
         http_port = int(re.search(r"REST\s+https://localhost:(\d+)/v1", banner).group(1))  # type: ignore[union-attr]
         iso_port = int(re.search(r", \S+:(\d+) \(ISO 8583\)", banner).group(1))  # type: ignore[union-attr]
         pki_dir = state / "pki"
-        partner, link = _revoke(pki_dir, "partner"), _revoke(pki_dir, "adapter-client")
-        proc.send_signal(signal.SIGHUP)
-        _until(lines, {"adapter: reloaded after SIGHUP", "core_sim: reloaded after SIGHUP"})
-        with httpx.Client(verify=tls.client_context(partner, partner.ca), trust_env=False,
-                          base_url=f"https://localhost:{http_port}") as c, pytest.raises(
-                (httpx.ConnectError, httpx.ReadError, httpx.RemoteProtocolError)):
-            c.get("/v1/accounts")
-        _refused(iso_port, link, _framed(ECHO))
+        internal = tls.TlsFiles.from_dir(pki_dir, "internal")
+        with httpx.Client(verify=tls.client_context(internal, internal.ca), trust_env=False,
+                          base_url=f"https://localhost:{http_port}", timeout=10) as hub:
+            before = [_booked_balance(hub, a) for a in ("10000001", "10000002")]
+            warm = _transfer(hub, "E2E-UP-OLD-LINK")  # the link connection of the old cert
+            partner, link = _revoke(pki_dir, "partner"), _revoke(pki_dir, "adapter-client")
+            assert main(["pki", "issue", "adapter-client", "--dir", str(pki_dir)]) == 0
+            proc.send_signal(signal.SIGHUP)
+            _until(lines, {"adapter: reloaded after SIGHUP", "core_sim: reloaded after SIGHUP"})
+            with httpx.Client(verify=tls.client_context(partner, partner.ca),
+                              trust_env=False, base_url=f"https://localhost:{http_port}") as c, \
+                    pytest.raises((httpx.ConnectError, httpx.ReadError,
+                                   httpx.RemoteProtocolError)):
+                c.get("/v1/accounts")
+            _refused(iso_port, link, _framed(ECHO))
+            paid = _transfer(hub, "E2E-UP-NEW-LINK")
+            after = [_booked_balance(hub, a) for a in ("10000001", "10000002")]
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(60)
     assert proc.returncode == 0
+    for answer in (warm, paid):
+        assert (answer.status_code, answer.json()["transactionStatus"]) == (201, "ACSC")
+    moved = Decimal(AMOUNT_MINOR * 2) / 100
+    assert after == [before[0] - moved, before[1] + moved]

@@ -43,7 +43,7 @@ from adapter.connectors.iso8583.exceptions import (
 from adapter.connectors.iso8583.options import IsoOptions
 from adapter.connectors.iso8583.reverser import ReversalCallback, Reverser, log_late_reply
 from adapter.connectors.iso8583.session import IsoSession, LinkState
-from adapter.infra.tls import TlsFiles, client_context
+from adapter.infra.tls import ReloadableClientContext, TlsFiles
 from adapter.model import Account, AccountRef, Balance, HistoryQuery, TransactionPage
 from adapter.model.errors import CoreUnavailable, DuplicateRequest
 from adapter.ports.core import CoreBooking, CoreOutcomeUnknown, CorePort, CorePosting
@@ -56,7 +56,7 @@ class IsoCoreConnector:
     def __init__(
         self,
         options: IsoOptions,
-        ssl_context: ssl.SSLContext,
+        ssl_context: ssl.SSLContext | ReloadableClientContext,
         store: ReversalStore,
         *,
         reads: CorePort | None = None,
@@ -75,14 +75,15 @@ class IsoCoreConnector:
     @classmethod
     def create(cls, options: IsoOptions, pki_dir: Path, store: ReversalStore, *,
                reads: CorePort | None = None,
-               on_reversed: ReversalCallback | None = None) -> IsoCoreConnector:
+               on_reversed: ReversalCallback | None = None,
+               tls: ReloadableClientContext | None = None) -> IsoCoreConnector:
         """The composition root's factory: the mTLS client context from `adapter.infra.tls`
-        and the reversal store it is given (the root chooses the backend). Call
+        (`tls`, the link's reloadable context the root shares, or one of its own from
+        `pki_dir`) and the reversal store it is given (the root chooses the backend). Call
         `await start()` (or just use it: the first call starts it)."""
-        pki = Path(pki_dir)
-        files = TlsFiles.from_dir(pki, options.client_name)  # the core-link domain
-        ctx = client_context(files, files.ca)
-        return cls(options, ctx, store, reads=reads, on_reversed=on_reversed)
+        if tls is None:
+            tls = ReloadableClientContext(TlsFiles.from_dir(Path(pki_dir), options.client_name))
+        return cls(options, tls, store, reads=reads, on_reversed=on_reversed)
 
     # -- life cycle --------------------------------------------------------------------------
 

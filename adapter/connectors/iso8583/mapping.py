@@ -66,6 +66,8 @@ RESPONSE_ERRORS: dict[str, type[AdapterError]] = {
     RC.INSUFFICIENT_FUNDS: InsufficientFunds,
     RC.NOT_PERMITTED: CurrencyMismatch,
     RC.RESTRICTED: AccountBlocked,
+    # Refused before anything was applied: the link's credentials are no longer accepted.
+    RC.SECURITY_VIOLATION: CoreUnavailable,
     RC.ISSUER_INOPERATIVE: CoreUnavailable,
     RC.DUPLICATE_TRANSMISSION: DuplicateRequest,
     RC.SYSTEM_MALFUNCTION: CoreUnavailable,

@@ -34,6 +34,9 @@ Invariants:
   framing error closes the connection (`channel`, Rule 2).
 - Rule 6: every state transition and every change of the reported liveness verdict wakes
   `wait_until`'s waiters, who look again: health is waited for, never polled.
+- Rule 7: each connect takes the TLS context as it is then (a `ReloadableClientContext`'s
+  `current`): after a reload of the link's certificate the next reconnect presents the new
+  one, and the connection up at the time keeps its own until it ends.
 """
 
 from __future__ import annotations
@@ -57,6 +60,7 @@ from adapter.connectors.iso8583.mux import Mux
 from adapter.connectors.iso8583.options import IsoOptions
 from adapter.connectors.iso8583.spec import Mti, NetworkCode, ResponseCode
 from adapter.connectors.iso8583.stan import StanSequence
+from adapter.infra.tls import ReloadableClientContext
 
 log = logging.getLogger("adapter.connectors.iso8583")
 
@@ -95,7 +99,7 @@ class IsoSession:
     def __init__(
         self,
         options: IsoOptions,
-        ssl_context: ssl.SSLContext,
+        ssl_context: ssl.SSLContext | ReloadableClientContext,
         *,
         on_unmatched: Callable[[Message, str], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -158,6 +162,13 @@ class IsoSession:
         """Start if needed; True once signed on (False if not within `timeout`)."""
         self.start()
         return await self.wait_until(lambda: self.state is LinkState.UP, timeout)
+
+    async def wait_signed_on(self, sessions: int, timeout: float | None = None) -> bool:
+        """True once `sessions` connections have signed on in all and the link is UP now
+        (tests, operators: "the link has reconnected"); False if not within `timeout`."""
+        self.start()
+        return await self.wait_until(
+            lambda: self.connections >= sessions and self.state is LinkState.UP, timeout)
 
     async def aclose(self) -> None:
         if self.state is LinkState.CLOSED:
@@ -234,7 +245,9 @@ class IsoSession:
         o = self.options
         while self.state is not LinkState.CLOSED:
             try:
-                channel = await IsoChannel.connect(o.host, o.port, self._ssl,
+                tls = self._ssl  # Rule 7: the context as it is at this connect
+                context = tls.current if isinstance(tls, ReloadableClientContext) else tls
+                channel = await IsoChannel.connect(o.host, o.port, context,
                                                    server_hostname=o.peer_name,
                                                    timeout=o.connect_timeout)
             except (OSError, TimeoutError, ssl.SSLError) as exc:

@@ -147,6 +147,7 @@ class ResponseCode:
     INSUFFICIENT_FUNDS = "51"
     NOT_PERMITTED = "57"
     RESTRICTED = "62"
+    SECURITY_VIOLATION = "63"  # the core no longer accepts our certificate (revoked)
     NO_SUCH_ACCOUNT_ALT = "76"
     ISSUER_INOPERATIVE = "91"
     DUPLICATE_TRANSMISSION = "94"

@@ -37,6 +37,7 @@ from adapter.ports.core import CorePort
 if TYPE_CHECKING:
     from adapter.connectors.factory import ReversalStores
     from adapter.connectors.iso8583 import IsoCoreConnector
+    from adapter.infra.tls import ReloadableClientContext
 
 STATUS_FILE = "core-nodes.json"
 # Each node's SOAP connector can carry the whole load alone (Rule 3).
@@ -56,8 +57,12 @@ def breaker_options(settings: Settings) -> BreakerOptions:
 
 async def build_pool(settings: Settings, *, reversal_stores: ReversalStores | None = None,
                      on_reversed: Callable[[str], None] | None = None,
-                     clock: Clock | None = None, **iso_overrides: Any) -> CorePool:
-    """The pool for `settings.core_nodes`; started (its first health round is under way)."""
+                     clock: Clock | None = None,
+                     link_tls: ReloadableClientContext | None = None,
+                     **iso_overrides: Any) -> CorePool:
+    """The pool for `settings.core_nodes`; started (its first health round is under way).
+    `link_tls`: the link's reloadable client context, shared by every node's connectors (None:
+    each reads the files once)."""
     from adapter.connectors.soap import SoapCoreConnector
 
     addresses = parse_nodes(list(settings.core_nodes))
@@ -70,7 +75,8 @@ async def build_pool(settings: Settings, *, reversal_stores: ReversalStores | No
     for address in addresses:
         soap = SoapCoreConnector.create(address.soap_url, settings.pki_dir,
                                         max_connections=NODE_CONNECTIONS,  # Rule 3
-                                        default_timeout=health.timeout)  # Rule 2
+                                        default_timeout=health.timeout,  # Rule 2
+                                        tls=link_tls)
         closers.append(soap.aclose)
         port: CorePort = soap
         link_up: Callable[[], bool] = _always
@@ -89,7 +95,7 @@ async def build_pool(settings: Settings, *, reversal_stores: ReversalStores | No
             iso = IsoCoreConnector.create(
                 node_options, settings.pki_dir,
                 reversal_stores(node_state_dir(settings.state_dir, address)),  # Rule 1
-                reads=soap, on_reversed=on_reversed)
+                reads=soap, on_reversed=on_reversed, tls=link_tls)
             await iso.start()
             closers.insert(0, iso.aclose)
             port, link_up, probe = iso, _signed_on(iso), _echo_once_signed_on(iso, health)

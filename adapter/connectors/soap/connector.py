@@ -16,13 +16,16 @@ Invariants:
   keep-alive connection only for idempotent methods; SOAP is POST); `resolve` asks for the
   status and, if the core has never seen the reference, fences it with CancelTransfer.
 - Rule 5: request and response bodies are never logged (they carry full account numbers).
+- Rule 6: the link's client certificate, key and CA are read from a `ReloadableClientContext`
+  at each request: aiohttp pools connections per SSLContext, so after a reload new requests
+  open connections with the new certificate, a request in flight finishes on its connection,
+  and the idle connections of the old context close at their keep-alive expiry.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import ssl
 from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
@@ -37,7 +40,7 @@ from zeep.proxy import AsyncServiceProxy
 from zeep.transports import Transport
 
 from adapter.connectors.soap.errors import CORE_NS, map_exception
-from adapter.infra.tls import TlsFiles, client_context
+from adapter.infra.tls import ReloadableClientContext, TlsFiles
 from adapter.model import (
     Account,
     AccountRef,
@@ -88,7 +91,7 @@ class _CoreTransport(Transport):  # type: ignore[misc]
     running event loop. Sends only what zeep posts; never loads documents (Rule 1) and never
     logs bodies (Rule 5). The deadline is the caller's (`SoapCoreConnector._call`)."""
 
-    def __init__(self, ssl_context: ssl.SSLContext, *, max_connections: int,
+    def __init__(self, tls: ReloadableClientContext, *, max_connections: int,
                  connect_timeout: float) -> None:
         # Not Transport.__init__: it builds a requests.Session, used only to fetch documents.
         self.cache = None
@@ -96,7 +99,7 @@ class _CoreTransport(Transport):  # type: ignore[misc]
         self.operation_timeout = None
         self.logger = logger
         self._close_session = False
-        self._ssl = ssl_context
+        self._tls = tls
         self._max_connections = max_connections
         self._connect_timeout = connect_timeout
         self._session: aiohttp.ClientSession | None = None
@@ -106,8 +109,8 @@ class _CoreTransport(Transport):  # type: ignore[misc]
         if self._closed:
             raise CoreUnavailable("the connector to the core is closed")
         connector = aiohttp.TCPConnector(
-            ssl=self._ssl, limit=self._max_connections, limit_per_host=self._max_connections,
-            keepalive_timeout=KEEPALIVE_EXPIRY_S,
+            ssl=self._tls.current, limit=self._max_connections,
+            limit_per_host=self._max_connections, keepalive_timeout=KEEPALIVE_EXPIRY_S,
         )
         self._session = aiohttp.ClientSession(
             connector=connector, trust_env=False, cookie_jar=aiohttp.DummyCookieJar(),
@@ -124,7 +127,9 @@ class _CoreTransport(Transport):  # type: ignore[misc]
                        headers: dict[str, str]) -> _Reply:
         message = etree.tostring(envelope, xml_declaration=True, encoding="utf-8")
         session = self._session or self._open()
-        async with session.post(address, data=message, headers=headers) as response:
+        # Rule 6: the context of the latest reload; its connections are pooled apart.
+        async with session.post(address, data=message, headers=headers,
+                                ssl=self._tls.current) as response:
             content = await response.read()
             return _Reply(response.status, response.headers, content)
 
@@ -189,13 +194,15 @@ class SoapCoreConnector:
     @classmethod
     def create(cls, address: str, pki_dir: Path, *, wsdl_path: Path = DEFAULT_WSDL,
                client_name: str = "adapter-client", max_connections: int = 10,
-               default_timeout: float = 10.0) -> SoapCoreConnector:
+               default_timeout: float = 10.0,
+               tls: ReloadableClientContext | None = None) -> SoapCoreConnector:
         """A connector to the core at `address` (e.g. https://localhost:7443/core/v1),
-        authenticating with `<pki_dir>/<client_name>.crt` and trusting `<pki_dir>/ca.crt`.
+        authenticating with `<pki_dir>/<client_name>.crt` and trusting the core-link CA, or
+        with `tls`, the link's reloadable context the composition root shares (Rule 6).
         `default_timeout` bounds setting up one connection (TCP and TLS)."""
-        files = TlsFiles.from_dir(pki_dir, client_name)  # the core-link domain
-        ssl_ctx = client_context(files, files.ca)
-        transport = _CoreTransport(ssl_ctx, max_connections=max_connections,
+        if tls is None:
+            tls = ReloadableClientContext(TlsFiles.from_dir(pki_dir, client_name))
+        transport = _CoreTransport(tls, max_connections=max_connections,
                                    connect_timeout=default_timeout)
         settings = Settings(strict=True, xml_huge_tree=False, forbid_dtd=True,
                             forbid_entities=True, forbid_external=True)
