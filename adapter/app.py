@@ -347,7 +347,7 @@ class AdapterApp:
                 self.https_tls.listener, s.host, s.http_port,
                 options=uvicorn_options(limits), handshake_timeout=s.http_head_timeout,
                 on_handshake_failure=self.intrusion.handshake_failed,
-                revoked=self._https_revocation.revoked, reuse_port=s.workers > 1,
+                revocations=self._https_revocation, reuse_port=s.workers > 1,
             )
         except OSError as exc:
             raise _listen_error("HTTPS (REST and SOAP)", s.host, s.http_port, "http_port",

@@ -16,8 +16,9 @@ seconds. Connections still in their handshake are aborted when the server stops.
 
 Revocation: the TLS handshake checks the callers' CRL (adapter.infra.tls), which covers new
 connections. A keep-alive connection opened before a revocation is checked again at each
-request (`revoked`, the listener's `RevocationList`): a request begun after its certificate
-was revoked carries no client identity (`client_cert_error` "revoked"), so it is refused
+request (`revocations`, the listener's `RevocationList`, through one `PeerCheck` per
+connection: between reloads a counter compare): a request begun after its certificate was
+revoked carries no client identity (`client_cert_error` "revoked"), so it is refused
 UNAUTHENTICATED in the caller's protocol; a request already in flight finishes.
 """
 
@@ -34,6 +35,7 @@ import uvicorn
 from cryptography import x509
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from adapter.infra.revocation import PeerCheck, RevocationList
 from adapter.infra.tcp import no_delay
 
 _TLS_VERSIONS = {"TLSv1.2": 0x0303, "TLSv1.3": 0x0304}
@@ -94,8 +96,8 @@ class TlsScopeProtocol(HttpToolsProtocol):
     _early: list[bytes] | None = None
     _raw: asyncio.Transport | None = None
     _raw_early: list[bytes] | None = None
-    revoked: Callable[[bytes], bool] | None = None
-    _pem: bytes | None = None
+    revocations: RevocationList | None = None
+    _peer_check: PeerCheck | None = None
 
     @classmethod
     def with_tls(cls, context: ssl.SSLContext, *, handshake_timeout: float,
@@ -156,6 +158,9 @@ class TlsScopeProtocol(HttpToolsProtocol):
         self._serving = True
         super().connection_made(transport)
         self._tls = tls_extension(transport)
+        revocations = type(self).revocations
+        if revocations is not None:
+            self._peer_check = PeerCheck(revocations, transport.get_extra_info("ssl_object"))
         self.serving_started()
         early, self._early = self._early, None
         if early:
@@ -195,13 +200,8 @@ class TlsScopeProtocol(HttpToolsProtocol):
         info = self._tls
         if info is None:
             return
-        revoked = type(self).revoked
-        pem = self._pem
-        if pem is None and info["client_cert_chain"]:
-            # Encoded once per connection: the same bytes object keeps its hash, so the
-            # revocation memo's lookup does not hash the certificate again per request.
-            pem = self._pem = info["client_cert_chain"][0].encode()
-        if revoked is not None and pem is not None and revoked(pem):
+        check = self._peer_check
+        if check is not None and check.revoked():  # a counter compare between reloads
             # A fresh dict: the connection's own one memoises its CN (security.identity).
             info = {"server_cert": None, "client_cert_chain": [], "client_cert_name": None,
                     "client_cert_error": "revoked", "tls_version": info["tls_version"],
@@ -235,15 +235,15 @@ class HttpsServer:
                  *, log_level: str = "warning", options: dict[str, Any] | None = None,
                  handshake_timeout: float = 10.0,
                  on_handshake_failure: HandshakeFailure = _ignore,
-                 revoked: Callable[[bytes], bool] | None = None,
+                 revocations: RevocationList | None = None,
                  reuse_port: bool = False) -> None:
         self.socket = bind(host, port, reuse_port=reuse_port)
         self.port: int = self.socket.getsockname()[1]
         opts: dict[str, Any] = {"http": TlsScopeProtocol, "timeout_keep_alive": 30}
         opts.update(options or {})
         protocol: type[TlsScopeProtocol] = opts["http"]
-        if revoked is not None:  # uvicorn takes a class: this listener's own subclass
-            protocol = type("RevocationChecking", (protocol,), {"revoked": staticmethod(revoked)})
+        if revocations is not None:  # uvicorn takes a class: this listener's own subclass
+            protocol = type("RevocationChecking", (protocol,), {"revocations": revocations})
         if ssl_context is not None:
             protocol = protocol.with_tls(ssl_context, handshake_timeout=handshake_timeout,
                                          on_failure=on_handshake_failure)
