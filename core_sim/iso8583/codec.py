@@ -43,6 +43,10 @@ _CHECKS: dict[Content, Callable[[str], bool]] = {
     Content.N: _numeric, Content.AN: _alphanumeric, Content.ANS: _printable}
 
 
+# Each field's content check, looked up once per field on every message.
+_FIELD_CHECKS = {number: _CHECKS[element.content] for number, element in BY_NUMBER.items()}
+
+
 class MessageError(ValueError):
     """Bytes that are not an interface message, or a message that cannot be written."""
 
@@ -56,10 +60,11 @@ def _check(number: str, value: object) -> str:
         if not isinstance(value, str) or len(value) != 4 or not _numeric(value):
             raise MessageError("the MTI must be 4 digits", _MTI)
         return value
-    element = BY_NUMBER.get(number)
-    if element is None:
+    check = _FIELD_CHECKS.get(number)
+    if check is None:
         raise MessageError(f"field {number} is not part of the interface", number)
-    if not isinstance(value, str) or not _CHECKS[element.content](value):
+    if not isinstance(value, str) or not check(value):
+        element = BY_NUMBER[number]
         raise MessageError(f"field {number} ({element.name}) must be "
                            f"{element.content.value}", number)
     return value

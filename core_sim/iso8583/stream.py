@@ -56,18 +56,24 @@ class FrameStream:
                    read_timeout: float | None = None) -> bytes | None:
         """The next frame, or None when the peer closed between frames; None timeouts wait
         for ever (Rule 4)."""
+        # One timeout per frame, not two: it runs as the idle timeout until the first byte,
+        # then is moved to the read timeout (Rule 4); `begun` tells which one fired.
+        begun = False
         try:
-            async with asyncio.timeout(idle_timeout):
-                first = await self._reader.readexactly(1)
-        except asyncio.IncompleteReadError:
-            return None
-        except TimeoutError:
-            raise IdleTimeout(f"no frame begun within {idle_timeout:g} s") from None
-        try:
-            async with asyncio.timeout(read_timeout):
+            async with asyncio.timeout(idle_timeout) as deadline:
+                try:
+                    first = await self._reader.readexactly(1)
+                except asyncio.IncompleteReadError:
+                    return None
+                begun = True
+                deadline.reschedule(None if read_timeout is None
+                                    else asyncio.get_running_loop().time() + read_timeout)
                 return await self._read_rest(first)
         except TimeoutError:
-            raise ReadTimeout(f"a frame was not finished within {read_timeout:g} s") from None
+            if begun:
+                raise ReadTimeout(
+                    f"a frame was not finished within {read_timeout:g} s") from None
+            raise IdleTimeout(f"no frame begun within {idle_timeout:g} s") from None
 
     async def _read_rest(self, first: bytes) -> bytes:
         try:
