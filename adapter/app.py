@@ -54,7 +54,7 @@ from adapter.frontends.https import HttpsServer
 from adapter.frontends.soap.asgi import SOAP_PATH
 from adapter.frontends.soap.wssecurity import NONCE_RETENTION
 from adapter.infra import tls
-from adapter.infra.reload import Reloader
+from adapter.infra.reload import Reloader, load_each
 from adapter.infra.revocation import CrlSource, RevocationList
 from adapter.infra.spyne_process import configure_spyne_process
 from adapter.infra.trust_domains import LINK_CLIENT
@@ -384,7 +384,6 @@ class AdapterApp:
     def reload(self) -> None:
         """Load the listeners' certificate, CA and CRL and the clients file again; each part
         on its own (see the module docstring). Raises naming every part that failed."""
-        failed: list[str] = []
         parts: list[tuple[str, Callable[[], object]]] = []
         if self.https_tls is not None and self._https_revocation is not None:
             parts.append(("HTTPS certificate, CA and CRL", self.https_tls.reload))
@@ -398,13 +397,7 @@ class AdapterApp:
             registry = self._clients
             parts.append(("clients file", lambda: registry.replace_with(
                 load_clients(self.settings.clients_file))))
-        for what, part in parts:
-            try:
-                part()
-            except Exception as exc:
-                failed.append(f"{what}: {exc}")
-        if failed:
-            raise RuntimeError("; ".join(failed))
+        load_each(parts)
 
     async def stop(self) -> None:
         """Stop what runs; safe after a partial start and when called twice."""

@@ -52,7 +52,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from adapter.infra.reload import Reloader
+from adapter.infra.reload import Reloader, load_each
 from adapter.infra.revocation import CrlSource, PeerCheck, RevocationList
 from adapter.infra.spyne_asgi import Receive, Scope, Send, SpyneAsgi
 from adapter.infra.spyne_process import configure_spyne_process
@@ -202,15 +202,8 @@ class CoreSim:
         """Rule 5: the core's certificate, the core-link CA and its CRL for new connections,
         and the CRL for open ones (Rule 6); each part on its own. Raises naming every part
         that failed."""
-        failed: list[str] = []
-        for what, part in (("certificate, CA and CRL", self.tls.reload),
-                           ("CRL for open connections", self.revocations.reload)):
-            try:
-                part()
-            except Exception as exc:
-                failed.append(f"{what}: {exc}")
-        if failed:
-            raise RuntimeError("; ".join(failed))
+        load_each((("certificate, CA and CRL", self.tls.reload),
+                   ("CRL for open connections", self.revocations.reload)))
 
     async def stop(self) -> None:
         await self.reloader.stop()

@@ -32,6 +32,20 @@ log = logging.getLogger("adapter.reload")
 Signature = tuple[tuple[int, int, int] | None, ...]
 
 
+def load_each(parts: Iterable[tuple[str, Callable[[], object]]]) -> None:
+    """Run every (name, load) part, each on its own, so one that fails holds back none of the
+    others (a broken clients file must not hold back a revocation); then raise one error
+    naming every part that failed (Rule 2's log line)."""
+    failed: list[str] = []
+    for what, load in parts:
+        try:
+            load()
+        except Exception as exc:
+            failed.append(f"{what}: {exc}")
+    if failed:
+        raise RuntimeError("; ".join(failed))
+
+
 def signature(paths: Iterable[Path]) -> Signature:
     out: list[tuple[int, int, int] | None] = []
     for path in paths:
