@@ -571,33 +571,33 @@ class Ledger:
                  amount_minor: int, end_to_end_id: str | None, remittance: str | None,
                  now: datetime) -> str:
         """One booking: the debit and the credit entry, both under its id (Rule 7)."""
-        first = cls._entry(con, reference, debit_id, -amount_minor, credit_id, end_to_end_id,
-                           remittance, now)
-        second = cls._entry(con, reference, credit_id, amount_minor, debit_id, end_to_end_id,
-                            remittance, now)
+        # The entry ids are known before the inserts, so both rows are written whole: under
+        # `_write()`'s BEGIN IMMEDIATE no other writer takes the next AUTOINCREMENT ids.
+        row = con.execute("SELECT seq FROM sqlite_sequence WHERE name = 'entries'").fetchone()
+        first = (row[0] if row is not None else 0) + 1
         transaction_id = booking_id(first)
-        con.execute("UPDATE entries SET booking = ? WHERE id IN (?, ?)",
-                    (transaction_id, first, second))
+        cls._entry(con, first, transaction_id, reference, debit_id, -amount_minor, credit_id,
+                   end_to_end_id, remittance, now)
+        cls._entry(con, first + 1, transaction_id, reference, credit_id, amount_minor, debit_id,
+                   end_to_end_id, remittance, now)
         return transaction_id
 
     @staticmethod
-    def _entry(con: sqlite3.Connection, reference: str, account_id: str, amount_minor: int,
-               counterparty: str | None, end_to_end_id: str | None, remittance: str | None,
-               now: datetime) -> int:
+    def _entry(con: sqlite3.Connection, entry_id: int, transaction_id: str, reference: str,
+               account_id: str, amount_minor: int, counterparty: str | None,
+               end_to_end_id: str | None, remittance: str | None, now: datetime) -> None:
         row = con.execute(
             "UPDATE accounts SET balance_minor = balance_minor + ? WHERE id = ? "
             "RETURNING balance_minor",
             (amount_minor, account_id),
         ).fetchone()
-        cur = con.execute(
-            "INSERT INTO entries (posting, account_id, amount_minor, balance_after, booked_at, "
-            "value_date, counterparty, end_to_end_id, remittance) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (reference, account_id, amount_minor, row[0], now.isoformat(),
-             now.date().isoformat(), counterparty, end_to_end_id, remittance),
+        con.execute(
+            "INSERT INTO entries (id, posting, account_id, amount_minor, balance_after, "
+            "booked_at, value_date, counterparty, end_to_end_id, remittance, booking) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (entry_id, reference, account_id, amount_minor, row[0], now.isoformat(),
+             now.date().isoformat(), counterparty, end_to_end_id, remittance, transaction_id),
         )
-        assert cur.lastrowid is not None
-        return cur.lastrowid
 
     @staticmethod
     def _replay(con: sqlite3.Connection, original: Posting, debtor_id: str,

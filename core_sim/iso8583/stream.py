@@ -27,6 +27,7 @@ HEADER = 2
 # The longest interface message is about 1.5 kB (field 48 alone may hold 999 characters).
 MAX_FRAME = 4096
 _HIGH_WATER = 65536  # wait for the peer to read once this much is queued in the transport
+_CHUNK = 65536  # the most one read takes from the stream reader
 
 
 class FramingError(ValueError):
@@ -47,6 +48,11 @@ class FrameStream:
         self._writer = writer
         self._pending: list[bytes] = []
         self._drain_lock = asyncio.Lock()
+        # Bytes read and not yet returned as a frame, and the loop time the first of them
+        # arrived (Rule 4's read timeout runs from there).
+        self._buffer = bytearray()
+        self._begun = 0.0
+        self._read_at = 0.0  # loop time of the last read
 
     @property
     def transport(self) -> asyncio.WriteTransport:
@@ -56,37 +62,55 @@ class FrameStream:
                    read_timeout: float | None = None) -> bytes | None:
         """The next frame, or None when the peer closed between frames; None timeouts wait
         for ever (Rule 4)."""
-        # One timeout per frame, not two: it runs as the idle timeout until the first byte,
-        # then is moved to the read timeout (Rule 4); `begun` tells which one fired.
-        begun = False
-        try:
-            async with asyncio.timeout(idle_timeout) as deadline:
-                try:
-                    first = await self._reader.readexactly(1)
-                except asyncio.IncompleteReadError:
+        # A TLS record usually carries several frames: they are cut from one buffer, and only
+        # a frame not yet whole waits (and pays for a timeout).
+        while (frame := self._take()) is None:
+            begun = bool(self._buffer)
+            loop = asyncio.get_running_loop()
+            if not begun:
+                timeout = idle_timeout
+            elif read_timeout is None:
+                timeout = None
+            else:
+                timeout = self._begun + read_timeout - loop.time()
+            try:
+                async with asyncio.timeout(timeout):
+                    chunk = await self._reader.read(_CHUNK)
+            except TimeoutError:
+                if begun:
+                    raise ReadTimeout(
+                        f"a frame was not finished within {read_timeout:g} s") from None
+                raise IdleTimeout(f"no frame begun within {idle_timeout:g} s") from None
+            if not chunk:
+                if not begun:
                     return None
-                begun = True
-                deadline.reschedule(None if read_timeout is None
-                                    else asyncio.get_running_loop().time() + read_timeout)
-                return await self._read_rest(first)
-        except TimeoutError:
-            if begun:
-                raise ReadTimeout(
-                    f"a frame was not finished within {read_timeout:g} s") from None
-            raise IdleTimeout(f"no frame begun within {idle_timeout:g} s") from None
+                where = "a length header" if len(self._buffer) < HEADER else "a frame"
+                raise FramingError(f"the connection closed inside {where}")
+            self._read_at = loop.time()
+            if not begun:
+                self._begun = self._read_at
+            self._buffer += chunk
+        return frame
 
-    async def _read_rest(self, first: bytes) -> bytes:
-        try:
-            header = first + await self._reader.readexactly(HEADER - 1)
-        except asyncio.IncompleteReadError:
-            raise FramingError("the connection closed inside a length header") from None
-        length = int.from_bytes(header, "big")
+    def _take(self) -> bytes | None:
+        """The first whole frame of the buffer, if there is one (Rule 1 as soon as its
+        length is known)."""
+        buffer = self._buffer
+        if len(buffer) < HEADER:
+            return None
+        length = int.from_bytes(buffer[:HEADER], "big")
         if not 0 < length <= MAX_FRAME:
             raise FramingError(f"a frame length of {length}; allowed 1 to {MAX_FRAME}")
-        try:
-            return await self._reader.readexactly(length)
-        except asyncio.IncompleteReadError:
-            raise FramingError("the connection closed inside a frame") from None
+        end = HEADER + length
+        if len(buffer) < end:
+            return None
+        frame = bytes(buffer[HEADER:end])
+        del buffer[:end]
+        if buffer:
+            # What is left came with the last read (a frame ending in an earlier one would
+            # have been taken then): the next frame began at that read.
+            self._begun = self._read_at
+        return frame
 
     def write(self, payload: bytes) -> None:
         if not 0 < len(payload) <= MAX_FRAME:

@@ -35,6 +35,7 @@ from starlette.routing import Route
 from adapter.config import Settings
 from adapter.frontends.rest import wire
 from adapter.frontends.rest.body import read_json
+from adapter.frontends.rest.headers import header
 from adapter.frontends.rest.openapi import API_VERSION, openapi_document
 from adapter.frontends.rest.problems import (
     MethodNotAllowed,
@@ -153,14 +154,13 @@ class RestApi:
         edge = self.edge
 
         async def endpoint(request: Request) -> Response:
-            headers = request.headers
+            scope = request.scope
             call = Call(
                 edge, template,
-                Credentials(cn_from_asgi_scope(request.scope), headers.get("authorization"),
-                            {"method": request.method}),
-                correlation_header=headers.get("x-request-id"),
-                texts=request_texts(request), header_texts=header_texts(request), raw=request,
-                peer=peer_of(request.scope),
+                Credentials(cn_from_asgi_scope(scope), header(scope, b"authorization"),
+                            {"method": scope["method"]}),
+                correlation_header=header(scope, b"x-request-id"), texts=request_texts(request),
+                header_texts=header_texts(request), raw=request, peer=peer_of(scope),
             )
             try:
                 return await pipeline.run(call, lambda ctx: handler(request, ctx))
@@ -228,13 +228,13 @@ class RestApi:
 
     async def create_transfer(self, request: Request, ctx: RequestContext) -> Response:
         body = await read_json(request, self._max_body)
-        command = wire.parse_transfer(body, request.headers.get("idempotency-key"))
+        command = wire.parse_transfer(body, header(request.scope, b"idempotency-key"))
         result = await self._services.payments.transfer(ctx, command)
         return self._created(result.payment, result.replayed, ctx)
 
     async def create_bill_payment(self, request: Request, ctx: RequestContext) -> Response:
         body = await read_json(request, self._max_body)
-        command = wire.parse_bill_payment(body, request.headers.get("idempotency-key"))
+        command = wire.parse_bill_payment(body, header(request.scope, b"idempotency-key"))
         result = await self._services.payments.pay_bill(ctx, command)
         return self._created(result.payment, result.replayed, ctx)
 

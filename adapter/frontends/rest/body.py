@@ -20,6 +20,7 @@ from typing import Any
 
 from starlette.requests import ClientDisconnect, Request
 
+from adapter.frontends.rest.headers import header
 from adapter.frontends.rest.problems import PayloadTooLarge, UnsupportedMediaType
 from adapter.model.errors import FieldViolation, ValidationError
 
@@ -111,11 +112,11 @@ def parse_json(body: bytes) -> Any:
 
 async def read_json(request: Request, limit: int) -> Any:
     """The request's JSON body, parsed (see the module docstring)."""
-    headers = request.headers
-    if not _is_json(headers.get("content-type")):
+    scope = request.scope
+    if not _is_json(header(scope, b"content-type")):
         raise UnsupportedMediaType(
             "the request body must be sent as Content-Type: application/json")
-    declared = headers.get("content-length")
+    declared = header(scope, b"content-length")
     if declared is not None:
         if not declared.isdigit():
             raise ValidationError("Content-Length is not a number", violations=(
