@@ -73,8 +73,6 @@ class GuardedProtocol(TlsScopeProtocol):
 
     _head_open = True
     _head_bytes = 0
-    _header_count = 0
-    _header_bytes = 0
     _head_timer: asyncio.TimerHandle | None = None
     _head_started: float | None = None  # loop time the current head's first byte came
     _peer: str | None = None
@@ -154,20 +152,15 @@ class GuardedProtocol(TlsScopeProtocol):
             cause = exc.__context__
             self._refuse(cause.answer if isinstance(cause, _Refused) else MALFORMED)
 
-    def on_message_begin(self) -> None:
-        self._header_count = 0
-        self._header_bytes = 0
-        super().on_message_begin()
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self._header_count += 1
-        if self._header_count > self.limits.max_headers:
-            raise _Refused(TOO_LARGE)
-        self._header_bytes += len(name) + len(value) + 4  # ": " and CRLF
-        super().on_header(name, value)
-
     def on_headers_complete(self) -> None:
-        if len(self.url) + self._header_bytes > self.limits.max_head_bytes:
+        # Counted once the head is whole, not per field: a field callback of our own costs a
+        # Python call per header of every request, and memory is already bounded by the byte
+        # count in data_received (a head within max_head_bytes holds few fields anyway).
+        headers = self.headers
+        if len(headers) > self.limits.max_headers:
+            raise _Refused(TOO_LARGE)
+        size = len(self.url) + sum(len(name) + len(value) + 4 for name, value in headers)
+        if size > self.limits.max_head_bytes:  # ": " and CRLF per field
             raise _Refused(TOO_LARGE)
         self._head_open = False
         self._head_started = None  # the timer, if still set, finds nothing to time
