@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict
 from adapter.model.money import Money
 from adapter.model.payments import Payment, PaymentKind
 from adapter.model.status import PaymentStatus
+from adapter.model.trusted import trusted
 
 
 class EventType(StrEnum):
@@ -50,7 +51,8 @@ class TransactionEvent(BaseModel):
         event_type = EVENT_FOR_STATUS.get(payment.status)
         if event_type is None:
             return None
-        return cls.model_construct(  # the payment's values are canonical already
+        return trusted(  # the payment's values are canonical already
+            cls,
             seq=0,
             type=event_type,
             payment_id=payment.payment_id,

@@ -41,6 +41,7 @@ from adapter.model.commands import BillPaymentCommand, GetPaymentQuery, Transfer
 from adapter.model.errors import FieldViolation, ValidationError
 from adapter.model.events import EventType, TransactionEvent
 from adapter.model.identifiers import IdempotencyKey, PaymentId
+from adapter.model.trusted import trusted
 
 # -- inbound ---------------------------------------------------------------------------------
 
@@ -109,18 +110,18 @@ def _request_id(value: str) -> str:
 
 def transfer_command(request: pb.TransferFundsRequest) -> TransferCommand:
     """The key and the transfer, every violation of both reported together."""
-    return TransferCommand.model_construct(**validation.gather(
+    return trusted(TransferCommand, **validation.gather(
         key=lambda: _request_id(request.request_id), request=lambda: transfer_request(request)))
 
 
 def bill_payment_command(request: pb.PayBillRequest) -> BillPaymentCommand:
-    return BillPaymentCommand.model_construct(**validation.gather(
+    return trusted(BillPaymentCommand, **validation.gather(
         key=lambda: _request_id(request.request_id),
         request=lambda: bill_payment_request(request)))
 
 
 def payment_query(request: pb.GetPaymentRequest) -> GetPaymentQuery:
-    return GetPaymentQuery.model_construct(
+    return trusted(GetPaymentQuery,
         payment_id=validation.value(PaymentId, request.payment_id, "payment_id"))
 
 

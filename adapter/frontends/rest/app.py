@@ -51,6 +51,7 @@ from adapter.model.errors import (
 )
 from adapter.model.identifiers import HISTORY_CURSOR
 from adapter.model.text import HEADER_CONTROL_BYTES_RE, HEADER_CONTROL_RE
+from adapter.model.trusted import trusted
 from adapter.security.identity import cn_from_asgi_scope, peer_of
 from adapter.services.banking import BankingServices
 from adapter.services.clients import Operation
@@ -189,7 +190,7 @@ class RestApi:
 
     async def list_accounts(self, request: Request, ctx: RequestContext) -> Response:
         accounts = await self._services.accounts.list_accounts(ctx)
-        body = wire.AccountList.model_construct(accounts=[wire.account_out(a) for a in accounts])
+        body = trusted(wire.AccountList, accounts=[wire.account_out(a) for a in accounts])
         return json_response(body, ctx)
 
     async def _account(self, request: Request, ctx: RequestContext) -> Account:
@@ -201,7 +202,7 @@ class RestApi:
     async def get_account(self, request: Request, ctx: RequestContext) -> Response:
         account = await self._account(request, ctx)
         return json_response(
-            wire.AccountResponse.model_construct(account=wire.account_out(account)), ctx)
+            trusted(wire.AccountResponse, account=wire.account_out(account)), ctx)
 
     async def get_balances(self, request: Request, ctx: RequestContext) -> Response:
         account = await self._account(request, ctx)

@@ -48,6 +48,7 @@ from adapter.model.errors import (
     ValidationError,
 )
 from adapter.model.identifiers import IdempotencyKey
+from adapter.model.trusted import trusted
 from adapter.security.identity import cn_from_asgi_scope, peer_of
 from adapter.services.banking import BankingServices
 from adapter.services.clients import Caller, Operation
@@ -293,7 +294,7 @@ class CustomerApi:
 
     async def list_accounts(self, request: Request, ctx: RequestContext) -> Response:
         accounts = await self._services.accounts.list_accounts(ctx)
-        return _model(wire.AccountList.model_construct(
+        return _model(trusted(wire.AccountList,
             accounts=[wire.account_out(a) for a in accounts]), ctx.correlation_id)
 
     async def get_balances(self, request: Request, ctx: RequestContext) -> Response:

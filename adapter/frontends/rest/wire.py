@@ -11,7 +11,7 @@ Invariants:
   is reported under its wire name. A command carries the `Idempotency-Key` header with the
   body, and a problem with either is reported together.
 - Rule 3: responses are built from canonical values the services already checked, so they are
-  assembled with `model_construct` (no re-validation) and written by pydantic's serialiser.
+  assembled with `model.trusted` (no re-validation) and written by pydantic's serialiser.
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ from adapter.model.commands import BillPaymentCommand, GetPaymentQuery, Transfer
 from adapter.model.errors import FieldViolation, ValidationError
 from adapter.model.identifiers import IdempotencyKey, PaymentId
 from adapter.model.payments import CreditDebit
+from adapter.model.trusted import trusted
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -158,12 +159,12 @@ def _key(header: str | None) -> str:
 
 def parse_transfer(body: Any, key: str | None) -> TransferCommand:
     parts = validation.gather(key=lambda: _key(key), request=lambda: _transfer(body))
-    return TransferCommand.model_construct(**parts)
+    return trusted(TransferCommand, **parts)
 
 
 def parse_bill_payment(body: Any, key: str | None) -> BillPaymentCommand:
     parts = validation.gather(key=lambda: _key(key), request=lambda: _bill_payment(body))
-    return BillPaymentCommand.model_construct(**parts)
+    return trusted(BillPaymentCommand, **parts)
 
 
 def parse_transfer_request(body: Any) -> TransferRequest:
@@ -176,7 +177,7 @@ def parse_bill_payment_request(body: Any) -> BillPaymentRequest:
 
 
 def parse_payment_query(payment_id: str) -> GetPaymentQuery:
-    return GetPaymentQuery.model_construct(
+    return trusted(GetPaymentQuery,
         payment_id=validation.value(PaymentId, payment_id, "payment_id"))
 
 
@@ -233,7 +234,7 @@ def account_ref_from_path(value: str) -> AccountRef:
     if IBAN_RE.match(value.replace(" ", "").upper()):
         return validation.build(AccountRef, {"iban": value}, {"iban": "account_id"})
     if ACCOUNT_ID_RE.match(value):
-        return AccountRef.model_construct(id=value, iban=None)
+        return trusted(AccountRef, id=value, iban=None)
     return validation.build(AccountRef, {"id": value}, {"id": "account_id"})
 
 
@@ -410,10 +411,10 @@ class ApiIndex(BaseModel):
 
 def api_index(version: str) -> ApiIndex:
     def href(path: str) -> Href:
-        return Href.model_construct(href=path)
+        return trusted(Href, href=path)
 
-    return ApiIndex.model_construct(title="bank-adapter REST API", version=version, links=(
-        ApiLinks.model_construct(
+    return trusted(ApiIndex, title="bank-adapter REST API", version=version, links=(
+        trusted(ApiLinks,
             self=href("/v1"), accounts=href("/v1/accounts"), transfers=href("/v1/transfers"),
             billPayments=href("/v1/bill-payments"), openapi=href("/openapi.json"),
             health=href("/healthz"), readiness=href("/readyz"))))
@@ -447,34 +448,34 @@ class Problem(BaseModel):
 
 def _amount(money: Money, negative: bool = False) -> AmountOut:
     amount = -money.amount if negative else money.amount
-    return AmountOut.model_construct(currency=money.currency, amount=money_text(amount))
+    return trusted(AmountOut, currency=money.currency, amount=money_text(amount))
 
 
 def _ref(account_id: str | None, iban: str | None) -> AccountReferenceOut | None:
     if account_id is None:
         return None
-    return AccountReferenceOut.model_construct(id=account_id, iban=iban)
+    return trusted(AccountReferenceOut, id=account_id, iban=iban)
 
 
 def account_out(account: Account) -> AccountDetails:
     base = f"/v1/accounts/{account.id}"
-    return AccountDetails.model_construct(
+    return trusted(AccountDetails,
         resourceId=account.id, iban=account.iban, currency=account.currency, name=account.name,
         product=account.product, cashAccountType="CACC", status=account.status.value,
-        links=AccountLinks.model_construct(
-            balances=Href.model_construct(href=base + "/balances"),
-            transactions=Href.model_construct(href=base + "/transactions")),
+        links=trusted(AccountLinks,
+            balances=trusted(Href, href=base + "/balances"),
+            transactions=trusted(Href, href=base + "/transactions")),
     )
 
 
 def balances_out(balance: Balance, account: Account) -> BalancesResponse:
-    return BalancesResponse.model_construct(
+    return trusted(BalancesResponse,
         account=_ref(account.id, account.iban),
         balances=[
-            BalanceOut.model_construct(balanceType="interimBooked",
+            trusted(BalanceOut, balanceType="interimBooked",
                                        balanceAmount=_amount(balance.booked),
                                        lastChangeDateTime=balance.as_of),
-            BalanceOut.model_construct(balanceType="interimAvailable",
+            trusted(BalanceOut, balanceType="interimAvailable",
                                        balanceAmount=_amount(balance.available),
                                        lastChangeDateTime=balance.as_of),
         ],
@@ -484,7 +485,7 @@ def balances_out(balance: Balance, account: Account) -> BalancesResponse:
 def transaction_out(tx: Transaction) -> TransactionOut:
     debit = tx.credit_debit is CreditDebit.DEBIT
     counterparty = _ref(tx.counterparty_account_id, tx.counterparty_iban)
-    return TransactionOut.model_construct(
+    return trusted(TransactionOut,
         transactionId=tx.transaction_id, entryReference=tx.reference,
         endToEndId=tx.end_to_end_id, bookingDate=tx.booked_at.date(), valueDate=tx.value_date,
         bookingDateTime=tx.booked_at, transactionAmount=_amount(tx.amount, negative=debit),
@@ -498,19 +499,19 @@ def transaction_out(tx: Transaction) -> TransactionOut:
 
 def transactions_out(page: TransactionPage, account: Account,
                      next_href: str | None) -> TransactionsResponse:
-    return TransactionsResponse.model_construct(
+    return trusted(TransactionsResponse,
         account=_ref(account.id, account.iban),
-        transactions=AccountReport.model_construct(
+        transactions=trusted(AccountReport,
             booked=[transaction_out(tx) for tx in page.items], pending=[],
-            links=PageLinks.model_construct(
-                next=None if next_href is None else Href.model_construct(href=next_href)),
+            links=trusted(PageLinks,
+                next=None if next_href is None else trusted(Href, href=next_href)),
         ),
     )
 
 
 def payment_out(p: Payment) -> PaymentResource:
-    href = Href.model_construct(href=f"/v1/payments/{p.payment_id}")
-    return PaymentResource.model_construct(
+    href = trusted(Href, href=f"/v1/payments/{p.payment_id}")
+    return trusted(PaymentResource,
         paymentId=p.payment_id, paymentType=p.kind, transactionStatus=p.status.iso20022,
         status=p.status, debtorAccount=_ref(p.debtor_account_id, p.debtor_iban),
         creditorAccount=_ref(p.creditor_account_id, p.creditor_iban), billerId=p.biller_id,
@@ -519,5 +520,5 @@ def payment_out(p: Payment) -> PaymentResource:
         remittanceInformationUnstructured=p.remittance,
         transactionId=p.core_transaction_id, reasonCode=p.reason_code,
         reasonMessage=p.reason_message, createdAt=p.created_at, updatedAt=p.updated_at,
-        bookedAt=p.booked_at, links=PaymentLinks.model_construct(self=href, status=href),
+        bookedAt=p.booked_at, links=trusted(PaymentLinks, self=href, status=href),
     )

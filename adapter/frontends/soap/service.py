@@ -45,6 +45,7 @@ from adapter.model import (
 from adapter.model import identifiers as ids
 from adapter.model.commands import BillPaymentCommand, GetPaymentQuery, TransferCommand
 from adapter.model.errors import AdapterError, FieldViolation, Forbidden, ValidationError
+from adapter.model.trusted import trusted
 from adapter.security.identity import cn_from_asgi_scope, peer_of
 from adapter.services.banking import BankingServices
 from adapter.services.clients import Caller, Operation
@@ -317,7 +318,7 @@ class BankAdapterService(Service):  # type: ignore[misc]
     async def TransferFunds(ctx, RequestId, Debtor, Creditor, Amount,  # type: ignore[no-untyped-def]
                             Currency, EndToEndId, Remittance):
         async def run(rc: RequestContext) -> tuple[t.Payment, bool]:
-            command = TransferCommand.model_construct(**validation.gather(
+            command = trusted(TransferCommand, **validation.gather(
                 key=lambda: _key(RequestId),
                 request=lambda: validation.build(TransferRequest, {
                     "debtor": _ref_data(Debtor), "creditor": _ref_data(Creditor),
@@ -337,7 +338,7 @@ class BankAdapterService(Service):  # type: ignore[misc]
     async def PayBill(ctx, RequestId, Debtor, BillerId, CustomerReference,  # type: ignore[no-untyped-def]
                       Amount, Currency, EndToEndId, Remittance):
         async def run(rc: RequestContext) -> tuple[t.Payment, bool]:
-            command = BillPaymentCommand.model_construct(**validation.gather(
+            command = trusted(BillPaymentCommand, **validation.gather(
                 key=lambda: _key(RequestId),
                 request=lambda: validation.build(BillPaymentRequest, {
                     "debtor": _ref_data(Debtor), "biller_id": BillerId,
@@ -353,7 +354,7 @@ class BankAdapterService(Service):  # type: ignore[misc]
          _faults=FAULTS)
     async def GetPaymentStatus(ctx, PaymentId):  # type: ignore[no-untyped-def]
         async def run(rc: RequestContext) -> t.Payment:
-            query = GetPaymentQuery.model_construct(
+            query = trusted(GetPaymentQuery,
                 payment_id=validation.value(ids.PaymentId, PaymentId, "PaymentId"))
             return _payment_out(await f.services.payments.get_payment(rc, query))
 
