@@ -20,6 +20,15 @@ from __future__ import annotations
 from typing import Protocol
 
 
+class AcquireNow(Protocol):
+    """What a store that answers from this process's memory may offer besides `acquire`: the
+    same call without a coroutine, which the limiter then uses on every call (no await on
+    the way into every call of every edge)."""
+
+    def __call__(self, key: str, *, now: float, interval: float, capacity: float) -> float:
+        ...
+
+
 class RateLimitStore(Protocol):
     async def acquire(self, key: str, *, now: float, interval: float,
                       capacity: float) -> float:

@@ -121,7 +121,7 @@ class ClientRegistry:
             raise Forbidden("this client certificate is not registered with the adapter")
         return caller
 
-    async def resolve(self, credentials: Credentials) -> Caller:
+    def resolve(self, credentials: Credentials) -> Caller:
         """The call pipeline's principal resolver for certificate callers (always the last)."""
         return self.authenticate(credentials.certificate_cn)
 

@@ -55,6 +55,8 @@ log = logging.getLogger("adapter.pipeline")
 
 T = TypeVar("T")
 
+NO_CREDENTIALS = "no credentials this adapter accepts were presented"
+
 # Echoed in a header and written to logs: visible ASCII only, bounded.
 CORRELATION_ID_RE = re.compile(r"[\x21-\x7e]{1,128}")
 
@@ -176,13 +178,31 @@ class Pipeline:
         refuse_control_characters(call.texts())
         refuse_control_characters(call.header_texts(), pattern=HEADER_CONTROL_RE)
 
-    async def authenticate(self, call: Call) -> None:
-        for resolver in self._resolvers:
-            principal = await resolver(call.credentials)
-            if principal is not None:
-                call.principal = principal
-                return
-        raise Unauthenticated("no credentials this adapter accepts were presented")
+    def authenticate(self, call: Call) -> Awaitable[None] | None:
+        resolvers = self._resolvers
+        for resolver in resolvers:
+            found = resolver(call.credentials)
+            if found is None:
+                continue
+            if isinstance(found, Awaitable):
+                return self._authenticate_awaiting(call, found,
+                                                   resolvers[resolvers.index(resolver) + 1:])
+            call.principal = found
+            return None
+        raise Unauthenticated(NO_CREDENTIALS)
+
+    @staticmethod
+    async def _authenticate_awaiting(call: Call, pending: Awaitable[Principal | None],
+                                     rest: Sequence[PrincipalResolver]) -> None:
+        found = await pending
+        for resolver in rest:
+            if found is not None:
+                break
+            answer = resolver(call.credentials)
+            found = await answer if isinstance(answer, Awaitable) else answer
+        if found is None:
+            raise Unauthenticated(NO_CREDENTIALS)
+        call.principal = found
 
     def rate_limit(self, call: Call) -> Awaitable[None] | None:
         if self.rate_limiter is not None and call.principal is not None:
@@ -208,7 +228,15 @@ class Pipeline:
     async def run(self, call: Call, handler: Callable[[RequestContext], Awaitable[T]]) -> T:
         """Admit the call, run `handler`, and answer any failure through the edge (Rule 2)."""
         try:
-            result = await handler(await self.admit(call))
+            # admit()'s steps, inline: one coroutine fewer on every call of every edge.
+            call.started = self._monotonic()
+            for step in self.steps_for(call.edge):
+                pending = step(call)
+                if pending is not None:
+                    await pending
+            assert call.principal is not None
+            result = await handler(
+                RequestContext(call.principal, call.correlation_id, call.deadline))
         except Exception as exc:
             if isinstance(exc, call.edge.passthrough):
                 raise

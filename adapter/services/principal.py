@@ -59,6 +59,10 @@ class Credentials:
     attributes: Mapping[str, str] = field(default_factory=dict)
 
 
-PrincipalResolver = Callable[[Credentials], Awaitable["Principal | None"]]
+PrincipalResolver = Callable[
+    [Credentials], "Principal | Awaitable[Principal | None] | None"]
 """Returns the principal these credentials name, None when they are not of its kind, or
-raises UNAUTHENTICATED / FORBIDDEN when they are of its kind but not good."""
+raises UNAUTHENTICATED / FORBIDDEN when they are of its kind but not good. A resolver that
+can answer at once (a certificate looked up in memory, credentials not of its kind) returns
+the answer itself; one that must wait (a token looked up in a store) returns an awaitable of
+it: most calls then await nothing on their way in."""

@@ -27,12 +27,12 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
 from adapter.model.errors import RateLimited
 from adapter.model.rates import Rate, parse_operation_rate, parse_rate
-from adapter.ports.rate_limits import RateLimitStore
+from adapter.ports.rate_limits import AcquireNow, RateLimitStore
 
 log = logging.getLogger("adapter.ratelimit")
 
@@ -70,20 +70,40 @@ class RateLimiter:
         self._store = store
         self._clock = clock
         self._monotonic = monotonic
+        self._acquire_now: AcquireNow | None = getattr(store, "acquire_now", None)
         self.storage_errors = 0
         self._last_warning: float | None = None
 
-    async def check(self, identity: str, operation: str) -> None:
-        """Raise RateLimited when `identity` is over its budget for `operation` (Rule 2)."""
+    def check(self, identity: str, operation: str) -> Awaitable[None] | None:
+        """Raise RateLimited when `identity` is over its budget for `operation` (Rule 2).
+        A store in this process's memory answers at once (None: allowed); one that does I/O
+        is awaited (the awaitable raises or returns)."""
         rate = self.policy.rate_for(operation)
         if rate is None:
-            return
+            return None
+        key = f"{operation}:{identity}"
+        if self._acquire_now is None:
+            return self._check_awaiting(key, operation, rate)
         try:
-            wait = await self._store.acquire(f"{operation}:{identity}", now=self._clock(),
-                                             interval=rate.interval, capacity=rate.capacity)
+            wait = self._acquire_now(key, now=self._clock(), interval=rate.interval,
+                                     capacity=rate.capacity)
         except Exception as exc:  # Rule 3: fail open on any storage failure
             self._storage_failed(exc)
+            return None
+        self._judge(wait, operation, rate)
+        return None
+
+    async def _check_awaiting(self, key: str, operation: str, rate: Rate) -> None:
+        try:
+            wait = await self._store.acquire(key, now=self._clock(), interval=rate.interval,
+                                             capacity=rate.capacity)
+        except Exception as exc:  # Rule 3
+            self._storage_failed(exc)
             return
+        self._judge(wait, operation, rate)
+
+    @staticmethod
+    def _judge(wait: float, operation: str, rate: Rate) -> None:
         if wait > 0:
             raise RateLimited(
                 f"too many {operation} requests from this client (limit {rate}); retry in "

@@ -23,6 +23,27 @@ class Clock:
         return self.now
 
 
+async def check(limiter: RateLimiter, identity: str, operation: str) -> None:
+    """As the pipeline calls it: an answer at once (memory), or an awaitable (I/O)."""
+    pending = limiter.check(identity, operation)
+    if pending is not None:
+        await pending
+
+
+class AwaitingOnly:
+    """The memory store seen through `acquire` alone, as a store doing I/O is."""
+
+    def __init__(self) -> None:
+        self._inner = MemoryRateLimitStore()
+
+    async def acquire(self, key: str, *, now: float, interval: float,
+                      capacity: float) -> float:
+        return await self._inner.acquire(key, now=now, interval=interval, capacity=capacity)
+
+    async def aclose(self) -> None:
+        return None
+
+
 def test_rates_parse_and_refuse_with_what_is_allowed() -> None:
     """`N/unit` (plural allowed) and `none`; anything else names the text and the forms."""
     assert parse_rate("50/second") == Rate(50, 1.0)
@@ -43,28 +64,30 @@ def test_an_operations_own_rule_wins_and_none_is_unlimited() -> None:
     assert policy.rate_for("watch") == Rate(100, 1.0)
 
 
-def test_over_budget_is_refused_and_time_refills_it() -> None:
+@pytest.mark.parametrize("store", [MemoryRateLimitStore, AwaitingOnly])
+def test_over_budget_is_refused_and_time_refills_it(store: type) -> None:
     """2/minute: two transfers, the third RATE_LIMITED with a 30 s wait; 30 s later (moved
-    by hand) exactly one more; another caller and another operation are unaffected."""
+    by hand) exactly one more; another caller and another operation are unaffected. The
+    same whether the store answers at once (memory) or must be awaited."""
     async def go() -> None:
         clock = Clock()
         limiter = RateLimiter(RatePolicy.parse("none", ("transfer=2/minute",)),
-                              MemoryRateLimitStore(), clock=clock)
-        await limiter.check("partner", "transfer")
-        await limiter.check("partner", "transfer")
+                              store(), clock=clock)
+        await check(limiter, "partner", "transfer")
+        await check(limiter, "partner", "transfer")
         with pytest.raises(RateLimited) as refused:
-            await limiter.check("partner", "transfer")
+            await check(limiter, "partner", "transfer")
         assert refused.value.retry_after == pytest.approx(30.0)
         assert refused.value.message == ("too many transfer requests from this client (limit "
                                          "2/minute); retry in 30 s")
         assert not refused.value.lockout
-        await limiter.check("legacy", "transfer")
+        await check(limiter, "legacy", "transfer")
         for _ in range(50):
-            await limiter.check("partner", "read")
+            await check(limiter, "partner", "read")
         clock.now += 30
-        await limiter.check("partner", "transfer")
+        await check(limiter, "partner", "transfer")
         with pytest.raises(RateLimited):
-            await limiter.check("partner", "transfer")
+            await check(limiter, "partner", "transfer")
 
     asyncio.run(go())
 
@@ -81,12 +104,19 @@ class BrokenStore:
         return None
 
 
-def test_a_failing_store_fails_open_and_is_counted(caplog: pytest.LogCaptureFixture) -> None:
+class BrokenMemory(BrokenStore):
+    def acquire_now(self, key: str, *, now: float, interval: float, capacity: float) -> float:
+        raise ConnectionError("redis went away")
+
+
+@pytest.mark.parametrize("store", [BrokenStore, BrokenMemory])
+def test_a_failing_store_fails_open_and_is_counted(caplog: pytest.LogCaptureFixture,
+                                                   store: type) -> None:
     """Rule 3: every call passes while the store fails; one warning a minute, a count each."""
     async def go() -> RateLimiter:
-        limiter = RateLimiter(RatePolicy.parse("1/day"), BrokenStore())
+        limiter = RateLimiter(RatePolicy.parse("1/day"), store())
         for _ in range(5):
-            await limiter.check("partner", "transfer")
+            await check(limiter, "partner", "transfer")
         return limiter
 
     limiter = asyncio.run(go())

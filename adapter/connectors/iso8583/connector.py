@@ -153,7 +153,9 @@ class IsoCoreConnector:
         self.reverser.start()
         deadline = self._clock() + timeout
         with map_exceptions(POSTING):
-            await self.session.admit(timeout)  # Rule 2: refused before anything is written
+            pending = self.session.admit(timeout)  # Rule 2: refused before anything is written
+            if pending is not None:
+                await pending
             msg = mapping.financial_request(posting, self.session.stans.next(),
                                             self.options.terminal_id, _now())
         with self.reverser.sending(posting.reference):

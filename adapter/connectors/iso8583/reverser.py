@@ -159,7 +159,9 @@ class Reverser:
             if timeout <= 0:
                 return False
             try:
-                await self._session.admit(timeout)  # Rule 3: counted only once admitted
+                pending = self._session.admit(timeout)  # Rule 3: counted once admitted
+                if pending is not None:
+                    await pending
             except NotSent:
                 return False
             attempt = await self.store.count_attempt(reference)

@@ -46,7 +46,7 @@ import contextlib
 import logging
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from enum import StrEnum
 
@@ -203,14 +203,25 @@ class IsoSession:
         """Signed on, and the core answers (`liveness`)."""
         return self.state is LinkState.UP and self.verdict() is Verdict.ALIVE
 
-    async def admit(self, timeout: float) -> None:
-        """Return if a request may be sent now; raise `NotSent` (nothing sent) if not."""
+    def admit(self, timeout: float) -> Awaitable[None] | None:
+        """None if a request may be sent now; raise `NotSent` (nothing sent) if not. Before
+        the link's first attempt has ended (Rule 2), an awaitable that does the same once it
+        has: the common case, a link that is up, awaits nothing."""
+        if self.state is LinkState.UP:
+            self._check_alive()
+            return None
+        return self._admit_when_connected(timeout)
+
+    async def _admit_when_connected(self, timeout: float) -> None:
         self.start()
         if self.state is LinkState.CONNECTING:
             await self.wait_until(lambda: self.state is not LinkState.CONNECTING,
                                    max(0.0, min(timeout, self.options.connect_timeout)))
         if self.state is not LinkState.UP:
             raise LinkDown(f"the link to the core is {self.state}")
+        self._check_alive()
+
+    def _check_alive(self) -> None:
         verdict = self.verdict()
         if verdict is not Verdict.ALIVE:
             raise LinkUnhealthy(f"the core is not answering ({verdict})")
@@ -219,7 +230,9 @@ class IsoSession:
         """Send through the gate and await the matched reply. `NotSent` if it certainly did
         not leave; the mux's errors if it did (or may have)."""
         deadline = self._clock() + timeout
-        await self.admit(timeout)
+        pending = self.admit(timeout)
+        if pending is not None:
+            await pending
         channel = self._channel
         if channel is None:  # torn down between the state change and now
             raise LinkDown("the connection to the core is closed")

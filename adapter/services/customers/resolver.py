@@ -22,6 +22,8 @@ section 4.3 items 8-9). The resolver answers, in this order:
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
+
 from adapter.services.clients import ClientRegistry, Operation
 from adapter.services.customers.dpop import InvalidDpopProof, ProofRequest
 from adapter.services.customers.errors import InvalidToken, RelayRequired
@@ -42,7 +44,10 @@ class CustomerResolver:
         self._customers = customers
         self._clients = clients
 
-    async def __call__(self, credentials: Credentials) -> Principal | None:
+    def __call__(self, credentials: Credentials
+                 ) -> Principal | Awaitable[Principal | None] | None:
+        # Sync until the token must be looked up: every call of every edge passes here, and
+        # most are not of the customer API (Rule 1).
         attributes = credentials.attributes
         if attributes.get(API) != CUSTOMER:  # Rule 1
             return None
@@ -61,7 +66,7 @@ class CustomerResolver:
         if proof is not None and "," in proof:  # a compact JWS has no comma: two headers
             raise InvalidDpopProof("exactly one DPoP header is allowed")
         request = ProofRequest(attributes.get(METHOD, ""), attributes.get(HTU, ""))
-        return await self._customers.authenticate(token.strip(), proof, request)
+        return self._customers.authenticate(token.strip(), proof, request)
 
 
 __all__ = ["API", "CUSTOMER", "DPOP", "HTU", "METHOD", "REQUIRED", "TOKEN", "CustomerResolver"]

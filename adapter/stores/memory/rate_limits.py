@@ -25,6 +25,11 @@ class MemoryRateLimitStore:
 
     async def acquire(self, key: str, *, now: float, interval: float,
                       capacity: float) -> float:
+        return self.acquire_now(key, now=now, interval=interval, capacity=capacity)
+
+    def acquire_now(self, key: str, *, now: float, interval: float,
+                    capacity: float) -> float:
+        """`acquire` without the coroutine (ports.rate_limits: a store that does no I/O)."""
         tat = self._tat.get(key, now)
         start = tat if tat > now else now
         new_tat = start + interval
