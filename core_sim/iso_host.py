@@ -367,7 +367,7 @@ class IsoHost:
 
 def _shape_refusal(msg: Message, shape: Shape) -> Message | None:
     """39 = 30 if `msg` lacks a field it must carry or carries one it may not (Rule 3)."""
-    fault = shape.fault(set(msg) - {"t"})
+    fault = shape.fault(msg.keys())
     if fault is None:
         return None
     log.info("ISO host refused a %s: %s", msg["t"], fault)

@@ -175,6 +175,7 @@ def booking_id(first_entry_id: int) -> str:
     return f"TX{first_entry_id:012d}"
 
 
+
 def _dt(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text) if text else None
 
@@ -227,6 +228,7 @@ class Ledger:
         self._local = threading.local()
         self._write_lock = threading.Lock()
         self._committed = threading.Condition()
+        self._waiting = 0  # threads in wait_until: a commit with none wakes nobody
         self._connections: list[sqlite3.Connection] = []
         self._connections_lock = threading.Lock()
         con = self._con()
@@ -286,19 +288,24 @@ class Ledger:
                 con.execute("ROLLBACK")
                 raise
             con.execute("COMMIT")
-            with self._committed:
-                self._committed.notify_all()
+            if self._waiting:
+                with self._committed:
+                    self._committed.notify_all()
 
     def wait_until(self, condition: Callable[[], bool], timeout: float) -> bool:
         """Block until `condition()` (which may read the ledger) holds, looking again after
         each commit made in this process; False if it did not within `timeout` seconds."""
         deadline = time.monotonic() + timeout
         with self._committed:
-            while not condition():
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return False
-                self._committed.wait(remaining)
+            self._waiting += 1
+            try:
+                while not condition():
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        return False
+                    self._committed.wait(remaining)
+            finally:
+                self._waiting -= 1
         return True
 
     def close(self) -> None:
@@ -576,16 +583,17 @@ class Ledger:
         row = con.execute("SELECT seq FROM sqlite_sequence WHERE name = 'entries'").fetchone()
         first = (row[0] if row is not None else 0) + 1
         transaction_id = booking_id(first)
-        cls._entry(con, first, transaction_id, reference, debit_id, -amount_minor, credit_id,
-                   end_to_end_id, remittance, now)
-        cls._entry(con, first + 1, transaction_id, reference, credit_id, amount_minor, debit_id,
-                   end_to_end_id, remittance, now)
+        booked = (now.isoformat(), now.date().isoformat(), end_to_end_id, remittance,
+                  transaction_id)
+        cls._entry(con, first, reference, debit_id, -amount_minor, credit_id, booked)
+        cls._entry(con, first + 1, reference, credit_id, amount_minor, debit_id, booked)
         return transaction_id
 
     @staticmethod
-    def _entry(con: sqlite3.Connection, entry_id: int, transaction_id: str, reference: str,
-               account_id: str, amount_minor: int, counterparty: str | None,
-               end_to_end_id: str | None, remittance: str | None, now: datetime) -> None:
+    def _entry(con: sqlite3.Connection, entry_id: int, reference: str, account_id: str,
+               amount_minor: int, counterparty: str, booked: tuple[str | None, ...]) -> None:
+        """`booked`: what both entries of a booking share (booked_at, value_date,
+        end_to_end_id, remittance, booking)."""
         row = con.execute(
             "UPDATE accounts SET balance_minor = balance_minor + ? WHERE id = ? "
             "RETURNING balance_minor",
@@ -593,10 +601,9 @@ class Ledger:
         ).fetchone()
         con.execute(
             "INSERT INTO entries (id, posting, account_id, amount_minor, balance_after, "
-            "booked_at, value_date, counterparty, end_to_end_id, remittance, booking) "
+            "counterparty, booked_at, value_date, end_to_end_id, remittance, booking) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (entry_id, reference, account_id, amount_minor, row[0], now.isoformat(),
-             now.date().isoformat(), counterparty, end_to_end_id, remittance, transaction_id),
+            (entry_id, reference, account_id, amount_minor, row[0], counterparty, *booked),
         )
 
     @staticmethod

@@ -43,8 +43,11 @@ _CHECKS: dict[Content, Callable[[str], bool]] = {
     Content.N: _numeric, Content.AN: _alphanumeric, Content.ANS: _printable}
 
 
-# Each field's content check, looked up once per field on every message.
-_FIELD_CHECKS = {number: _CHECKS[element.content] for number, element in BY_NUMBER.items()}
+# Each field's content check (the MTI's among them: pyiso8583 holds it to its 4 characters),
+# looked up once per field on every message; bitmaps are absent: they are computed on
+# encoding and dropped on decoding.
+_FIELD_CHECKS: dict[str, Callable[[str], bool]] = {
+    _MTI: _numeric, **{number: _CHECKS[element.content] for number, element in BY_NUMBER.items()}}
 
 
 class MessageError(ValueError):
@@ -55,19 +58,14 @@ class MessageError(ValueError):
         self.field = field
 
 
-def _check(number: str, value: object) -> str:
+def _refuse(number: str) -> MessageError:
     if number == _MTI:
-        if not isinstance(value, str) or len(value) != 4 or not _numeric(value):
-            raise MessageError("the MTI must be 4 digits", _MTI)
-        return value
-    check = _FIELD_CHECKS.get(number)
-    if check is None:
-        raise MessageError(f"field {number} is not part of the interface", number)
-    if not isinstance(value, str) or not check(value):
-        element = BY_NUMBER[number]
-        raise MessageError(f"field {number} ({element.name}) must be "
-                           f"{element.content.value}", number)
-    return value
+        return MessageError("the MTI must be 4 digits", _MTI)
+    element = BY_NUMBER.get(number)
+    if element is None:
+        return MessageError(f"field {number} is not part of the interface", number)
+    return MessageError(f"field {number} ({element.name}) must be {element.content.value}",
+                        number)
 
 
 class Codec:
@@ -77,7 +75,17 @@ class Codec:
         self._spec = pyiso8583_spec(binary_bitmap=binary_bitmap)
 
     def encode(self, message: Mapping[str, str]) -> bytes:
-        doc = {k: _check(k, v) for k, v in message.items() if k not in _BITMAPS}
+        doc: Message = {}
+        checks = _FIELD_CHECKS
+        for number, value in message.items():
+            check = checks.get(number)
+            if check is None:
+                if number in _BITMAPS:
+                    continue
+                raise _refuse(number)
+            if not isinstance(value, str) or not check(value):
+                raise _refuse(number)
+            doc[number] = value
         if _MTI not in doc:
             raise MessageError("the MTI is missing", _MTI)
         try:
@@ -98,6 +106,9 @@ class Codec:
         doc.pop("h", None)
         for key in _BITMAPS:
             doc.pop(key, None)
-        for key, value in doc.items():
-            _check(key, value)
+        checks = _FIELD_CHECKS
+        for number, value in doc.items():
+            check = checks.get(number)
+            if check is None or not check(value):
+                raise _refuse(number)
         return doc

@@ -24,7 +24,9 @@ Invariants:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Set as AbstractSet
+from dataclasses import dataclass, field
+from functools import lru_cache
 
 
 class Mti:
@@ -40,6 +42,7 @@ class Mti:
 REVERSALS = frozenset({Mti.REVERSAL_ADVICE, Mti.REVERSAL_ADVICE_REPEAT})
 
 
+@lru_cache(maxsize=64)  # asked twice per request, of a handful of MTIs
 def response_mti(mti: str) -> str | None:
     """The MTI that answers `mti` (Rule 1), or None if `mti` is not a request or advice."""
     if len(mti) != 4 or not mti.isdigit() or mti[2] not in "02":
@@ -90,9 +93,17 @@ class Shape:
 
     mandatory: frozenset[str]
     optional: frozenset[str]
+    _allowed: frozenset[str] = field(init=False, repr=False, compare=False)
 
-    def fault(self, fields: set[str]) -> str | None:
-        """The first field that breaks the shape (missing or not allowed), or None."""
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_allowed", self.mandatory | self.optional | {"t"})
+
+    def fault(self, fields: AbstractSet[str]) -> str | None:
+        """The first field that breaks the shape (missing or not allowed), or None.
+        `fields` may hold the MTI ("t"), which every message carries."""
+        if self.mandatory <= fields and fields <= self._allowed:
+            return None  # a well-formed request asks for two subset tests, nothing sorted
+        fields = fields - {"t"}
         for number in sorted(self.mandatory - fields, key=int):
             return f"field {number} is missing"
         for number in sorted(fields - self.mandatory - self.optional, key=int):

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 
 HEADER = 2
 # The longest interface message is about 1.5 kB (field 48 alone may hold 999 characters).
@@ -53,6 +54,10 @@ class FrameStream:
         self._buffer = bytearray()
         self._begun = 0.0
         self._read_at = 0.0  # loop time of the last read
+        self._deadline = math.inf  # the waiting read's (Rule 4)
+        self._timer: asyncio.TimerHandle | None = None
+        self._reading = False
+        self._expired = False
 
     @property
     def transport(self) -> asyncio.WriteTransport:
@@ -63,7 +68,7 @@ class FrameStream:
         """The next frame, or None when the peer closed between frames; None timeouts wait
         for ever (Rule 4)."""
         # A TLS record usually carries several frames: they are cut from one buffer, and only
-        # a frame not yet whole waits (and pays for a timeout).
+        # a frame not yet whole waits (and pays for a deadline).
         while (frame := self._take()) is None:
             begun = bool(self._buffer)
             loop = asyncio.get_running_loop()
@@ -73,14 +78,19 @@ class FrameStream:
                 timeout = None
             else:
                 timeout = self._begun + read_timeout - loop.time()
+            if timeout is None:
+                self._deadline = math.inf
+            else:
+                self._arm(loop, loop.time() + timeout)
+            self._reading = True
             try:
-                async with asyncio.timeout(timeout):
-                    chunk = await self._reader.read(_CHUNK)
-            except TimeoutError:
+                chunk = await self._reader.read(_CHUNK)
+            finally:
+                self._reading = False
+            if self._expired:
                 if begun:
-                    raise ReadTimeout(
-                        f"a frame was not finished within {read_timeout:g} s") from None
-                raise IdleTimeout(f"no frame begun within {idle_timeout:g} s") from None
+                    raise ReadTimeout(f"a frame was not finished within {read_timeout:g} s")
+                raise IdleTimeout(f"no frame begun within {idle_timeout:g} s")
             if not chunk:
                 if not begun:
                     return None
@@ -91,6 +101,32 @@ class FrameStream:
                 self._begun = self._read_at
             self._buffer += chunk
         return frame
+
+    def _arm(self, loop: asyncio.AbstractEventLoop, deadline: float) -> None:
+        """Rule 4's deadline for the read about to wait. One timer per connection, moved
+        only when the deadline comes earlier than it: an idle deadline moves later with
+        every read, and the timer, when it fires early, sets itself again (`_expire`), so a
+        read costs a clock reading instead of a timer's scheduling and cancelling."""
+        self._deadline = deadline
+        timer = self._timer
+        if timer is not None and timer.when() <= deadline:
+            return
+        if timer is not None:
+            timer.cancel()
+        self._timer = loop.call_at(deadline, self._expire)
+
+    def _expire(self) -> None:
+        self._timer = None
+        if not self._reading or self._deadline == math.inf:
+            return  # the next read arms a timer of its own
+        loop = asyncio.get_running_loop()
+        if loop.time() < self._deadline:
+            self._timer = loop.call_at(self._deadline, self._expire)
+            return
+        # The waiting read wakes with "no more data" and sees the flag: the connection is
+        # closed either way (Rule 4), so ending the reader's stream loses nothing.
+        self._expired = True
+        self._reader.feed_eof()
 
     def _take(self) -> bytes | None:
         """The first whole frame of the buffer, if there is one (Rule 1 as soon as its
@@ -134,6 +170,9 @@ class FrameStream:
                 await self._writer.drain()
 
     async def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         self._flush()
         if not self._writer.is_closing():
             self._writer.close()
