@@ -116,6 +116,31 @@ def test_a_silent_connection_is_closed_after_the_idle_timeout(pki_dir: Path,
     run(scenario())
 
 
+def test_a_connection_that_keeps_talking_outlives_the_idle_timeout(pki_dir: Path,
+                                                                  tmp_path: Path) -> None:
+    """The idle deadline runs from the last frame, not the first: echoes 0.3 s apart for
+    1.5 s (2.5 idle timeouts of 0.6 s) are all answered on one connection, which the host
+    then closes once it has been silent for the idle timeout. The host's one timer per
+    connection fires at the first frame's deadline and has to set itself again."""
+
+    async def scenario() -> None:
+        async with host_with(pki_dir, tmp_path, read_timeout=60, idle_timeout=0.6) as host:
+            reader, writer = await connect(pki_dir, host)
+            start = time.monotonic()
+            for _ in range(6):
+                writer.write(framed(ECHO))
+                assert await reader.readexactly(2 + len(ECHO_OK)) == framed(ECHO_OK)
+                await asyncio.sleep(0.3)  # pacing: the gap under test, not a synchronisation
+            assert time.monotonic() - start >= 1.5
+            writer.write(framed(ECHO))
+            assert await reader.readexactly(2 + len(ECHO_OK)) == framed(ECHO_OK)
+            took = await closed_within(reader, 0.6 + SLACK)
+            assert took >= 0.5
+            writer.close()
+
+    run(scenario())
+
+
 def test_core_sim_flags_set_the_timeouts() -> None:
     """--iso-read-timeout / --iso-idle-timeout default to 5 s / 300 s; 0 is refused (exit 2)."""
     args = build_parser().parse_args([])
