@@ -53,6 +53,13 @@ CASES = [
         id="missing-request-id-and-bad-amount"),
     pytest.param(transfer(request_id="has space"), [
         ("request_id", "1 to 255 visible ASCII characters")], id="bad-request-id"),
+    # Control characters are refused before the model sees the request, each by its path,
+    # nested messages' fields among them.
+    pytest.param(transfer(creditor=pb.AccountRef(iban="DE89\x0b370400440532013000")), [
+        ("creditor.iban", "control character U+000B is not allowed")], id="control-nested"),
+    pytest.param(transfer(end_to_end_id="E2E\x85", remittance="line\none"), [
+        ("end_to_end_id", "control character U+0085 is not allowed"),
+        ("remittance", "control character U+000A is not allowed")], id="control-two-fields"),
 ]
 
 

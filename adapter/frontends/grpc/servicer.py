@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, NoReturn, TypeVar
 
@@ -46,6 +46,7 @@ from adapter.model.errors import (
 )
 from adapter.model.events import TransactionEvent
 from adapter.model.identifiers import HISTORY_CURSOR
+from adapter.model.text import CONTROL_RE
 from adapter.security.identity import cn_from_grpc_auth_context, grpc_peer_address
 from adapter.services.banking import BankingServices
 from adapter.services.clients import Operation
@@ -70,6 +71,23 @@ KINDS = {"GetAccount": Operation.READ, "ListAccounts": Operation.READ,
          # CustomerAdminService (frontends/grpc/customer_admin.py) shares this edge.
          "UnlockCustomer": Operation.CUSTOMER_ADMIN, "ListDevices": Operation.CUSTOMER_ADMIN,
          "RevokeDevice": Operation.CUSTOMER_ADMIN, "ResetOtp": Operation.CUSTOMER_ADMIN}
+
+
+def _string_values(message: Any, out: list[str]) -> None:
+    """Every string set anywhere in `message`, without its field path (`_strings`)."""
+    for field, value in message.ListFields():
+        kind = field.type
+        if kind == _STRING:
+            if field.is_repeated:
+                out.extend(value)
+            else:
+                out.append(value)
+        elif kind == _MESSAGE:
+            for item in (value if field.is_repeated else (value,)):
+                _string_values(item, out)
+
+
+_STRING, _MESSAGE = FieldDescriptor.TYPE_STRING, FieldDescriptor.TYPE_MESSAGE
 
 
 def _strings(message: Any, prefix: str = "") -> Iterator[tuple[str, str]]:
@@ -133,9 +151,16 @@ def grpc_call(edge: Edge, operation: str, request: Any,
     remaining = context.time_remaining()
     deadline = None if remaining is None else time.monotonic() + remaining
 
-    def texts() -> Iterator[tuple[str, str]]:
-        yield from _strings(request)
-        yield from metadata.items()
+    def texts() -> Iterable[tuple[str, str]]:
+        # One search over every value; only a hit pays for naming each field (as REST's
+        # header texts do).
+        values: list[str] = []
+        if isinstance(request, Message):
+            _string_values(request, values)
+        values.extend(metadata.values())
+        if CONTROL_RE.search("".join(values)) is None:
+            return ()
+        return [*_strings(request), *metadata.items()]
 
     return Call(
         edge, operation,
