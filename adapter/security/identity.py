@@ -8,6 +8,7 @@ subject's common name (CN). One CN is one registered caller.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import unquote
@@ -52,6 +53,7 @@ def peer_of(scope: Mapping[str, Any]) -> str:
     return str(client[0]) if client else "-"
 
 
+@functools.lru_cache(maxsize=1024)  # asked on every call; a peer string names one connection
 def grpc_peer_address(peer: str | None) -> str:
     """`ipv4:127.0.0.1:5555` -> `127.0.0.1`, `ipv6:[::1]:5555` -> `::1` (grpc's peer URI;
     newer grpc versions percent-encode the brackets)."""

@@ -24,8 +24,15 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from typing import Any, NoReturn, TypeVar
 
 import grpc
@@ -106,12 +113,17 @@ def _strings(message: Any, prefix: str = "") -> Iterator[tuple[str, str]]:
                 yield from _strings(item, path + ".")
 
 
-@dataclass(frozen=True)
 class Rpc:
-    """The edge's own view of a call (`Call.raw`)."""
+    """The edge's own view of a call (`Call.raw`): the request, its context, and the
+    context's auth properties, read once (grpc builds a new dict on every `auth_context()`)."""
 
-    request: Any
-    context: grpc.aio.ServicerContext
+    __slots__ = ("auth", "context", "request")
+
+    def __init__(self, request: Any, context: grpc.aio.ServicerContext,
+                 auth: Mapping[str, Sequence[bytes]]) -> None:
+        self.request = request
+        self.context = context
+        self.auth = auth
 
 
 async def _render(error: AdapterError, call: Call) -> NoReturn:
@@ -126,7 +138,7 @@ def revocation_check(revoked: Callable[[bytes], bool]) -> Callable[[Call], Await
     stream admitted before the revocation runs to its end."""
 
     async def refuse_revoked(call: Call) -> None:
-        pem = call.raw.context.auth_context().get("x509_pem_cert")
+        pem = call.raw.auth.get("x509_pem_cert")
         if pem and revoked(pem[0]):
             raise Unauthenticated("this client certificate has been revoked")
 
@@ -162,12 +174,12 @@ def grpc_call(edge: Edge, operation: str, request: Any,
             return ()
         return [*_strings(request), *metadata.items()]
 
+    auth = context.auth_context()
     return Call(
         edge, operation,
-        Credentials(cn_from_grpc_auth_context(context.auth_context()),
-                    metadata.get("authorization")),
+        Credentials(cn_from_grpc_auth_context(auth), metadata.get("authorization")),
         correlation_header=metadata.get("x-request-id"), deadline=deadline,
-        texts=texts, raw=Rpc(request, context), peer=grpc_peer_address(context.peer()))
+        texts=texts, raw=Rpc(request, context, auth), peer=grpc_peer_address(context.peer()))
 
 
 def grpc_edge(revoked: Callable[[bytes], bool] | None = None) -> Edge:
