@@ -64,7 +64,10 @@ def build(model: type[M], data: Any, rename: Mapping[str, str] | None = None) ->
 
 
 
-_CHECKS: dict[Any, Callable[[Any], Any]] = {}
+# id(type) -> (type, its check). Keyed by identity: hashing an `Annotated` type runs
+# typing's and its metadata's __hash__ in Python on every call; the type is kept in the value,
+# so its id cannot be reused while the entry exists.
+_CHECKS: dict[int, tuple[Any, Callable[[Any], Any]]] = {}
 
 
 def _check_of(type_: Any) -> Callable[[Any], Any]:
@@ -83,9 +86,10 @@ def _check_of(type_: Any) -> Callable[[Any], Any]:
 
 def value(type_: Any, data: Any, field: str) -> Any:
     """Validate one value against a canonical type (an Annotated identifier), naming `field`."""
-    check = _CHECKS.get(type_)
-    if check is None:
-        check = _CHECKS[type_] = _check_of(type_)
+    entry = _CHECKS.get(id(type_))
+    if entry is None:
+        entry = _CHECKS[id(type_)] = (type_, _check_of(type_))
+    check = entry[1]
     try:
         return check(data)
     except pydantic.ValidationError as exc:

@@ -175,8 +175,11 @@ class Pipeline:
         call.correlation_id = correlation_id_from(call.correlation_header)
 
     def refuse_control(self, call: Call) -> None:
-        refuse_control_characters(call.texts())
-        refuse_control_characters(call.header_texts(), pattern=HEADER_CONTROL_RE)
+        # An edge's texts may answer () when a prefilter found nothing (gRPC, REST headers).
+        if texts := call.texts():
+            refuse_control_characters(texts)
+        if call.header_texts is not _none and (texts := call.header_texts()):
+            refuse_control_characters(texts, pattern=HEADER_CONTROL_RE)
 
     def authenticate(self, call: Call) -> Awaitable[None] | None:
         resolvers = self._resolvers
