@@ -192,12 +192,15 @@ def grpc_edge(revoked: Callable[[bytes], bool] | None = None) -> Edge:
 
 
 def _unary(fn: Handler[Req, Resp]) -> Callable[..., Awaitable[Resp]]:
+    operation = fn.__name__
+
     @functools.wraps(fn)
     async def handler(self: BankingServicer, request: Req,
                       context: grpc.aio.ServicerContext) -> Resp:
-        call = self._call(fn.__name__, request, context)
+        call = grpc_call(self.edge, operation, request, context)
+        # A partial, not a lambda: one Python frame fewer per call.
         result: Resp = await self._services.pipeline.run(
-            call, lambda ctx: fn(self, request, ctx))
+            call, functools.partial(fn, self, request))
         return result
 
     return handler
