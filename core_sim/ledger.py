@@ -175,7 +175,6 @@ def booking_id(first_entry_id: int) -> str:
     return f"TX{first_entry_id:012d}"
 
 
-
 def _dt(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text) if text else None
 

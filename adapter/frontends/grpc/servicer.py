@@ -80,6 +80,9 @@ KINDS = {"GetAccount": Operation.READ, "ListAccounts": Operation.READ,
          "RevokeDevice": Operation.CUSTOMER_ADMIN, "ResetOtp": Operation.CUSTOMER_ADMIN}
 
 
+_STRING, _MESSAGE = FieldDescriptor.TYPE_STRING, FieldDescriptor.TYPE_MESSAGE
+
+
 def _string_values(message: Any, out: list[str]) -> None:
     """Every string set anywhere in `message`, without its field path (`_strings`)."""
     for field, value in message.ListFields():
@@ -94,20 +97,17 @@ def _string_values(message: Any, out: list[str]) -> None:
                 _string_values(item, out)
 
 
-_STRING, _MESSAGE = FieldDescriptor.TYPE_STRING, FieldDescriptor.TYPE_MESSAGE
-
-
 def _strings(message: Any, prefix: str = "") -> Iterator[tuple[str, str]]:
     """(proto field path, value) of every string set anywhere in `message`."""
     if not isinstance(message, Message):
         return
     for field, value in message.ListFields():
         path = f"{prefix}{field.name}"
-        if field.type == FieldDescriptor.TYPE_STRING:
+        if field.type == _STRING:
             values = value if field.is_repeated else (value,)
             for item in values:
                 yield path, item
-        elif field.type == FieldDescriptor.TYPE_MESSAGE:
+        elif field.type == _MESSAGE:
             items = value if field.is_repeated else (value,)
             for item in items:
                 yield from _strings(item, path + ".")
