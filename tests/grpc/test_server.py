@@ -86,6 +86,26 @@ def test_reflection_lists_the_services(env: Env) -> None:
     assert [s.name for s in proto.service] == ["BankingService"]
 
 
+def test_an_unknown_method_is_unimplemented(env: Env) -> None:
+    """Every service is served through generic handlers (wire.GenericOnly): a method no
+    service has, even one of a served service's name, is UNIMPLEMENTED, and the listener
+    still answers the next call."""
+    async def go():  # type: ignore[no-untyped-def]
+        async with env.channel("internal") as ch:
+            codes = []
+            for method in (f"/{SERVICE}/NoSuchMethod", "/bank.adapter.v1.NoSuchService/Get"):
+                call = ch.unary_unary(method, request_serializer=bytes,
+                                      response_deserializer=bytes)
+                with pytest.raises(grpc.aio.AioRpcError) as info:
+                    await call(b"", timeout=5)
+                codes.append(info.value.code())
+            health = await health_pb2_grpc.HealthStub(ch).Check(
+                health_pb2.HealthCheckRequest(service=SERVICE), timeout=5)
+            return codes, health.status
+
+    assert run(go()) == ([grpc.StatusCode.UNIMPLEMENTED] * 2, SERVING)
+
+
 def test_health_goes_not_serving_when_the_core_stops(pki_dir: Path, tmp_path: Path) -> None:
     """Health Watch reports SERVING, then NOT_SERVING once the core is stopped."""
     with ExitStack() as stop_core:  # closing it leaves running_core: the core stops

@@ -26,7 +26,7 @@ import logging
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
+from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 
 from adapter.config import Settings
 from adapter.frontends.grpc import customer_admin, wire
@@ -108,8 +108,11 @@ class GrpcServer:
         if self.admin is not None:
             wire.register(self.admin, server, customer_admin.SERVICE, customer_admin.pb)
             names.append(customer_admin.SERVICE.full_name)
-        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
-        reflection.enable_server_reflection(names, server)
+        # Generic handlers only (wire.GenericOnly): a registered method costs every call.
+        registrar = wire.GenericOnly(server)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, registrar)
+        reflection_pb2_grpc.add_ServerReflectionServicer_to_server(
+            reflection.aio.ReflectionServicer(names), registrar)
         # Known before the first call: a caller never sees SERVING for a dead core.
         await self._set_health(await self._services.health.ready())
         address = _address(self._settings.host, self._settings.grpc_port)

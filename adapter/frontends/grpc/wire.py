@@ -1,5 +1,5 @@
 """Registering a service (BankingService, CustomerAdminService) with deserializers that
-turn bad bytes into a clear answer.
+turn bad bytes into a clear answer, through generic handlers only.
 
 grpc's generated registration parses a request with `FromString`; when the bytes are not a
 valid message of that type, grpc answers UNKNOWN with the parser's exception text, which is
@@ -7,14 +7,20 @@ neither the caller's fault code (INVALID_ARGUMENT) nor the adapter's error shape
 method gets a deserializer that hands the handler a `MalformedRequest` instead, and the
 handlers' one error path (servicer._unary / WatchTransactions) answers INVALID_ARGUMENT with
 `ErrorInfo` (VALIDATION) and a `BadRequest` naming the message type.
+
+No service is added as "registered methods" (`GenericOnly`): grpc's AIO server keeps one
+pending request per registered method and, after every call it accepts, waits again on all of
+them (`asyncio.wait` over the whole set), so each registered method costs every call of every
+method. A generic handler is one pending request however many methods the listener serves;
+the method is then found by one dictionary lookup per service.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any
+from typing import Any, Protocol
 
 import grpc
 from google.protobuf.descriptor import ServiceDescriptor
@@ -49,7 +55,28 @@ def _lenient(message_type: type[Message]) -> Callable[[bytes], Any]:
     return deserialize
 
 
-def register(servicer: Any, server: grpc.aio.Server, service: ServiceDescriptor = SERVICE,
+class Registrar(Protocol):
+    def add_generic_rpc_handlers(
+            self, generic_rpc_handlers: Sequence[grpc.GenericRpcHandler]) -> None: ...
+
+
+class GenericOnly:
+    """The server as a generated `add_<Service>Servicer_to_server` sees it: its generic
+    handler is added, its registered methods are not (see the module docstring)."""
+
+    def __init__(self, server: Registrar) -> None:
+        self._server = server
+
+    def add_generic_rpc_handlers(
+            self, generic_rpc_handlers: Sequence[grpc.GenericRpcHandler]) -> None:
+        self._server.add_generic_rpc_handlers(generic_rpc_handlers)
+
+    def add_registered_method_handlers(self, service_name: str,
+                                       method_handlers: Mapping[str, Any]) -> None:
+        """Not added: the generic handler serves these methods."""
+
+
+def register(servicer: Any, server: Registrar, service: ServiceDescriptor = SERVICE,
              messages: ModuleType = pb) -> None:
     """What a generated `add_<Service>Servicer_to_server` does, with `_lenient`; `messages`
     is the generated module holding the service's request and response types."""
@@ -66,4 +93,3 @@ def register(servicer: Any, server: grpc.aio.Server, service: ServiceDescriptor 
         )
     server.add_generic_rpc_handlers(
         (grpc.method_handlers_generic_handler(service.full_name, handlers),))
-    server.add_registered_method_handlers(service.full_name, handlers)
