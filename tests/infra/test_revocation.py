@@ -52,6 +52,32 @@ def test_the_verdict_is_kept_until_a_reload_then_asked_once(
     assert lookups[1] == lookups[0] == ssl.DER_cert_to_PEM_cert(peer._der).encode()
 
 
+def test_the_same_certificate_in_new_bytes_gets_the_list_as_it_is_now(
+        tmp_path: Path) -> None:
+    """grpc hands over a new bytes object per call: the answer kept for the last PEM holds
+    for equal bytes until a reload, then the new list answers; another certificate in
+    between is looked up on its own."""
+    pki.init(tmp_path)
+    partner = TlsFiles.from_dir(tmp_path, "partner")
+    internal = TlsFiles.from_dir(tmp_path, "internal")
+    assert partner.crl is not None
+    revocations = RevocationList([CrlSource(partner.ca, partner.crl)])
+
+    kept = {name: files.cert.read_bytes() for name, files in
+            (("partner", partner), ("internal", internal))}  # revoke() moves the file away
+
+    def pem(name: str) -> bytes:
+        return bytes(bytearray(kept[name]))  # a new object, equal bytes
+
+    assert [revocations.revoked(pem("partner")) for _ in range(2)] == [False, False]
+    pki.revoke(tmp_path, "partner")
+    assert revocations.revoked(pem("partner")) is False  # not reloaded yet
+    revocations.reload()
+    assert revocations.revoked(pem("partner")) is True
+    assert revocations.revoked(pem("internal")) is False
+    assert revocations.revoked(pem("partner")) is True
+
+
 def test_a_connection_without_a_peer_certificate_is_never_revoked(tmp_path: Path) -> None:
     pki.init(tmp_path)
     files = TlsFiles.from_dir(tmp_path, "partner")
