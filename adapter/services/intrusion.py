@@ -168,7 +168,12 @@ class IntrusionMonitor:
     async def flush(self) -> None:
         """Wait until every event raised so far is appended (tests; stopping)."""
         while self._pending:
-            await asyncio.gather(*tuple(self._pending), return_exceptions=True)
+            batch = tuple(self._pending)
+            await asyncio.gather(*batch, return_exceptions=True)
+            # Taken out here, not left to the done callbacks: those run later on the loop,
+            # and on Python 3.12 a gather of finished tasks returns without yielding to it,
+            # so this loop would spin forever and never let them run.
+            self._pending.difference_update(batch)
 
     # -- the sources ---------------------------------------------------------------------
 
