@@ -59,12 +59,12 @@ class RevocationList:
         self._sources = tuple(sources)
         self._revoked = _load(self._sources)
         self._memo: dict[bytes, bool] = {}
-        self._last: tuple[bytes, bool] = (b"", False)
+        self._last: tuple[bytes | None, bool] = (None, False)  # (PEM, answer)
         self.generation = 0
 
     def reload(self) -> None:
         revoked = _load(self._sources)
-        self._revoked, self._memo, self._last = revoked, {}, (b"", False)
+        self._revoked, self._memo, self._last = revoked, {}, (None, False)
         self.generation += 1  # Rule 3: after the new list is in place
 
     def revoked(self, pem: bytes) -> bool:
